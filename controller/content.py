@@ -1,0 +1,159 @@
+"""What an assistant *is*, in a form two sides can be compared in.
+
+The Agent Server stores more than the user declared (timestamps, version numbers)
+and rewrites some of what it was given (it mirrors ``config.configurable`` into
+``context``, keeps metadata keys set to null, turns an empty description into
+null). :func:`canonical` undoes exactly those rewrites, so a manifest and the
+server's copy of it compare equal right after an apply, and every remaining
+difference is one a user would care about.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+#: Namespace of the deterministic assistant ids: ``uuid5(NAMESPACE, "<owner>/<name>")``.
+#: Fixed forever: changing it would orphan every assistant ever created.
+NAMESPACE = uuid.UUID("5d0a4e6c-2f8e-5b1a-9d63-4c1f0e7a8b21")
+
+#: The Agent Server's namespace for per-graph system assistants (not RFC 4122's NAMESPACE_URL).
+SYSTEM_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+OWNER_KEY = "controller/owner"
+NAME_KEY = "controller/name"
+REVISION_KEY = "controller/revision"
+SOURCE_KEY = "controller/source"
+#: Written for people reading the server, never compared: a new commit alone is no change.
+INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY})
+
+#: Keys the server strips silently from requests (AGENT_SERVER_API.md, "Conventions").
+RESERVED_METADATA_KEYS = frozenset(
+    {"thread_id", "assistant_id", "run_id", "cron_id", "counters_since_delta_snapshot"}
+)
+RESERVED_CONFIGURABLE_KEYS = frozenset(
+    {
+        "langgraph_auth_user",
+        "langgraph_auth_user_id",
+        "langgraph_auth_permissions",
+        "langgraph_request_id",
+        "__langsmith_project__",
+        "__langsmith_example_id__",
+        "__request_start_time_ms__",
+        "__after_seconds__",
+        "__otel_traceparent__",
+        "__otel_tracestate__",
+        "__dd_trace_headers__",
+        "__pregel_node_finished",
+        "__context_provided__",
+    }
+)
+
+
+def assistant_id_for(owner: str, name: str) -> str:
+    """The id a manifest's assistant gets, so a retried create can never duplicate."""
+    return str(uuid.uuid5(NAMESPACE, f"{owner}/{name}"))
+
+
+def system_assistant_id(graph_id: str) -> str:
+    """The id of the server's default assistant for ``graph_id``."""
+    return str(uuid.uuid5(SYSTEM_NAMESPACE, graph_id))
+
+
+@dataclass(frozen=True)
+class Content:
+    """The user-visible content of one assistant version, as the server stores it."""
+
+    graph_id: str
+    name: str
+    description: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> "Content":
+        """Read an assistant or version object of the Agent Server API."""
+        return cls(
+            graph_id=body.get("graph_id", ""),
+            name=body.get("name") or "",
+            description=body.get("description"),
+            config=copy.deepcopy(body.get("config") or {}),
+            context=copy.deepcopy(body.get("context") or {}),
+            metadata=copy.deepcopy(body.get("metadata") or {}),
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "graph_id": self.graph_id,
+            "name": self.name,
+            "description": self.description,
+            "config": copy.deepcopy(self.config),
+            "context": copy.deepcopy(self.context),
+            "metadata": copy.deepcopy(self.metadata),
+        }
+
+    @property
+    def owner(self) -> str | None:
+        return self.metadata.get(OWNER_KEY)
+
+    @property
+    def is_system(self) -> bool:
+        return self.metadata.get("created_by") == "system"
+
+    def with_metadata(self, **changes: Any) -> "Content":
+        return replace(self, metadata={**self.metadata, **changes})
+
+
+def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict, dict]:
+    """Apply the server's configurable↔context rule to a write (create or PATCH).
+
+    A non-empty ``configurable`` is copied to ``context``; otherwise a non-empty
+    ``context`` is copied to ``configurable`` (appended last, as the server does).
+    """
+    config = copy.deepcopy(config or {})
+    context = copy.deepcopy(context or {})
+    configurable = config.get("configurable") or {}
+    if configurable:
+        return config, copy.deepcopy(configurable)
+    if context:
+        config.pop("configurable", None)
+        config["configurable"] = copy.deepcopy(context)
+    return config, context
+
+
+def canonical(content: Content) -> dict[str, Any]:
+    """The comparable form of ``content``: server rewrites undone, noise dropped.
+
+    - an empty ``configurable`` equals none, and a ``context`` that mirrors the
+      configurable is not a second value (``context`` is kept only when it carries
+      information of its own: no configurable, or diverged from it);
+    - metadata keys with null values count as absent (removal is written as null),
+      and the informational ``controller/revision``/``controller/source`` are dropped;
+    - an empty description equals none (the server cannot PATCH it back to null).
+    """
+    config = copy.deepcopy(content.config or {})
+    configurable = config.get("configurable") or {}
+    if not configurable:
+        config.pop("configurable", None)
+    context = copy.deepcopy(content.context or {})
+    out: dict[str, Any] = {
+        "graph_id": content.graph_id,
+        "name": content.name,
+        "description": content.description or None,
+        "config": config,
+        "metadata": {
+            k: v
+            for k, v in (content.metadata or {}).items()
+            if v is not None and k not in INFORMATIONAL_KEYS
+        },
+    }
+    if not configurable or context != configurable:
+        out["context"] = context
+    return out
+
+
+def same_content(a: Content, b: Content) -> bool:
+    return canonical(a) == canonical(b)

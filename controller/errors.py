@@ -1,0 +1,52 @@
+"""Errors a user can act on.
+
+Every error the controller reports is one line: ``file:line: field.path: message``
+where a location is known. Validation collects all problems of a run before
+failing, so a user fixes a whole file at once instead of one error per attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with the input, with where it is."""
+
+    file: str = ""
+    line: int = 0
+    path: str = ""
+    message: str = ""
+    severity: str = "error"  # "error" | "warning"
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.file and self.line:
+            where = f"{self.file}:{self.line}"
+        parts = [p for p in (where, self.path) if p]
+        prefix = ": ".join(parts)
+        text = f"{prefix}: {self.message}" if prefix else self.message
+        return f"warning: {text}" if self.severity == "warning" else text
+
+
+class ControllerError(Exception):
+    """An error whose message is fit to show a user as it is (exit 1)."""
+
+    exit_code = 1
+
+
+class InvalidInput(ControllerError):
+    """One or more problems in manifests, config or flags; nothing was written."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class TargetError(ControllerError):
+    """The target refused or failed a request (after any retries)."""
+
+
+class Conflict(ControllerError):
+    """The target changed under us (stale plan, someone else's assistant)."""

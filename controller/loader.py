@@ -1,0 +1,265 @@
+"""Files → validated manifests, with every problem reported at its file and line.
+
+Loading is all-or-nothing: every file is read and every document validated, all
+problems are collected, and only a fully valid set is returned. Commands that write
+call this before their first write, so invalid input never changes a target.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from controller.errors import InvalidInput, Problem
+from controller.interpolate import UnsetVariable, interpolate
+from controller.manifest import API_VERSION, AssistantManifest
+from controller.yamlio import Document, Path, YamlError, load_documents, read_text
+
+SKIP_DIRS = {".git", ".controller", ".venv", "venv", "node_modules", "__pycache__", ".langgraph_api"}
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class LoadedManifest:
+    """A valid manifest and where it came from."""
+
+    manifest: AssistantManifest
+    file: str
+    document: Document
+    #: Document paths (``("spec", "config", ...)``) whose value came from the environment.
+    sensitive: frozenset[Path] = frozenset()
+    templates: dict[Path, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.metadata.name
+
+    @property
+    def line(self) -> int:
+        return self.document.line
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def display_path(path: str) -> str:
+    """Paths as a user typed them: relative to the working directory when inside it."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def find_files(paths: Iterable[str]) -> list[tuple[str, bool]]:
+    """YAML files under ``paths`` as ``(path, named_explicitly)``, in a stable order."""
+    found: list[tuple[str, bool]] = []
+    seen: set[str] = set()
+    for given in paths:
+        if os.path.isdir(given):
+            for dirpath, dirnames, filenames in os.walk(given):
+                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+                for name in sorted(filenames):
+                    if name.endswith(YAML_SUFFIXES):
+                        full = os.path.join(dirpath, name)
+                        if os.path.realpath(full) not in seen:
+                            seen.add(os.path.realpath(full))
+                            found.append((full, False))
+        elif os.path.exists(given):
+            if os.path.realpath(given) not in seen:
+                seen.add(os.path.realpath(given))
+                found.append((given, True))
+        else:
+            raise InvalidInput([Problem(file=given, message="no such file or directory")])
+    return found
+
+
+def load_manifests(
+    paths: Iterable[str],
+    values: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[LoadedManifest]:
+    """Load, interpolate and validate every manifest under ``paths`` (raises InvalidInput)."""
+    values = values or {}
+    environ = os.environ if environ is None else environ
+    problems: list[Problem] = []
+    loaded: list[LoadedManifest] = []
+    for path, explicit in find_files(paths):
+        shown = display_path(path)
+        try:
+            docs = load_documents(read_text(path))
+        except YamlError as exc:
+            problems.append(Problem(file=shown, line=exc.line, message=str(exc)))
+            continue
+        except OSError as exc:
+            problems.append(Problem(file=shown, message=f"cannot read: {exc.strerror}"))
+            continue
+        ours = 0
+        for doc in docs:
+            kind = _our_kind(doc, shown, problems)
+            if kind is None:
+                continue
+            ours += 1
+            if kind != "Assistant":
+                continue
+            item = _validate(doc, shown, values, environ, problems)
+            if item is not None:
+                loaded.append(item)
+        if explicit and ours == 0:
+            problems.append(Problem(file=shown, message=f"no manifest in this file (expected apiVersion: {API_VERSION})"))
+    problems.extend(_duplicates(loaded))
+    if problems:
+        raise InvalidInput(problems)
+    return loaded
+
+
+def _our_kind(doc: Document, file: str, problems: list[Problem]) -> str | None:
+    """The document's kind when it is one of ours; None for other YAML."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return None
+    api = data.get("apiVersion")
+    if not (isinstance(api, str) and api.startswith("assistant-controller/")):
+        return None
+    if api != API_VERSION:
+        problems.append(Problem(file, doc.line_of(("apiVersion",)), "apiVersion", f"unsupported {api!r}: this controller reads {API_VERSION}"))
+        return "invalid"
+    kind = data.get("kind")
+    if kind not in ("Assistant", "Config"):
+        problems.append(Problem(file, doc.line_of(("kind",)), "kind", f"must be Assistant or Config, got {kind!r}"))
+        return "invalid"
+    return kind
+
+
+def _validate(
+    doc: Document, file: str, values: Mapping[str, str], environ: Mapping[str, str], problems: list[Problem]
+) -> LoadedManifest | None:
+    try:
+        result = interpolate(doc.data, values, environ)
+    except ExceptionGroup as group:
+        for exc in group.exceptions:
+            assert isinstance(exc, UnsetVariable)
+            problems.append(Problem(file, doc.line_of(exc.path), dotted(exc.path), str(exc)))
+        return None
+    try:
+        manifest = AssistantManifest.model_validate(result.data)
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(exc, AssistantManifest, doc, file))
+        return None
+    return LoadedManifest(manifest, file, doc, frozenset(result.sensitive), result.templates)
+
+
+def dotted(path: Iterable[str | int]) -> str:
+    """``("spec", "smoke", 0, "expect")`` → ``spec.smoke[0].expect``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def pydantic_problems(exc: ValidationError, model: type[BaseModel], doc: Document, file: str) -> list[Problem]:
+    """One Problem per pydantic error, at the line of the offending value."""
+    problems: dict[tuple[str, str], Problem] = {}
+    for err in exc.errors():
+        path = _data_path(doc.data, err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            known = _field_names(model, path[:-1])
+            close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
+            message = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
+            if known and not close:
+                message += f"; expected one of: {', '.join(known)}"
+        elif kind == "missing":
+            message = "required field missing"
+        elif kind == "string_pattern_mismatch" and path[-1:] == ("name",):
+            message = f"invalid name {err['input']!r}: use lowercase letters, digits and '-', 1-63 characters, starting and ending with a letter or digit"
+        elif kind == "string_pattern_mismatch":
+            message = f"invalid value {err['input']!r}"
+        else:
+            message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+            message = message[0].lower() + message[1:] if message else message
+            if kind in {"literal_error"} or kind.endswith("_type") or kind.endswith("_parsing"):
+                message += f", got {_short(err['input'])}"
+        key = (dotted(path), message)
+        problems.setdefault(key, Problem(file, doc.line_of(path), dotted(path), message))
+    return list(problems.values())
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> Path:
+    """Keep the parts of a pydantic ``loc`` that are real keys/indices in ``data``."""
+    path: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif i == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str):
+            path.append(part)  # a missing or unknown key: name it
+        else:
+            continue  # union branch names such as 'literal[...]' or 'int'
+    return tuple(path)
+
+
+def _field_names(model: type[BaseModel], path: Path) -> list[str]:
+    """Field names (as written in YAML) of the model found at ``path``, for did-you-mean."""
+    current: Any = model
+    for part in path:
+        current = _unwrap(current)
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field_info = next(
+            (f for n, f in current.model_fields.items() if (f.alias or n) == part), None
+        )
+        if field_info is None:
+            return []
+        current = field_info.annotation
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    """list[X] / X | None / Annotated[X, ...] → X (the first model among the args)."""
+    while get_origin(tp) is not None:
+        args = [a for a in get_args(tp) if a is not type(None)]
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        tp = models[0] if models else (args[0] if args else tp)
+        if not models and get_origin(tp) is None:
+            break
+    return tp
+
+
+def _duplicates(loaded: list[LoadedManifest]) -> list[Problem]:
+    problems = []
+    first: dict[str, LoadedManifest] = {}
+    first_id: dict[str, LoadedManifest] = {}
+    for item in loaded:
+        other = first.setdefault(item.name, item)
+        if other is not item:
+            problems.append(
+                Problem(item.file, item.document.line_of(("metadata", "name")), "metadata.name",
+                        f"duplicate name {item.name!r} (also in {other.file}:{other.document.line_of(('metadata', 'name'))})")
+            )
+        aid = item.manifest.metadata.assistantId
+        if aid:
+            other = first_id.setdefault(aid.lower(), item)
+            if other is not item:
+                problems.append(
+                    Problem(item.file, item.document.line_of(("metadata", "assistantId")), "metadata.assistantId",
+                            f"assistant id {aid} is also claimed by {other.name!r} ({other.location})")
+                )
+    return problems

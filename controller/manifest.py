@@ -1,0 +1,281 @@
+"""The manifest format: pydantic models for ``kind: Assistant`` and ``kind: Config``.
+
+Models forbid unknown fields, so a typo (``confg``) is an error with a did-you-mean
+instead of a setting silently ignored. Rules that would make an assistant that can
+never converge on the server (both ``configurable`` and ``context``, keys the server
+strips) are validated here too, before anything talks to a target.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from controller.content import RESERVED_CONFIGURABLE_KEYS, RESERVED_METADATA_KEYS
+
+API_VERSION = "assistant-controller/v1"
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """``30s``, ``2m``, ``1.5h``, ``500ms`` or a bare number of seconds → seconds (> 0)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 2m or 500ms")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    else:
+        raise ValueError(f"invalid duration {value!r}: expected e.g. 30s, 2m, 500ms")
+    if seconds <= 0:
+        raise ValueError("duration must be positive")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    if seconds >= 1 and float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{int(round(seconds * 1000))}ms"
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+    Field(json_schema_extra={"type": "string", "pattern": _DURATION.pattern}),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+MATCHERS = ("equals", "contains", "matches", "exists", "schema")
+
+
+class Expect(Strict):
+    """One assertion on a run's output values."""
+
+    path: str = Field(description="Dot/index path into the output, e.g. messages[-1].content; '' is the whole output")
+    equals: Any = Field(None, description="The value at path equals this (structurally)")
+    contains: Any = Field(None, description="The string contains this substring, or the list/dict contains this item/key")
+    matches: str | None = Field(None, description="The string matches this regular expression (re.search)")
+    exists: bool | None = Field(None, description="true: the path exists; false: it does not")
+    json_schema: dict[str, Any] | None = Field(None, alias="schema", description="The value validates against this JSON Schema")
+
+    @model_validator(mode="after")
+    def _one_matcher(self) -> "Expect":
+        given = [m for m in MATCHERS if (m if m != "schema" else "json_schema") in self.model_fields_set]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of {', '.join(MATCHERS)} (got {', '.join(given) or 'none'})"
+            )
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except re.error as exc:
+                raise ValueError(f"matches: invalid regular expression: {exc}") from None
+        if self.json_schema is not None:
+            from jsonschema.exceptions import SchemaError
+            from jsonschema.validators import validator_for
+
+            try:
+                validator_for(self.json_schema).check_schema(self.json_schema)
+            except SchemaError as exc:
+                raise ValueError(f"schema: invalid JSON Schema: {exc.message}") from None
+        return self
+
+    @property
+    def matcher(self) -> str:
+        return next(m for m in MATCHERS if (m if m != "schema" else "json_schema") in self.model_fields_set)
+
+    @property
+    def expected(self) -> Any:
+        return getattr(self, "json_schema" if self.matcher == "schema" else self.matcher)
+
+
+class Step(Strict):
+    """One run of a multi-turn case; all steps of a case share one fresh thread."""
+
+    input: Any = Field(description="The run's input (graph state update)")
+    expect: list[Expect] = Field(default_factory=list)
+
+
+class SmokeCase(Strict):
+    """A run (or several on one thread) that must pass for a change to stand."""
+
+    name: str = Field(min_length=1)
+    input: Any = Field(None, description="The run's input; use steps for several runs on one thread")
+    steps: list[Step] | None = Field(None, min_length=1)
+    expect: list[Expect] = Field(default_factory=list)
+    timeout: Duration = Field(60.0, description="Per run, e.g. 30s or 2m (default 60s)")
+
+    @model_validator(mode="after")
+    def _input_or_steps(self) -> "SmokeCase":
+        has_input = "input" in self.model_fields_set
+        if has_input == (self.steps is not None):
+            raise ValueError("give exactly one of input or steps")
+        if self.steps is not None and self.expect:
+            raise ValueError("with steps, put expect under each step")
+        return self
+
+    def runs(self) -> list[Step]:
+        """The case as steps: a single-input case is one step."""
+        return self.steps if self.steps is not None else [Step(input=self.input, expect=self.expect)]
+
+
+class ManifestMetadata(Strict):
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Identity within the owner: lowercase letters, digits and '-', 1-63 characters",
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="Free-form; select with -l key=value")
+    assistantId: str | None = Field(
+        None,
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        description="Take over this existing assistant id (written by import)",
+    )
+
+
+class Spec(Strict):
+    graph: str = Field(min_length=1, description="graph_id on the target")
+    displayName: str | None = Field(None, min_length=1, description="The assistant's name; default metadata.name")
+    description: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict, description="The assistant's config (usually configurable)")
+    context: dict[str, Any] = Field(default_factory=dict, description="For graphs with a context_schema; instead of config.configurable")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="User metadata stored on the assistant")
+    activeVersion: Literal["latest"] | Annotated[int, Field(ge=1)] = Field(
+        "latest", description="'latest', or a version number to pin"
+    )
+    smoke: list[SmokeCase] = Field(default_factory=list)
+
+    @field_validator("activeVersion", mode="before")
+    @classmethod
+    def _no_bool(cls, v: Any) -> Any:
+        if v == "latest" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+            return v
+        raise ValueError(f"must be 'latest' or a positive integer, got {v!r}")
+
+    @field_validator("config")
+    @classmethod
+    def _config_shape(cls, config: dict[str, Any]) -> dict[str, Any]:
+        if "configurable" in config and not isinstance(config["configurable"], dict):
+            raise ValueError("configurable: must be a mapping")
+        if "tags" in config and (
+            not isinstance(config["tags"], list) or not all(isinstance(t, str) for t in config["tags"])
+        ):
+            raise ValueError("tags: must be a list of strings")
+        if "recursion_limit" in config and (
+            isinstance(config["recursion_limit"], bool) or not isinstance(config["recursion_limit"], int)
+        ):
+            raise ValueError("recursion_limit: must be an integer")
+        reserved = sorted(RESERVED_CONFIGURABLE_KEYS & set(config.get("configurable") or {}))
+        if reserved:
+            raise ValueError(
+                f"configurable: {', '.join(reserved)} reserved by the Agent Server (it would drop it and never converge)"
+            )
+        return config
+
+    @field_validator("context")
+    @classmethod
+    def _context_keys(cls, context: dict[str, Any]) -> dict[str, Any]:
+        reserved = sorted(RESERVED_CONFIGURABLE_KEYS & set(context))
+        if reserved:
+            raise ValueError(f"{', '.join(reserved)} reserved by the Agent Server (it would drop it and never converge)")
+        return context
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_keys(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        reserved = sorted(RESERVED_METADATA_KEYS & set(metadata))
+        if reserved:
+            raise ValueError(f"{', '.join(reserved)} reserved by the Agent Server (it would drop it and never converge)")
+        managed = sorted(k for k in metadata if k.startswith("controller/"))
+        if managed:
+            raise ValueError(f"{', '.join(managed)}: the controller/ prefix is the controller's own")
+        if metadata.get("created_by") == "system":
+            raise ValueError("created_by: system marks the server's default assistants")
+        return metadata
+
+    @model_validator(mode="after")
+    def _configurable_or_context(self) -> "Spec":
+        if self.config.get("configurable") and self.context:
+            raise ValueError(
+                "give config.configurable or context, not both: the Agent Server refuses both (400)"
+            )
+        return self
+
+
+class AssistantManifest(Strict):
+    """One assistant, declared (``kind: Assistant``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"title": "assistant-controller Assistant manifest"},
+    )
+    apiVersion: Literal["assistant-controller/v1"]
+    kind: Literal["Assistant"]
+    metadata: ManifestMetadata
+    spec: Spec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+class TargetConfig(Strict):
+    """One place assistants live: an embedded SQLite file or a remote Agent Server."""
+
+    embedded: str | None = Field(None, description="Path of the SQLite file (relative to controller.yaml)")
+    graphs: str | None = Field(None, description="langgraph.json for the embedded target")
+    url: str | None = Field(None, pattern=r"^https?://", description="Agent Server base URL")
+    apiKeyEnv: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable holding the API key")
+    values: dict[str, str] = Field(default_factory=dict, description="${NAME} values for this target (before the environment)")
+    smoke: Literal["after", "before"] | None = None
+    maxDeletes: int | None = Field(None, ge=0)
+    concurrency: int | None = Field(None, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "TargetConfig":
+        if (self.embedded is None) == (self.url is None):
+            raise ValueError("give exactly one of embedded or url")
+        if self.url is not None and self.graphs is not None:
+            raise ValueError("graphs: only for embedded targets (a server knows its graphs)")
+        return self
+
+
+class ControllerConfig(Strict):
+    """controller.yaml (``kind: Config``): owner and targets."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"title": "assistant-controller controller.yaml"},
+    )
+    apiVersion: Literal["assistant-controller/v1"]
+    kind: Literal["Config"]
+    owner: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    defaultTarget: str | None = None
+    targets: dict[str, TargetConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> "ControllerConfig":
+        if self.defaultTarget is not None and self.defaultTarget not in self.targets:
+            raise ValueError(
+                f"defaultTarget: {self.defaultTarget!r} is not one of the targets ({', '.join(self.targets) or 'none'})"
+            )
+        return self

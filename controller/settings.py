@@ -1,0 +1,194 @@
+"""controller.yaml discovery and target resolution: which target, which owner.
+
+Without a controller.yaml the target is the embedded store at
+``<root>/.controller/state.db`` with graphs from the nearest ``langgraph.json``, and
+the owner is the git repository's folder name, so a fresh clone works with no setup.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from controller.errors import InvalidInput, Problem
+from controller.loader import display_path, pydantic_problems
+from controller.manifest import ControllerConfig, TargetConfig
+from controller.yamlio import YamlError, load_documents, read_text
+
+CONFIG_NAMES = ("controller.yaml", "controller.yml")
+API_KEY_ENVS = ("LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY")
+DEFAULT_MAX_DELETES = 10
+DEFAULT_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A resolved target: everything needed to open it, paths made absolute."""
+
+    name: str
+    url: str | None = None
+    api_key_env: str | None = None
+    embedded: str | None = None
+    graphs: str | None = None
+    values: Mapping[str, str] = field(default_factory=dict)
+    smoke: str = "after"
+    max_deletes: int = DEFAULT_MAX_DELETES
+    concurrency: int = DEFAULT_CONCURRENCY
+
+    @property
+    def kind(self) -> str:
+        return "remote" if self.url else "embedded"
+
+    @property
+    def label(self) -> str:
+        """Where, for messages and plan files (never includes a secret)."""
+        return self.url if self.url else f"embedded {display_path(self.embedded or '')}"
+
+    def api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
+        environ = os.environ if environ is None else environ
+        names = (self.api_key_env,) if self.api_key_env else API_KEY_ENVS
+        for name in names:
+            value = (environ.get(name) or "").strip().strip("'\"")
+            if value:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: str
+    owner: str
+    config_file: str | None
+    config: ControllerConfig | None
+
+    def target(
+        self,
+        name: str | None = None,
+        url: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        concurrency: int | None = None,
+    ) -> TargetSpec:
+        """The target chosen by ``--url``, ``-t``, ``CONTROLLER_TARGET``, defaultTarget, or the default."""
+        environ = os.environ if environ is None else environ
+        targets = self.config.targets if self.config else {}
+        if url:
+            spec = TargetSpec(name=url, url=url.rstrip("/"))
+        else:
+            name = name or environ.get("CONTROLLER_TARGET") or (self.config.defaultTarget if self.config else None)
+            if name is None and len(targets) == 1:
+                name = next(iter(targets))
+            if name is None:
+                spec = TargetSpec(
+                    name="default",
+                    embedded=os.path.join(self.root, ".controller", "state.db"),
+                    graphs=find_langgraph_json(self.root),
+                )
+            elif name not in targets:
+                where = self.config_file or "no controller.yaml"
+                raise InvalidInput([Problem(message=f"unknown target {name!r} (targets in {where}: {', '.join(targets) or 'none'})")])
+            else:
+                spec = self._from_config(name, targets[name])
+        if concurrency:
+            spec = TargetSpec(**{**spec.__dict__, "concurrency": concurrency})
+        return spec
+
+    def _from_config(self, name: str, t: TargetConfig) -> TargetSpec:
+        base = os.path.dirname(self.config_file) if self.config_file else self.root
+        embedded = os.path.normpath(os.path.join(base, t.embedded)) if t.embedded else None
+        graphs = os.path.normpath(os.path.join(base, t.graphs)) if t.graphs else (
+            find_langgraph_json(self.root) if embedded else None
+        )
+        return TargetSpec(
+            name=name,
+            url=t.url.rstrip("/") if t.url else None,
+            api_key_env=t.apiKeyEnv,
+            embedded=embedded,
+            graphs=graphs,
+            values=dict(t.values),
+            smoke=t.smoke or "after",
+            max_deletes=DEFAULT_MAX_DELETES if t.maxDeletes is None else t.maxDeletes,
+            concurrency=t.concurrency or DEFAULT_CONCURRENCY,
+        )
+
+
+def find_langgraph_json(start: str) -> str | None:
+    """The nearest langgraph.json at or above ``start``."""
+    here = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(here, "langgraph.json")
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def git_toplevel(path: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", path, "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_revision(path: str) -> str | None:
+    """The commit the manifests are at (informational metadata), when in a git work tree."""
+    try:
+        out = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def find_config(start: str) -> str | None:
+    """controller.yaml found by walking up from ``start`` (stopping at the git root)."""
+    here = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
+    stop = git_toplevel(here)
+    while True:
+        for name in CONFIG_NAMES:
+            candidate = os.path.join(here, name)
+            if os.path.isfile(candidate):
+                return candidate
+        parent = os.path.dirname(here)
+        if parent == here or (stop and os.path.samefile(here, stop)):
+            return None
+        here = parent
+
+
+def load_config(path: str) -> ControllerConfig:
+    shown = display_path(path)
+    try:
+        docs = load_documents(read_text(path))
+    except YamlError as exc:
+        raise InvalidInput([Problem(shown, exc.line, "", str(exc))]) from None
+    except OSError as exc:
+        raise InvalidInput([Problem(shown, 0, "", f"cannot read: {exc.strerror}")]) from None
+    configs = [d for d in docs if isinstance(d.data, dict) and d.data.get("kind") == "Config"]
+    if len(configs) != 1:
+        raise InvalidInput([Problem(shown, 0, "", "expected exactly one document with kind: Config")])
+    try:
+        return ControllerConfig.model_validate(configs[0].data)
+    except ValidationError as exc:
+        raise InvalidInput(pydantic_problems(exc, ControllerConfig, configs[0], shown)) from None
+
+
+def load_settings(paths: list[str], config_file: str | None = None) -> Settings:
+    first = paths[0] if paths else "."
+    config_file = config_file or find_config(first)
+    config = load_config(config_file) if config_file else None
+    if config_file:
+        root = os.path.dirname(os.path.abspath(config_file))
+    else:
+        root = os.path.abspath(first if os.path.isdir(first) else os.path.dirname(first) or ".")
+    owner = config.owner if config and config.owner else None
+    if owner is None:
+        top = git_toplevel(root)
+        owner = os.path.basename(top or root) or "default"
+    return Settings(root=root, owner=owner, config_file=config_file, config=config)

@@ -1,0 +1,121 @@
+"""The one small interface the reconciler, smoke tests and CLI use for any backend.
+
+Both targets implement it and one conformance suite (tests/test_target_conformance.py)
+runs against both, so behaviour the reconciler relies on is pinned in one place.
+All methods are async: the remote target does real network I/O with bounded
+concurrency; the embedded one answers immediately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from controller.content import Content
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored version of an assistant: its number, full content and creation time."""
+
+    number: int
+    content: Content
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class AssistantState:
+    """An assistant as the target serves it now.
+
+    ``content`` is the *live* content (what a run uses now). ``versions`` is filled
+    only when asked for (``get(..., versions=True)``), newest first.
+    """
+
+    assistant_id: str
+    version: int
+    content: Content
+    created_at: str = ""
+    updated_at: str = ""
+    versions: tuple[Version, ...] | None = None
+
+    def version_entry(self, number: int) -> Version | None:
+        for v in self.versions or ():
+            if v.number == number:
+                return v
+        return None
+
+
+@dataclass(frozen=True)
+class GraphInfo:
+    """A graph the target can run, with the JSON Schemas it declares (or None)."""
+
+    graph_id: str
+    config_schema: dict[str, Any] | None = None
+    context_schema: dict[str, Any] | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, judged by its status, never by an HTTP code."""
+
+    status: Literal["success", "error", "timeout", "interrupted"]
+    output: Any = None
+    error: str | None = None  # "ValueError: boom" for status == "error"
+    thread_id: str | None = None
+    duration_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+
+@runtime_checkable
+class Target(Protocol):
+    """What the controller needs from a place that stores and runs assistants."""
+
+    #: Human-readable name for messages ("embedded .controller/state.db", a URL).
+    description: str
+    #: True when set_active restores the *whole* version (context and graph too).
+    #: The real Agent Server's set-latest does not, so plans must avoid unfaithful repins.
+    faithful_repin: bool
+
+    async def graphs(self) -> dict[str, GraphInfo]:
+        """The graphs this target can run, by graph_id."""
+
+    async def list_assistants(self, metadata: dict[str, Any] | None = None) -> list[AssistantState]:
+        """All assistants (system ones included) whose metadata contains ``metadata``."""
+
+    async def get(self, assistant_id: str, *, versions: bool = False) -> AssistantState | None:
+        """One assistant, or None when there is none with that id."""
+
+    async def create(self, assistant_id: str, content: Content) -> AssistantState:
+        """Create with this exact id (version 1). Raises Conflict when the id exists."""
+
+    async def update(self, assistant_id: str, content: Content) -> AssistantState:
+        """Write ``content`` as a new version and make it active (exactly that content)."""
+
+    async def set_active(self, assistant_id: str, version: int) -> AssistantState:
+        """Make an existing version active without creating a new one."""
+
+    async def delete(self, assistant_id: str) -> None:
+        """Delete the assistant and all its versions (and the threads its runs made)."""
+
+    async def run(
+        self,
+        assistant_id: str,
+        input: Any,
+        *,
+        thread_id: str | None = None,
+        timeout: float = 60.0,
+    ) -> RunOutcome:
+        """Run the assistant's active version once; on ``thread_id`` when given."""
+
+    async def create_thread(self) -> str:
+        """A fresh thread for a multi-step run; delete it with delete_thread."""
+
+    async def delete_thread(self, thread_id: str) -> None: ...
+
+    async def aclose(self) -> None:
+        """Release connections/files. Safe to call twice."""
