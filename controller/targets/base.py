@@ -8,6 +8,7 @@ concurrency; the embedded one answers immediately.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -53,6 +54,8 @@ class GraphInfo:
     config_schema: dict[str, Any] | None = None
     context_schema: dict[str, Any] | None = None
     description: str | None = None
+    #: Why the graph cannot be loaded (embedded target), or None when it can.
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,10 @@ class Target(Protocol):
         """A fresh thread for a multi-step run; delete it with delete_thread."""
 
     async def delete_thread(self, thread_id: str) -> None: ...
+
+    def batch(self) -> AbstractAsyncContextManager[None]:
+        """Group the writes of one apply: on the embedded target one transaction, so a
+        crash mid-apply leaves the previous state; on a server (no transactions) a no-op."""
 
     async def aclose(self) -> None:
         """Release connections/files. Safe to call twice."""

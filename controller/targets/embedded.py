@@ -1,0 +1,358 @@
+"""The embedded target: assistants with versions in one SQLite file, runs in-process.
+
+It gives open-source LangGraph what the Agent Server has: assistants, every version's
+full content, an active pointer, and runs of the graphs declared in langgraph.json.
+Unlike the server, setting the active version restores the *whole* version (context
+and graph included), so repins here are always faithful.
+
+Durability: WAL journal and a busy timeout, so a second process (``controller
+history`` during an apply) reads the last committed state and never a torn one;
+the writes of one apply run in one transaction (:meth:`batch`), so a crash mid-apply
+leaves the previous state. The file is created on the first write: ``plan`` on a
+fresh checkout writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from controller.content import Content, mirrored, system_assistant_id
+from controller.errors import Conflict, TargetError
+from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
+from controller.targets.graphs import GraphRegistry
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS assistants (
+    assistant_id TEXT PRIMARY KEY,
+    version      INTEGER NOT NULL,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    assistant_id TEXT NOT NULL REFERENCES assistants(assistant_id) ON DELETE CASCADE,
+    version      INTEGER NOT NULL,
+    graph_id     TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    description  TEXT,
+    config       TEXT NOT NULL,
+    context      TEXT NOT NULL,
+    metadata     TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (assistant_id, version)
+);
+"""
+
+_SELECT = """
+SELECT a.assistant_id, a.version, a.created_at, a.updated_at,
+       v.graph_id, v.name, v.description, v.config, v.context, v.metadata
+FROM assistants a JOIN versions v ON v.assistant_id = a.assistant_id AND v.version = a.version
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _content(row: sqlite3.Row | tuple) -> Content:
+    graph_id, name, description, config, context, metadata = row
+    return Content(graph_id, name, description, json.loads(config), json.loads(context), json.loads(metadata))
+
+
+def _contains(haystack: Any, needle: Any) -> bool:
+    """The server's metadata filter: nested objects match recursively, the rest by equality."""
+    if isinstance(needle, dict):
+        return isinstance(haystack, dict) and all(
+            k in haystack and _contains(haystack[k], v) for k, v in needle.items()
+        )
+    return haystack == needle
+
+
+class EmbeddedTarget:
+    """Assistants in SQLite at ``db_path``; graphs from the langgraph.json at ``graphs_file``."""
+
+    faithful_repin = True
+
+    def __init__(self, db_path: str, graphs_file: str | None):
+        self.db_path = db_path
+        self.description = f"embedded {db_path}"
+        self.registry = GraphRegistry(graphs_file)
+        self._db: sqlite3.Connection | None = None
+        self._in_batch = False
+        self._lock = threading.RLock()
+        self._checkpointer = InMemorySaver()
+        self._threads: set[str] = set()
+
+    # -- storage -----------------------------------------------------------------
+
+    def _connect(self, create: bool) -> sqlite3.Connection | None:
+        if self._db is None:
+            if not create and not os.path.exists(self.db_path):
+                return None
+            os.makedirs(os.path.dirname(os.path.abspath(self.db_path)), exist_ok=True)
+            db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+            self._db = db
+        return self._db
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            db = self._connect(create=False)
+            return db.execute(sql, args).fetchall() if db else []
+
+    @contextlib.contextmanager
+    def _write(self):
+        """One write; its own transaction unless inside :meth:`batch`."""
+        with self._lock:
+            db = self._connect(create=True)
+            assert db is not None
+            if self._in_batch:
+                yield db
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        with self._lock:
+            db = self._connect(create=True)
+            assert db is not None
+            if self._in_batch:
+                yield
+                return
+            db.execute("BEGIN IMMEDIATE")
+            self._in_batch = True
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._in_batch = False
+                db.execute("ROLLBACK")
+            raise
+        with self._lock:
+            self._in_batch = False
+            db.execute("COMMIT")
+
+    # -- reads -------------------------------------------------------------------
+
+    async def graphs(self) -> dict[str, GraphInfo]:
+        out = {}
+        for graph_id, entry in self.registry.entries.items():
+            config_schema, context_schema = self.registry.schemas(graph_id)
+            out[graph_id] = GraphInfo(graph_id, config_schema, context_schema, entry.description, entry.error)
+        return out
+
+    def _system(self) -> list[AssistantState]:
+        """The per-graph default assistants, as the server makes them; never stored, never written."""
+        return [
+            AssistantState(
+                system_assistant_id(graph_id),
+                1,
+                Content(graph_id, graph_id, entry.description, {}, {}, {"created_by": "system"}),
+            )
+            for graph_id, entry in self.registry.entries.items()
+        ]
+
+    def _state(self, row: tuple) -> AssistantState:
+        return AssistantState(row[0], row[1], _content(row[4:]), row[2], row[3])
+
+    async def list_assistants(self, metadata: dict[str, Any] | None = None) -> list[AssistantState]:
+        rows = [self._state(r) for r in self._read(_SELECT + " ORDER BY a.assistant_id")]
+        found = rows + self._system()
+        if metadata:
+            found = [a for a in found if _contains(a.content.metadata, metadata)]
+        return found
+
+    async def get(self, assistant_id: str, *, versions: bool = False) -> AssistantState | None:
+        assistant_id = assistant_id.lower()
+        rows = self._read(_SELECT + " WHERE a.assistant_id = ?", (assistant_id,))
+        if not rows:
+            return next((s for s in self._system() if s.assistant_id == assistant_id), None)
+        state = self._state(rows[0])
+        if versions:
+            entries = self._read(
+                "SELECT version, graph_id, name, description, config, context, metadata, created_at"
+                " FROM versions WHERE assistant_id = ? ORDER BY version DESC",
+                (assistant_id,),
+            )
+            state = dataclasses.replace(
+                state, versions=tuple(Version(r[0], _content(r[1:7]), r[7]) for r in entries)
+            )
+        return state
+
+    # -- writes ------------------------------------------------------------------
+
+    def _check_graph(self, graph_id: str) -> None:
+        if graph_id not in self.registry.entries:
+            raise TargetError(f"graph {graph_id!r} not found; expected one of: {', '.join(self.registry.entries)}")
+
+    def _insert_version(self, db: sqlite3.Connection, assistant_id: str, number: int, c: Content, now: str) -> None:
+        config, context = mirrored(c.config, c.context)
+        db.execute(
+            "INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?)",
+            (assistant_id, number, c.graph_id, c.name, c.description,
+             json.dumps(config), json.dumps(context), json.dumps(c.metadata), now),
+        )
+
+    async def create(self, assistant_id: str, content: Content) -> AssistantState:
+        assistant_id = str(uuid.UUID(assistant_id))
+        self._check_graph(content.graph_id)
+        now = _now()
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM assistants WHERE assistant_id = ?", (assistant_id,)).fetchone() or any(
+                s.assistant_id == assistant_id for s in self._system()
+            ):
+                raise Conflict(f"assistant {assistant_id} already exists")
+            db.execute("INSERT INTO assistants VALUES (?,?,?,?)", (assistant_id, 1, now, now))
+            self._insert_version(db, assistant_id, 1, content, now)
+        return await self._must_get(assistant_id)
+
+    async def update(self, assistant_id: str, content: Content) -> AssistantState:
+        assistant_id = assistant_id.lower()
+        self._check_graph(content.graph_id)
+        now = _now()
+        with self._write() as db:
+            row = db.execute(_SELECT + " WHERE a.assistant_id = ?", (assistant_id,)).fetchone()
+            if row is None:
+                raise TargetError(f"assistant {assistant_id} not found")
+            live = _content(row[4:])
+            merged = dataclasses.replace(content, metadata={**live.metadata, **content.metadata})  # the server merges
+            (number,) = db.execute("SELECT MAX(version) + 1 FROM versions WHERE assistant_id = ?", (assistant_id,)).fetchone()
+            self._insert_version(db, assistant_id, number, merged, now)
+            db.execute("UPDATE assistants SET version = ?, updated_at = ? WHERE assistant_id = ?", (number, now, assistant_id))
+        return await self._must_get(assistant_id)
+
+    async def set_active(self, assistant_id: str, version: int) -> AssistantState:
+        assistant_id = assistant_id.lower()
+        with self._write() as db:
+            if not db.execute("SELECT 1 FROM versions WHERE assistant_id = ? AND version = ?", (assistant_id, version)).fetchone():
+                raise TargetError(f"version {version} not found for assistant {assistant_id}")
+            db.execute("UPDATE assistants SET version = ?, updated_at = ? WHERE assistant_id = ?", (version, _now(), assistant_id))
+        return await self._must_get(assistant_id)
+
+    async def delete(self, assistant_id: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM assistants WHERE assistant_id = ?", (assistant_id.lower(),))
+
+    async def _must_get(self, assistant_id: str) -> AssistantState:
+        state = await self.get(assistant_id)
+        assert state is not None
+        return state
+
+    # -- runs --------------------------------------------------------------------
+
+    async def create_thread(self) -> str:
+        thread_id = str(uuid.uuid4())
+        self._threads.add(thread_id)
+        return thread_id
+
+    async def delete_thread(self, thread_id: str) -> None:
+        self._threads.discard(thread_id)
+        self._checkpointer.delete_thread(thread_id)
+
+    async def run(self, assistant_id: str, input: Any, *, thread_id: str | None = None, timeout: float = 60.0) -> RunOutcome:
+        state = await self.get(assistant_id)
+        if state is None:
+            return RunOutcome("error", error=f"NotFound: assistant {assistant_id} not found", thread_id=thread_id)
+        if thread_id is not None and thread_id not in self._threads:
+            return RunOutcome("error", error=f"NotFound: thread {thread_id} not found", thread_id=thread_id)
+        started = time.monotonic()
+        job = self._job(state, input, thread_id)
+        try:
+            output = await _in_daemon_thread(job, timeout)
+        except TimeoutError:
+            return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s",
+                              thread_id=thread_id, duration_s=time.monotonic() - started)
+        except Exception as exc:
+            return RunOutcome("error", error=f"{type(exc).__name__}: {exc}", thread_id=thread_id,
+                              duration_s=time.monotonic() - started)
+        return RunOutcome("success", output=output, thread_id=thread_id, duration_s=time.monotonic() - started)
+
+    def _job(self, state: AssistantState, input: Any, thread_id: str | None) -> Callable[[], Any]:
+        """The run, as the server makes it: the assistant's config and context, server ids added."""
+        content = state.content
+        config = json.loads(json.dumps(content.config))
+        configurable = {
+            **(config.get("configurable") or {}),
+            "assistant_id": state.assistant_id,
+            "graph_id": content.graph_id,
+            "run_id": str(uuid.uuid4()),
+        }
+        if thread_id:
+            configurable["thread_id"] = thread_id
+        config["configurable"] = configurable
+        config["metadata"] = {**content.metadata, "assistant_id": state.assistant_id, "graph_id": content.graph_id}
+        registry, checkpointer = self.registry, self._checkpointer
+
+        def job() -> Any:
+            graph = registry.compiled(content.graph_id, config)
+            graph = graph.copy(update={"checkpointer": checkpointer if thread_id else None})
+            context = _coerce_context(graph, content.context)
+            return asyncio.run(graph.ainvoke(input, config, context=context))
+
+        return job
+
+    async def aclose(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def _coerce_context(graph: Any, context: dict[str, Any]) -> Any:
+    """Context as the graph declares it: dataclasses and pydantic models get instances."""
+    schema = getattr(graph, "context_schema", None)
+    if not context or schema is None:
+        return context or None
+    if dataclasses.is_dataclass(schema) or hasattr(schema, "model_validate"):
+        return schema(**context)
+    return context
+
+
+async def _in_daemon_thread(job: Callable[[], Any], timeout: float) -> Any:
+    """Run ``job`` in a daemon thread: a graph that hangs past its timeout is abandoned
+    without blocking the process's exit (a thread pool would wait for it)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def target() -> None:
+        result, error = None, None
+        try:
+            result = job()
+        except BaseException as exc:  # noqa: BLE001 - reported as the run's error
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(_settle, future, result, error)
+
+    threading.Thread(target=target, daemon=True, name="controller-run").start()
+    return await asyncio.wait_for(future, timeout)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.done():  # timed out or cancelled meanwhile
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
