@@ -124,7 +124,7 @@ def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict, dic
     return config, context
 
 
-def canonical(content: Content) -> dict[str, Any]:
+def canonical(content: Content, mirror_as: str = "configurable") -> dict[str, Any]:
     """The comparable form of ``content``: server rewrites undone, noise dropped.
 
     - an empty ``configurable`` equals none, and a ``context`` that mirrors the
@@ -133,6 +133,9 @@ def canonical(content: Content) -> dict[str, Any]:
     - metadata keys with null values count as absent (removal is written as null),
       and the informational ``controller/revision``/``controller/source`` are dropped;
     - an empty description equals none (the server cannot PATCH it back to null).
+
+    ``mirror_as="context"`` shows a mirrored pair as ``context`` instead, for display
+    of assistants declared with ``context`` (equality is the same either way).
     """
     config = copy.deepcopy(content.config or {})
     configurable = config.get("configurable") or {}
@@ -151,6 +154,9 @@ def canonical(content: Content) -> dict[str, Any]:
         },
     }
     if not configurable or context != configurable:
+        out["context"] = context
+    elif mirror_as == "context":
+        del config["configurable"]
         out["context"] = context
     return out
 

@@ -50,3 +50,10 @@ class TargetError(ControllerError):
 
 class Conflict(ControllerError):
     """The target changed under us (stale plan, someone else's assistant)."""
+
+
+class UncertainWrite(TargetError):
+    """A non-idempotent write (PATCH) failed in a way that may or may not have landed.
+
+    Never retried blindly: the caller re-reads the assistant and decides again.
+    """

@@ -1,0 +1,239 @@
+"""Execute a Plan against a target, in phases, exactly as planned.
+
+Phases, as in Argo CD's sync: (1) refuse if the target moved since the plan;
+(2) sync: create/update/repin, each write verified by reading the live content back;
+(3) smoke: run the changed assistants' cases on what is now active, and roll back
+those that fail; (4) prune. ``smoke: before`` tests a temporary candidate assistant
+with the new content first and promotes only on success.
+
+Apply never recomputes intent: it writes the contents the plan holds. The only
+decisions it makes are the ones a plan cannot: how to restore a failed change, and
+what to do when a non-idempotent write's fate is unknown (re-read, then decide).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+
+from controller.content import OWNER_KEY, canonical, same_content
+from controller.errors import Conflict, ControllerError, TargetError, UncertainWrite
+from controller.plan import Change, Plan
+from controller.targets.base import AssistantState, Target
+
+SmokeMode = Literal["after", "before", "off"]
+Emit = Callable[[dict[str, Any]], None]
+CANDIDATE_KEY = "controller/candidate"
+
+
+@dataclass
+class Outcome:
+    change: Change
+    status: Literal["applied", "unchanged", "failed", "rolled-back", "not-promoted", "error"] = "unchanged"
+    version: int | None = None
+    message: str = ""
+    cases: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class ApplyResult:
+    outcomes: list[Outcome]
+
+    @property
+    def smoke_failed(self) -> bool:
+        return any(o.status in ("rolled-back", "not-promoted", "failed") for o in self.outcomes)
+
+    @property
+    def errors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "error"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors else 3 if self.smoke_failed else 0
+
+    @property
+    def cases(self) -> list[Any]:
+        return [c for o in self.outcomes for c in o.cases]
+
+
+async def check_fresh(target: Target, plan: Plan) -> None:
+    """Refuse a saved plan when any assistant's active version moved since it was made."""
+    owned = {a.assistant_id: a for a in await target.list_assistants({OWNER_KEY: plan.owner})}
+    moved = []
+    for change in plan.changes:
+        live = owned.get(change.assistant_id) or await target.get(change.assistant_id)
+        now = live.version if live else None
+        if now != change.seen_version:
+            seen = "absent" if change.seen_version is None else f"v{change.seen_version}"
+            moved.append(f"{change.name} ({seen} at plan time, {'absent' if now is None else f'v{now}'} now)")
+    if moved:
+        raise Conflict(f"the target changed since the plan was made: {'; '.join(moved)}. Nothing was applied; plan again")
+
+
+async def apply_plan(
+    target: Target,
+    plan: Plan,
+    *,
+    smoke: SmokeMode = "after",
+    keep_failed: bool = False,
+    concurrency: int = 8,
+    emit: Emit = lambda event: None,
+) -> ApplyResult:
+    outcomes = {c.assistant_id: Outcome(c) for c in plan.changes}
+    limit = asyncio.Semaphore(concurrency)
+    syncing = [c for c in plan.changes if c.action in ("create", "update", "repin")]
+
+    async with target.batch():
+        async def sync_one(change: Change) -> None:
+            async with limit:
+                await _sync(target, change, outcomes[change.assistant_id], smoke, emit)
+
+        await asyncio.gather(*(sync_one(c) for c in syncing))
+
+        if smoke == "after":
+            tested = [c for c in syncing if c.smoke and outcomes[c.assistant_id].status == "applied"]
+            if tested:
+                from controller import smoke as smoke_runner
+
+                suite = await smoke_runner.run_suite(
+                    target, [(c.name, c.assistant_id, list(c.smoke)) for c in tested], concurrency=concurrency
+                )
+                for c in tested:
+                    results = [r for r in suite.results if r.assistant == c.name]
+                    outcome = outcomes[c.assistant_id]
+                    outcome.cases = results
+                    for r in results:
+                        emit({"event": "smoke", "name": c.name, "case": r.case, "passed": r.passed,
+                              "duration_s": round(r.duration_s, 3), "result": r})
+                    if not all(r.passed for r in results):
+                        await _roll_back(target, c, outcome, keep_failed, emit)
+
+        for change in (c for c in plan.changes if c.action == "delete"):
+            outcome = outcomes[change.assistant_id]
+            try:
+                await target.delete(change.assistant_id)
+                outcome.status = "applied"
+                emit({"event": "deleted", "name": change.name, "assistant_id": change.assistant_id})
+            except ControllerError as exc:
+                _fail(outcome, exc, emit)
+    return ApplyResult([outcomes[c.assistant_id] for c in plan.changes])
+
+
+def _fail(outcome: Outcome, exc: Exception, emit: Emit) -> None:
+    outcome.status = "error"
+    outcome.message = str(exc)
+    emit({"event": "error", "name": outcome.change.name, "message": str(exc)})
+
+
+async def _sync(target: Target, change: Change, outcome: Outcome, smoke: SmokeMode, emit: Emit) -> None:
+    try:
+        if smoke == "before" and change.smoke and change.content is not None:
+            results = await _try_candidate(target, change)
+            outcome.cases = results
+            for r in results:
+                emit({"event": "smoke", "name": change.name, "case": r.case, "passed": r.passed,
+                      "duration_s": round(r.duration_s, 3), "candidate": True, "result": r})
+            if not all(r.passed for r in results):
+                outcome.status = "not-promoted"
+                outcome.message = "smoke tests failed on the candidate; nothing changed"
+                emit({"event": "not-promoted", "name": change.name})
+                return
+        state = await _write(target, change)
+        _verify(target, change, state)
+        outcome.status, outcome.version = "applied", state.version
+        emit({"event": {"create": "created", "update": "updated", "repin": "repinned"}[change.action],
+              "name": change.name, "assistant_id": change.assistant_id, "version": state.version,
+              "from_version": change.seen_version})
+    except ControllerError as exc:
+        _fail(outcome, exc, emit)
+
+
+async def _write(target: Target, change: Change) -> AssistantState:
+    assert change.content is not None
+    if change.action == "create":
+        return await target.create(change.assistant_id, change.content)
+    if change.action == "repin":
+        assert change.to_version is not None
+        return await target.set_active(change.assistant_id, change.to_version)
+    try:
+        return await target.update(change.assistant_id, change.content)
+    except UncertainWrite:
+        # The PATCH may have landed. Re-read: done if it did; write again only if nothing moved.
+        live = await target.get(change.assistant_id)
+        if live is not None and same_content(live.content, change.content):
+            return live
+        if live is not None and live.version == change.seen_version:
+            return await target.update(change.assistant_id, change.content)
+        raise
+
+
+def _verify(target: Target, change: Change, state: AssistantState) -> None:
+    """After any write, the live content must be what was intended (the server rewrites things)."""
+    assert change.content is not None
+    expected, live = canonical(change.content), canonical(state.content)
+    if change.action == "repin" and not target.faithful_repin:
+        for key in ("context", "graph_id"):  # not restored by the server's set-latest: the plan said so
+            expected.pop(key, None)
+            live.pop(key, None)
+    if expected != live:
+        fields = sorted(k for k in expected.keys() | live.keys() if expected.get(k) != live.get(k))
+        raise TargetError(
+            f"{change.name}: the target stored different content than was written ({', '.join(fields)}); "
+            "re-run plan to see the difference"
+        )
+
+
+async def _try_candidate(target: Target, change: Change) -> list[Any]:
+    """Run the cases on a temporary assistant with the new content; always delete it."""
+    assert change.content is not None
+    from controller import smoke as smoke_runner
+
+    candidate_id = str(uuid.uuid4())
+    content = change.content.with_metadata(**{CANDIDATE_KEY: change.assistant_id})
+    await target.create(candidate_id, content)
+    try:
+        suite = await smoke_runner.run_suite(target, [(change.name, candidate_id, list(change.smoke))])
+        return list(suite.results)
+    finally:  # also after Ctrl-C: asyncio cancels once, and this await then runs to the end
+        await target.delete(candidate_id)
+
+
+async def _roll_back(target: Target, change: Change, outcome: Outcome, keep_failed: bool, emit: Emit) -> None:
+    """Undo a change whose smoke tests failed: restore what was active before it."""
+    try:
+        if change.action == "create":
+            if keep_failed:
+                outcome.status, outcome.message = "failed", "smoke tests failed; kept (--keep-failed)"
+            else:
+                await target.delete(change.assistant_id)
+                outcome.status, outcome.message = "rolled-back", "smoke tests failed; the new assistant was deleted"
+        else:
+            restored = await _restore(target, change)
+            outcome.status = "rolled-back"
+            outcome.message = f"smoke tests failed; v{restored.version} restored the previous content"
+        emit({"event": "rolled-back", "name": change.name, "message": outcome.message})
+    except ControllerError as exc:
+        _fail(outcome, TargetError(f"smoke tests failed and the rollback failed too: {exc}"), emit)
+
+
+async def _restore(target: Target, change: Change) -> AssistantState:
+    """Make the version active before the change current again: faithfully (repin) when the
+    target restores all of it, else as a new version with that exact content."""
+    assert change.seen_version is not None
+    live = await target.get(change.assistant_id, versions=True)
+    if live is None:
+        raise TargetError(f"{change.name}: assistant disappeared during the apply")
+    previous = live.version_entry(change.seen_version)
+    if previous is None:
+        raise TargetError(f"{change.name}: version {change.seen_version} is gone")
+    if target.faithful_repin or (previous.content.context == live.content.context and previous.content.graph_id == live.content.graph_id):
+        return await target.set_active(change.assistant_id, change.seen_version)
+    nulls = {k: None for k in live.content.metadata if k not in previous.content.metadata}
+    return await target.update(change.assistant_id, replace(previous.content, metadata={**previous.content.metadata, **nulls}))
+
+
+__all__ = ["ApplyResult", "Outcome", "apply_plan", "check_fresh"]

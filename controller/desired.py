@@ -1,0 +1,99 @@
+"""Manifests → the content each assistant should have (pure; no I/O)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY, Content, assistant_id_for, mirrored
+from controller.loader import LoadedManifest
+from controller.manifest import SmokeCase
+from controller.yamlio import Document
+
+#: Where a manifest's spec fields land in the assistant's content.
+_SPEC_TO_CONTENT = {"graph": "graph_id", "displayName": "name", "description": "description",
+                    "config": "config", "context": "context", "metadata": "metadata"}
+
+ContentPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One assistant as the manifests declare it."""
+
+    name: str
+    assistant_id: str
+    content: Content
+    pin: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    smoke: tuple[SmokeCase, ...] = ()
+    source: str = ""
+    #: Content paths whose value came from the environment (masked in all output).
+    sensitive: frozenset[ContentPath] = frozenset()
+    #: The template of each sensitive value, so a plan file can hold it instead of the value.
+    templates: dict[ContentPath, str] = field(default_factory=dict)
+    explicit_id: bool = False
+    #: How to show a configurable↔context pair: as the manifest wrote it.
+    mirror_as: str = "configurable"
+    document: Document | None = field(default=None, compare=False, repr=False)
+
+    def location(self, document_path: tuple[str | int, ...] = ()) -> tuple[str, int]:
+        """(file, line) of a manifest field, for error messages."""
+        file, _, line = self.source.rpartition(":")
+        if self.document is not None and document_path:
+            return file, self.document.line_of(document_path)
+        return file, int(line) if line.isdigit() else 0
+
+
+def content_path(document_path: tuple[str | int, ...]) -> ContentPath | None:
+    """``("spec", "config", "configurable", "model")`` → ``("config", "configurable", "model")``."""
+    if len(document_path) >= 2 and document_path[0] == "spec" and document_path[1] in _SPEC_TO_CONTENT:
+        return (_SPEC_TO_CONTENT[document_path[1]], *document_path[2:])
+    return None
+
+
+def desired_state(item: LoadedManifest, owner: str, revision: str | None = None, root: str | None = None) -> Desired:
+    m = item.manifest
+    spec = m.spec
+    config, context = mirrored(spec.config, spec.context)
+    metadata: dict[str, Any] = {**spec.metadata, OWNER_KEY: owner, NAME_KEY: m.metadata.name}
+    metadata[SOURCE_KEY] = os.path.relpath(os.path.abspath(item.file), root) if root else item.file
+    if revision:
+        metadata[REVISION_KEY] = revision
+    content = Content(
+        graph_id=spec.graph,
+        name=spec.displayName or m.metadata.name,
+        description=spec.description,
+        config=config,
+        context=context,
+        metadata=metadata,
+    )
+    sensitive: set[ContentPath] = set()
+    templates: dict[ContentPath, str] = {}
+    for doc_path in item.sensitive:
+        path = content_path(doc_path)
+        if path is not None:
+            sensitive.add(path)
+            templates[path] = item.templates[doc_path]
+            if path[:2] == ("config", "configurable"):  # the server mirrors it into context
+                sensitive.add(("context", *path[2:]))
+                templates[("context", *path[2:])] = item.templates[doc_path]
+            if path[0] == "context" and not spec.config.get("configurable"):
+                sensitive.add(("config", "configurable", *path[1:]))
+                templates[("config", "configurable", *path[1:])] = item.templates[doc_path]
+    assistant_id = (m.metadata.assistantId or assistant_id_for(owner, m.metadata.name)).lower()
+    return Desired(
+        name=m.metadata.name,
+        assistant_id=assistant_id,
+        content=content,
+        pin=spec.activeVersion if isinstance(spec.activeVersion, int) else None,
+        labels=dict(m.metadata.labels),
+        smoke=tuple(spec.smoke),
+        source=item.location,
+        sensitive=frozenset(sensitive),
+        templates=templates,
+        explicit_id=m.metadata.assistantId is not None,
+        mirror_as="context" if spec.context and not spec.config.get("configurable") else "configurable",
+        document=item.document,
+    )

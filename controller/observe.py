@@ -1,0 +1,41 @@
+"""Read what the planner needs from a target, with as few requests as possible.
+
+A no-op plan of N assistants on a remote target costs ceil(N/1000) listing calls
+plus one schema call per graph: versions are fetched only for assistants whose live
+content differs (a revert may be a repin) or whose pin moves, and a GET is made only
+for ids the owner listing did not return (new assistants, adoptions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from controller.desired import Desired
+from controller.plan import needs_versions, ownership_filter
+from controller.targets.base import AssistantState, GraphInfo, Target
+
+
+@dataclass(frozen=True)
+class Observed:
+    assistants: Mapping[str, AssistantState]
+    owned: list[AssistantState]
+    graphs: Mapping[str, GraphInfo]
+
+
+async def observe(target: Target, desired: list[Desired], owner: str, concurrency: int = 8) -> Observed:
+    owned, graphs = await asyncio.gather(target.list_assistants(ownership_filter(owner)), target.graphs())
+    by_id = {a.assistant_id: a for a in owned}
+    limit = asyncio.Semaphore(concurrency)
+
+    async def fetch(assistant_id: str, versions: bool) -> None:
+        async with limit:
+            state = await target.get(assistant_id, versions=versions)
+        if state is not None:  # None: gone, or (remote) its graph is unregistered: keep what the listing said
+            by_id[assistant_id] = state
+
+    missing = [d.assistant_id for d in desired if d.assistant_id not in by_id]
+    await asyncio.gather(*(fetch(i, False) for i in missing))
+    await asyncio.gather(*(fetch(i, True) for i in needs_versions(desired, by_id)))
+    return Observed(by_id, owned, graphs)

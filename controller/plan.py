@@ -1,0 +1,253 @@
+"""The planner: desired × observed → Plan. A pure function: no I/O, no clock.
+
+Like a Terraform plan, the result is a value: it can be printed (render.py), saved
+(planfile.py) and applied exactly (apply.py), which never recomputes intent. Every
+action carries the active version the planner saw, so applying a plan against a
+target that moved since is refused instead of overwriting someone's change.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jsonschema
+
+from controller.content import OWNER_KEY, Content, canonical, same_content
+from controller.desired import ContentPath, Desired
+from controller.errors import InvalidInput, Problem
+from controller.manifest import SmokeCase
+from controller.targets.base import AssistantState, GraphInfo
+
+Action = Literal["create", "update", "repin", "delete", "noop"]
+ACTIONS: tuple[Action, ...] = ("create", "update", "repin", "delete", "noop")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One assistant's action. ``content`` is exactly what apply writes (create/update)."""
+
+    action: Action
+    name: str
+    assistant_id: str
+    #: Active version seen at plan time (None: no assistant with this id).
+    seen_version: int | None = None
+    #: Live content at plan time (None for create).
+    before: Content | None = None
+    #: Content after the change: what create/update writes, or the repinned version's content.
+    content: Content | None = None
+    #: For repin: the version made active.
+    to_version: int | None = None
+    adopt: bool = False
+    warnings: tuple[str, ...] = ()
+    source: str = ""
+    smoke: tuple[SmokeCase, ...] = ()
+    sensitive: frozenset[ContentPath] = frozenset()
+    templates: Mapping[ContentPath, str] = field(default_factory=dict)
+    #: Why: "content changed", "drift", "pinned to v3", ...
+    reason: str = ""
+    #: Show a configurable↔context pair as the manifest wrote it (display only).
+    mirror_as: str = "configurable"
+
+    @property
+    def writes(self) -> bool:
+        return self.action != "noop"
+
+
+@dataclass(frozen=True)
+class Plan:
+    owner: str
+    target: str
+    changes: tuple[Change, ...]
+    prune: bool = False
+    warnings: tuple[str, ...] = ()
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.writes for c in self.changes)
+
+    def summary(self) -> str:
+        return (
+            f"Plan: {self.count('create')} to create, {self.count('update')} to update, "
+            f"{self.count('repin')} to repin, {self.count('delete')} to delete."
+        )
+
+
+def needs_versions(desired: Iterable[Desired], observed: Mapping[str, AssistantState]) -> list[str]:
+    """Assistants whose version history the planner needs: content differs, or a pin moves.
+
+    A no-op plan needs none, so it costs only the listing calls on a remote target.
+    """
+    out = []
+    for d in desired:
+        live = observed.get(d.assistant_id)
+        if live is None:
+            continue
+        if (d.pin is not None and d.pin != live.version) or (d.pin is None and not same_content(live.content, d.content)):
+            out.append(d.assistant_id)
+    return out
+
+
+def make_plan(
+    desired: list[Desired],
+    observed: Mapping[str, AssistantState],
+    owned: Iterable[AssistantState],
+    graphs: Mapping[str, GraphInfo],
+    *,
+    owner: str,
+    target: str,
+    faithful_repin: bool,
+    prune: bool = False,
+    adopt: bool = False,
+) -> Plan:
+    """Decide each assistant's action. Raises InvalidInput listing every problem found."""
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    changes: list[Change] = []
+    for d in desired:
+        problems.extend(check_against_graph(d, graphs, warnings))
+        change = _plan_one(d, observed.get(d.assistant_id), owner, faithful_repin, adopt, problems)
+        if change is not None:
+            changes.append(change)
+    if prune:
+        declared = {d.assistant_id for d in desired}
+        for live in sorted(owned, key=lambda s: (s.content.metadata.get("controller/name") or "", s.assistant_id)):
+            if live.assistant_id in declared or live.content.is_system or live.content.owner != owner:
+                continue
+            changes.append(
+                Change("delete", live.content.metadata.get("controller/name") or live.assistant_id,
+                       live.assistant_id, seen_version=live.version, before=live.content,
+                       reason="no longer declared")
+            )
+    if problems:
+        raise InvalidInput(problems)
+    return Plan(owner=owner, target=target, changes=tuple(changes), prune=prune, warnings=tuple(warnings))
+
+
+def _plan_one(
+    d: Desired, live: AssistantState | None, owner: str, faithful_repin: bool, adopt: bool, problems: list[Problem]
+) -> Change | None:
+    file, line = d.location(("spec", "activeVersion") if d.pin is not None else ("metadata", "name"))
+    where = {"file": file, "line": line}
+    common = dict(name=d.name, assistant_id=d.assistant_id, source=d.source, smoke=d.smoke,
+                  sensitive=d.sensitive, templates=d.templates, mirror_as=d.mirror_as)
+    if live is None:
+        if d.pin is not None:
+            problems.append(Problem(**where, path="spec.activeVersion",
+                                    message=f"pinned to version {d.pin}, but assistant {d.name!r} does not exist yet"))
+            return None
+        return Change("create", content=d.content, reason="new", **common)
+    if live.content.is_system:
+        problems.append(Problem(**where, path="metadata.assistantId",
+                                message=f"{d.assistant_id} is the server's default assistant for graph {live.content.graph_id!r}; it is never managed"))
+        return None
+    adopting = False
+    if live.content.owner != owner:
+        if not adopt:
+            holder = f"owner {live.content.owner!r}" if live.content.owner else "no owner"
+            problems.append(Problem(**where, path="metadata.name",
+                                    message=f"assistant {d.assistant_id} exists with {holder}; use apply --adopt to take it over"))
+            return None
+        adopting = True
+    common.update(seen_version=live.version, before=live.content, adopt=adopting)
+    desired_content = _with_removals(d.content, live.content)
+
+    if d.pin is not None:
+        entry = live.version_entry(d.pin) if live.versions is not None else None
+        if d.pin != live.version and entry is None:
+            problems.append(Problem(**where, path="spec.activeVersion",
+                                    message=f"version {d.pin} of {d.name!r} does not exist (latest is {_latest(live)})"))
+            return None
+        pinned = entry.content if entry else live.content
+        notes = []
+        if not same_content(pinned, d.content):
+            notes.append(f"pinned to version {d.pin}: the manifest's content differs and is not applied")
+        if d.pin == live.version:
+            return Change("noop", content=live.content, warnings=tuple(notes), reason=f"pinned to v{d.pin}", **common)
+        if not faithful_repin and not _faithful(pinned, live.content):
+            notes.append("this server does not restore context/graph on repin; they stay as they are now")
+        return Change("repin", content=pinned, to_version=d.pin, warnings=tuple(notes), reason=f"pinned to v{d.pin}", **common)
+
+    if same_content(live.content, d.content):
+        return Change("noop", content=live.content, **common)
+    # An older version with exactly this content: move the pointer (a git revert), no new version.
+    for entry in live.versions or ():
+        if entry.number != live.version and same_content(entry.content, d.content):
+            if faithful_repin or _faithful(entry.content, live.content):
+                return Change("repin", content=entry.content, to_version=entry.number,
+                              reason=f"matches version {entry.number}", **common)
+            break
+    return Change("update", content=desired_content, reason="adopt" if adopting else "content differs", **common)
+
+
+def _latest(live: AssistantState) -> int:
+    return max((v.number for v in live.versions or ()), default=live.version)
+
+
+def _faithful(version: Content, live: Content) -> bool:
+    """Would the server's set-latest give exactly ``version``? It keeps live context and graph."""
+    return version.context == live.context and version.graph_id == live.graph_id
+
+
+def _with_removals(content: Content, live: Content) -> Content:
+    """Metadata keys the manifest no longer has are written as null: the server merges metadata."""
+    removed = {k: None for k, v in live.metadata.items() if k not in content.metadata and v is not None}
+    return content.with_metadata(**removed) if removed else content
+
+
+def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: list[str]) -> list[Problem]:
+    """Unknown graph → error; configurable/context checked against the graph's JSON Schema."""
+    file, line = d.location(("spec", "graph"))
+    where = {"file": file, "line": line}
+    graph = graphs.get(d.content.graph_id)
+    if graph is None:
+        return [Problem(**where, path="spec.graph",
+                        message=f"unknown graph {d.content.graph_id!r}; the target has: {', '.join(sorted(graphs)) or 'none'}")]
+    if graph.error:
+        return [Problem(**where, path="spec.graph", message=f"graph cannot be loaded: {graph.error}")]
+    problems = []
+    configurable = d.content.config.get("configurable") or {}
+    for doc_path, values, schema in (
+        (("spec", "config", "configurable"), configurable, graph.config_schema),
+        (("spec", "context"), d.content.context if not configurable else {}, graph.context_schema),
+    ):
+        if not values or not schema:
+            continue
+        errors, notes = schema_findings(values, schema)
+        for key, message in errors:
+            file, line = d.location((*doc_path, *key))
+            problems.append(Problem(file, line, ".".join(map(str, (*doc_path, *key))), message))
+        for key, message in notes:
+            file, line = d.location((*doc_path, *key))
+            warnings.append(f"{file}:{line}: {'.'.join(map(str, (*doc_path, *key)))}: {message}")
+    return problems
+
+
+def schema_findings(values: dict[str, Any], schema: dict[str, Any]) -> tuple[list[tuple[tuple, str]], list[tuple[tuple, str]]]:
+    """(errors, warnings): type mismatches are errors; keys the schema does not know, warnings."""
+    errors, notes = [], []
+    known = set(schema.get("properties") or {})
+    if known:
+        for key in values:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                notes.append(((key,), f"not in the graph's schema{hint}"))
+    relaxed = {**schema, "additionalProperties": True}
+    relaxed.pop("required", None)
+    validator = jsonschema.validators.validator_for(relaxed)(relaxed)
+    for err in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
+        errors.append((tuple(err.absolute_path), f"{err.message} (graph schema)"))
+    return errors, notes
+
+
+def ownership_filter(owner: str) -> dict[str, Any]:
+    return {OWNER_KEY: owner}
+
+
+__all__ = ["ACTIONS", "Change", "Plan", "make_plan", "needs_versions", "canonical", "ownership_filter"]
