@@ -38,7 +38,7 @@ def field_diff(before: Content | None, after: Content | None, sensitive: frozens
                 continue
             entries.append({"op": op, "path": path, "before": value if op == "-" else None,
                             "after": value if op == "+" else None})
-    diff = DeepDiff(old, new, view="tree", verbose_level=2) if old and new else {}
+    diff = DeepDiff(old, new, view="tree", verbose_level=2, threshold_to_diff_deeper=0) if old and new else {}
     for report in ("values_changed", "type_changes", "dictionary_item_added", "dictionary_item_removed",
                    "iterable_item_added", "iterable_item_removed"):
         for level in diff.get(report, []):
