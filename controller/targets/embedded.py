@@ -309,7 +309,11 @@ class EmbeddedTarget:
             graph = registry.compiled(content.graph_id, config)
             graph = graph.copy(update={"checkpointer": checkpointer if thread_id else None})
             context = _coerce_context(graph, content.context)
-            return asyncio.run(graph.ainvoke(input, config, context=context))
+            if _has_async_only_nodes(graph):
+                return asyncio.run(graph.ainvoke(input, config, context=context))
+            # Synchronously, in this daemon thread: asyncio would hand sync nodes to a
+            # thread pool that the interpreter joins at exit, so a hung graph would hang us.
+            return graph.invoke(input, config, context=context)
 
         return job
 
@@ -318,6 +322,15 @@ class EmbeddedTarget:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+def _has_async_only_nodes(graph: Any) -> bool:
+    for node in getattr(graph, "nodes", {}).values():
+        bound = getattr(node, "bound", None)
+        func = getattr(bound, "func", None)
+        if bound is not None and func is None and getattr(bound, "afunc", None) is not None:
+            return True
+    return False
 
 
 def _coerce_context(graph: Any, context: dict[str, Any]) -> Any:
