@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import yaml
-
 from _common import make_repo, quiet_cli, table, timed
+
 from controller.content import Content
 from controller.targets.embedded import EmbeddedTarget
 

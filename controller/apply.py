@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-
 from controller.content import OWNER_KEY, canonical, same_content
 from controller.errors import Conflict, ControllerError, TargetError, UncertainWrite
 from controller.plan import Change, Plan
@@ -100,7 +99,8 @@ async def apply_plan(
                 from controller import smoke as smoke_runner
 
                 suite = await smoke_runner.run_suite(
-                    target, [(c.name, c.assistant_id, list(c.smoke)) for c in tested], concurrency=concurrency
+                    target, [(c.name, c.assistant_id, list(c.smoke)) for c in tested], concurrency=concurrency,
+                    secrets={c.name: c.secrets for c in tested},
                 )
                 for c in tested:
                     results = [r for r in suite.results if r.assistant == c.name]
@@ -196,7 +196,8 @@ async def _try_candidate(target: Target, change: Change) -> list[Any]:
     content = change.content.with_metadata(**{CANDIDATE_KEY: change.assistant_id})
     await target.create(candidate_id, content)
     try:
-        suite = await smoke_runner.run_suite(target, [(change.name, candidate_id, list(change.smoke))])
+        suite = await smoke_runner.run_suite(target, [(change.name, candidate_id, list(change.smoke))],
+                                             secrets={change.name: change.secrets})
         return list(suite.results)
     finally:  # also after Ctrl-C: asyncio cancels once, and this await then runs to the end
         await target.delete(candidate_id)
@@ -212,7 +213,7 @@ async def _roll_back(target: Target, change: Change, outcome: Outcome, keep_fail
                 await target.delete(change.assistant_id)
                 outcome.status, outcome.message = "rolled-back", "smoke tests failed; the new assistant was deleted"
         else:
-            restored = await _restore(target, change)
+            restored = await restore_version(target, change.assistant_id, change.seen_version, change.name)
             outcome.status = "rolled-back"
             outcome.message = f"smoke tests failed; v{restored.version} restored the previous content"
         emit({"event": "rolled-back", "name": change.name, "message": outcome.message})
@@ -220,20 +221,19 @@ async def _roll_back(target: Target, change: Change, outcome: Outcome, keep_fail
         _fail(outcome, TargetError(f"smoke tests failed and the rollback failed too: {exc}"), emit)
 
 
-async def _restore(target: Target, change: Change) -> AssistantState:
-    """Make the version active before the change current again: faithfully (repin) when the
-    target restores all of it, else as a new version with that exact content."""
-    assert change.seen_version is not None
-    live = await target.get(change.assistant_id, versions=True)
+async def restore_version(target: Target, assistant_id: str, version: int, name: str) -> AssistantState:
+    """Make ``version`` current again (rollback, and undoing a failed change): faithfully
+    (repin) when the target restores all of it, else as a new version with that exact content."""
+    live = await target.get(assistant_id, versions=True)
     if live is None:
-        raise TargetError(f"{change.name}: assistant disappeared during the apply")
-    previous = live.version_entry(change.seen_version)
+        raise TargetError(f"{name}: assistant disappeared during the apply")
+    previous = live.version_entry(version)
     if previous is None:
-        raise TargetError(f"{change.name}: version {change.seen_version} is gone")
+        raise TargetError(f"{name}: version {version} is gone")
     if target.faithful_repin or (previous.content.context == live.content.context and previous.content.graph_id == live.content.graph_id):
-        return await target.set_active(change.assistant_id, change.seen_version)
+        return await target.set_active(assistant_id, version)
     nulls = {k: None for k in live.content.metadata if k not in previous.content.metadata}
-    return await target.update(change.assistant_id, replace(previous.content, metadata={**previous.content.metadata, **nulls}))
+    return await target.update(assistant_id, replace(previous.content, metadata={**previous.content.metadata, **nulls}))
 
 
-__all__ = ["ApplyResult", "Outcome", "apply_plan", "check_fresh"]
+__all__ = ["ApplyResult", "Outcome", "apply_plan", "check_fresh", "restore_version"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import sys
 import traceback
 from collections.abc import Callable, Coroutine
@@ -13,7 +11,6 @@ from typing import Any
 
 from controller import __version__
 from controller.errors import ControllerError, InvalidInput
-from controller.manifest import parse_duration
 from controller.output import Console
 
 EPILOG = "Docs: README.md. Exit codes: 0 ok/no changes, 1 error, 2 plan --detailed-exitcode with changes, 3 smoke test failed."

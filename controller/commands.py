@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
@@ -12,7 +11,6 @@ from controller import planfile, render
 from controller.apply import ApplyResult, apply_plan, check_fresh
 from controller.content import NAME_KEY, OWNER_KEY
 from controller.errors import ControllerError, InvalidInput, Problem
-from controller.loader import load_manifests
 from controller.output import Console
 from controller.plan import Plan
 from controller.reconcile import Workspace, compute_plan, open_target, parse_selector
@@ -128,7 +126,7 @@ def _apply_summary(result: ApplyResult) -> str:
 
 async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     saved = len(args.paths) == 1 and planfile.is_plan_file(args.paths[0])
-    ws = _workspace(args, paths=[os.path.dirname(os.path.abspath(args.paths[0]))] if saved else None)
+    ws = _workspace(args, paths=["."] if saved else None)  # like terraform: the plan applies from here
     target = open_target(ws.spec)
     try:
         if saved:
@@ -189,7 +187,8 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
         missing = [d.name for d in desired if d.smoke and await target.get(d.assistant_id) is None]
         if missing:
             raise ControllerError(f"not on {ws.spec.label}: {', '.join(missing)} (run controller apply first)")
-        suite = await smoke.run_suite(target, items, concurrency=ws.spec.concurrency)
+        suite = await smoke.run_suite(target, items, concurrency=ws.spec.concurrency,
+                                      secrets={d.name: d.content.values_at(d.sensitive) for d in desired})
     finally:
         await target.aclose()
     for r in suite.results:
@@ -242,8 +241,7 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
 
 
 async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
-    from controller.apply import _restore
-    from controller.plan import Change
+    from controller.apply import restore_version
 
     ws = _workspace(args, paths=args.paths)
     target = open_target(ws.spec)
@@ -256,7 +254,7 @@ async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
         if to == state.version:
             console.result(f"{args.name}: v{to} is already active; nothing to do.")
             return 0
-        restored = await _restore(target, Change("repin", args.name, state.assistant_id, seen_version=to))
+        restored = await restore_version(target, state.assistant_id, to, args.name)
     finally:
         await target.aclose()
     how = "repinned" if restored.version == to else f"restored as new version v{restored.version}"
@@ -278,6 +276,3 @@ async def cmd_import(args: argparse.Namespace, console: Console) -> int:
     from controller.importer import import_assistants
 
     return await import_assistants(args, console)
-
-
-__all__ = [name for name in dir() if name.startswith("cmd_")] + ["load_manifests", "json"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -105,6 +106,17 @@ class Content:
 
     def with_metadata(self, **changes: Any) -> "Content":
         return replace(self, metadata={**self.metadata, **changes})
+
+    def values_at(self, paths: Iterable[tuple]) -> set[str]:
+        """The string values at ``paths`` (e.g. the sensitive ones), for output to redact."""
+        found = set()
+        for path in paths:
+            node: Any = self.to_api()
+            for part in path:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, str) and node:
+                found.add(node)
+        return found
 
 
 def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict, dict]:

@@ -56,7 +56,9 @@ def interpolate(data: Any, values: Mapping[str, str], environ: Mapping[str, str]
 
     result.data = walk(data, ())
     if errors:
-        raise ExceptionGroup("unset variables", errors)
+        group = ExceptionGroup("unset variables", errors)
+        group.partial = result  # type: ignore[attr-defined]  # the rest, interpolated: to validate it anyway
+        raise group
     return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin
@@ -137,26 +138,40 @@ def _our_kind(doc: Document, file: str, problems: list[Problem]) -> str | None:
 def _validate(
     doc: Document, file: str, values: Mapping[str, str], environ: Mapping[str, str], problems: list[Problem]
 ) -> LoadedManifest | None:
+    unset: list[Path] = []
     try:
         result = interpolate(doc.data, values, environ)
     except ExceptionGroup as group:
         for exc in group.exceptions:
             assert isinstance(exc, UnsetVariable)
             problems.append(Problem(file, doc.line_of(exc.path), dotted(exc.path), str(exc)))
-        return None
+            unset.append(exc.path)
+        # Still validate (failed strings left as written) so all of a file's problems show at once.
+        result = group.partial  # type: ignore[attr-defined]
     try:
         manifest = AssistantManifest.model_validate(result.data)
     except ValidationError as exc:
-        problems.extend(pydantic_problems(exc, AssistantManifest, doc, file))
+        found = pydantic_problems(exc, AssistantManifest, doc, file)
+        # A value that failed to interpolate was already reported; not again as a bad value.
+        problems.extend(p for p in found if not any(_within(p.path, dotted(u)) for u in unset))
+        return None
+    if unset:
         return None
     return LoadedManifest(manifest, file, doc, frozenset(result.sensitive), result.templates)
+
+
+def _within(path: str, ancestor: str) -> bool:
+    return path == ancestor or path.startswith((ancestor + ".", ancestor + "["))
 
 
 def dotted(path: Iterable[str | int]) -> str:
     """``("spec", "smoke", 0, "expect")`` → ``spec.smoke[0].expect``."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int) or not str(part).isprintable() or not part:
+            out += f"[{part!r}]"  # keep the path on one line: spec['a\\nb']
+        else:
+            out += f".{part}" if out else str(part)
     return out
 
 
@@ -176,16 +191,42 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel], doc: Documen
             message = "required field missing"
         elif kind == "string_pattern_mismatch" and path[-1:] == ("name",):
             message = f"invalid name {err['input']!r}: use lowercase letters, digits and '-', 1-63 characters, starting and ending with a letter or digit"
+        elif kind == "string_pattern_mismatch" and path[-1:] == ("assistantId",):
+            message = f"invalid assistant id {_short(err['input'])}: expected a UUID such as 6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2c"
         elif kind == "string_pattern_mismatch":
-            message = f"invalid value {err['input']!r}"
+            message = f"invalid value {_short(err['input'])}"
         else:
             message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
             message = message[0].lower() + message[1:] if message else message
+            # pydantic's wording → the manifest's: no class names, no "after validation".
+            message = re.sub(r" or instance of \w+", "", message).replace(" after validation", "")
+            message = message.replace("a valid dictionary", "a mapping")
             if kind in {"literal_error"} or kind.endswith("_type") or kind.endswith("_parsing"):
                 message += f", got {_short(err['input'])}"
+            path, message = _narrow(doc.data, path, message)
         key = (dotted(path), message)
         problems.setdefault(key, Problem(file, doc.line_of(path), dotted(path), message))
     return list(problems.values())
+
+
+def _narrow(data: Any, path: Path, message: str) -> tuple[Path, str]:
+    """``spec.config`` + ``"tags: must be ..."`` → ``spec.config.tags`` + ``"must be ..."``.
+
+    A validator of a whole mapping names the key it objects to at the start of its
+    message; point at that key (and its line) instead of the mapping.
+    """
+    node = data
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return path, message
+    while isinstance(node, dict):
+        head, sep, rest = message.partition(": ")
+        if not sep or head not in node:
+            break
+        path, message, node = (*path, head), rest, node[head]
+    return path, message
 
 
 def _short(value: Any) -> str:
@@ -215,9 +256,10 @@ def _field_names(model: type[BaseModel], path: Path) -> list[str]:
     """Field names (as written in YAML) of the model found at ``path``, for did-you-mean."""
     current: Any = model
     for part in path:
+        keyed = _is_dict(current)
         current = _unwrap(current)
-        if isinstance(part, int):
-            continue
+        if isinstance(part, int) or keyed:
+            continue  # a list index or a dict key (targets.<name>): the element's model is next
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return []
         field_info = next(
@@ -230,6 +272,16 @@ def _field_names(model: type[BaseModel], path: Path) -> list[str]:
     if isinstance(current, type) and issubclass(current, BaseModel):
         return [f.alias or n for n, f in current.model_fields.items()]
     return []
+
+
+def _is_dict(tp: Any) -> bool:
+    """``dict[K, V]``, possibly inside ``Annotated``/``| None``."""
+    while (origin := get_origin(tp)) is not None and origin is not dict:
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if not args:
+            return False
+        tp = args[0]
+    return get_origin(tp) is dict
 
 
 def _unwrap(tp: Any) -> Any:

@@ -61,6 +61,11 @@ Duration = Annotated[
 ]
 
 
+def _reserved(keys: list[str]) -> str:
+    it = "this key" if len(keys) == 1 else "these keys"
+    return f"{', '.join(keys)}: reserved by the Agent Server (it silently drops {it}, so the assistant would never converge)"
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -77,6 +82,14 @@ class Expect(Strict):
     matches: str | None = Field(None, description="The string matches this regular expression (re.search)")
     exists: bool | None = Field(None, description="true: the path exists; false: it does not")
     json_schema: dict[str, Any] | None = Field(None, alias="schema", description="The value validates against this JSON Schema")
+
+    @field_validator("path")
+    @classmethod
+    def _path_parses(cls, path: str) -> str:
+        from controller.smoke import validate_path  # smoke owns the path syntax; imported late (cycle)
+
+        validate_path(path)
+        return path
 
     @model_validator(mode="after")
     def _one_matcher(self) -> "Expect":
@@ -131,7 +144,7 @@ class SmokeCase(Strict):
         if has_input == (self.steps is not None):
             raise ValueError("give exactly one of input or steps")
         if self.steps is not None and self.expect:
-            raise ValueError("with steps, put expect under each step")
+            raise ValueError("expect: with steps, put expect under each step")
         return self
 
     def runs(self) -> list[Step]:
@@ -171,6 +184,16 @@ class Spec(Strict):
             return v
         raise ValueError(f"must be 'latest' or a positive integer, got {v!r}")
 
+    @field_validator("smoke")
+    @classmethod
+    def _unique_case_names(cls, cases: list[SmokeCase]) -> list[SmokeCase]:
+        seen: set[str] = set()
+        for case in cases:
+            if case.name in seen:
+                raise ValueError(f"two smoke cases are named {case.name!r}; reports and JUnit need unique names")
+            seen.add(case.name)
+        return cases
+
     @field_validator("config")
     @classmethod
     def _config_shape(cls, config: dict[str, Any]) -> dict[str, Any]:
@@ -186,9 +209,7 @@ class Spec(Strict):
             raise ValueError("recursion_limit: must be an integer")
         reserved = sorted(RESERVED_CONFIGURABLE_KEYS & set(config.get("configurable") or {}))
         if reserved:
-            raise ValueError(
-                f"configurable: {', '.join(reserved)} reserved by the Agent Server (it would drop it and never converge)"
-            )
+            raise ValueError(f"configurable: {_reserved(reserved)}")
         return config
 
     @field_validator("context")
@@ -196,7 +217,7 @@ class Spec(Strict):
     def _context_keys(cls, context: dict[str, Any]) -> dict[str, Any]:
         reserved = sorted(RESERVED_CONFIGURABLE_KEYS & set(context))
         if reserved:
-            raise ValueError(f"{', '.join(reserved)} reserved by the Agent Server (it would drop it and never converge)")
+            raise ValueError(_reserved(reserved))
         return context
 
     @field_validator("metadata")
@@ -204,19 +225,19 @@ class Spec(Strict):
     def _metadata_keys(cls, metadata: dict[str, Any]) -> dict[str, Any]:
         reserved = sorted(RESERVED_METADATA_KEYS & set(metadata))
         if reserved:
-            raise ValueError(f"{', '.join(reserved)} reserved by the Agent Server (it would drop it and never converge)")
+            raise ValueError(_reserved(reserved))
         managed = sorted(k for k in metadata if k.startswith("controller/"))
         if managed:
-            raise ValueError(f"{', '.join(managed)}: the controller/ prefix is the controller's own")
+            raise ValueError(f"{', '.join(managed)}: the controller/ prefix is reserved for the controller's own keys")
         if metadata.get("created_by") == "system":
-            raise ValueError("created_by: system marks the server's default assistants")
+            raise ValueError("created_by: 'system' is reserved: it marks the server's default assistants, which are never managed")
         return metadata
 
     @model_validator(mode="after")
     def _configurable_or_context(self) -> "Spec":
         if self.config.get("configurable") and self.context:
             raise ValueError(
-                "give config.configurable or context, not both: the Agent Server refuses both (400)"
+                "context: give config.configurable or context, not both (the Agent Server refuses both with 400)"
             )
         return self
 

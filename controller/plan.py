@@ -55,6 +55,11 @@ class Change:
     def writes(self) -> bool:
         return self.action != "noop"
 
+    @property
+    def secrets(self) -> set[str]:
+        """Values from the environment in the new content: smoke output must not show them."""
+        return self.content.values_at(self.sensitive) if self.content is not None else set()
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -211,11 +216,13 @@ def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: l
     if graph.error:
         return [Problem(**where, path="spec.graph", message=f"graph cannot be loaded: {graph.error}")]
     problems = []
-    configurable = d.content.config.get("configurable") or {}
-    for doc_path, values, schema in (
-        (("spec", "config", "configurable"), configurable, graph.config_schema),
-        (("spec", "context"), d.content.context if not configurable else {}, graph.context_schema),
-    ):
+    # the content is mirrored (configurable == context); check it where the manifest declared it
+    if d.mirror_as == "context":
+        checks = [(("spec", "context"), d.content.context, graph.context_schema or graph.config_schema)]
+    else:
+        checks = [(("spec", "config", "configurable"), d.content.config.get("configurable") or {},
+                   graph.config_schema or graph.context_schema)]
+    for doc_path, values, schema in checks:
         if not values or not schema:
             continue
         errors, notes = schema_findings(values, schema)

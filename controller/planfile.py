@@ -81,14 +81,15 @@ def save(plan: Plan, path: str) -> None:
 
 
 def is_plan_file(path: str) -> bool:
+    """True for a file written by ``plan --out`` (any name); manifests are never plan files."""
     if not os.path.isfile(path) or path.endswith((".yaml", ".yml")):
         return False
     try:
         with open(path, encoding="utf-8") as fh:
-            head = fh.read(4096)
-    except (OSError, UnicodeDecodeError):
+            data = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
-    return FORMAT in head
+    return isinstance(data, dict) and data.get("format") == FORMAT
 
 
 def load(path: str, values: Mapping[str, str], environ: Mapping[str, str]) -> Plan:

@@ -52,7 +52,7 @@ class TargetSpec:
         environ = os.environ if environ is None else environ
         names = (self.api_key_env,) if self.api_key_env else API_KEY_ENVS
         for name in names:
-            value = (environ.get(name) or "").strip().strip("'\"")
+            value = (environ.get(name) or "").strip().strip("'\"").strip()
             if value:
                 return value
         return None
@@ -97,7 +97,7 @@ class Settings:
         return spec
 
     def _from_config(self, name: str, t: TargetConfig) -> TargetSpec:
-        base = os.path.dirname(self.config_file) if self.config_file else self.root
+        base = os.path.dirname(os.path.abspath(self.config_file)) if self.config_file else self.root
         embedded = os.path.normpath(os.path.join(base, t.embedded)) if t.embedded else None
         graphs = os.path.normpath(os.path.join(base, t.graphs)) if t.graphs else (
             find_langgraph_json(self.root) if embedded else None

@@ -18,6 +18,8 @@ import yaml
 MAX_FILE_BYTES = 1024 * 1024
 #: Nodes built per document, aliases counted at every use. Real manifests use a few hundred.
 MAX_NODES = 100_000
+#: Nesting depth of mappings/lists; deeper input (or a recursive alias) is rejected.
+MAX_DEPTH = 100
 
 Path = tuple[str | int, ...]
 
@@ -56,7 +58,8 @@ def read_text(path: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise YamlError(f"not UTF-8 text (byte {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise YamlError(f"not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset {exc.start})", line) from None
 
 
 def load_documents(text: str) -> list[Document]:
@@ -73,20 +76,37 @@ def load_documents(text: str) -> list[Document]:
             docs.append(doc)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark and "end of stream" in (exc.problem or ""):
+            mark = exc.context_mark  # an unclosed quote/bracket: where it was opened, not the end of the file
         line = mark.line + 1 if mark else 0
         what = exc.problem or exc.context or "invalid YAML"
-        raise YamlError(f"YAML syntax: {what}", line) from None
+        if exc.problem and exc.context and exc.context_mark:
+            where = exc.context_mark.line + 1
+            what += f" ({exc.context} on line {where})" if where != line else f" ({exc.context})"
+        raise YamlError(f"YAML syntax: {_one_line(what)}", line) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, control characters)
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else 0
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise YamlError(f"YAML: unacceptable character #x{char:04x} ({exc.reason})", line) from None
     except yaml.YAMLError as exc:
-        raise YamlError(f"YAML: {exc}") from None
+        raise YamlError(f"YAML: {_one_line(str(exc))}") from None
     finally:
         loader.dispose()
     return docs
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader):  # or CSafeLoader: same interface
         self.loader = loader
         self.budget = MAX_NODES
+        self.open: list[int] = []  # ids of the collection nodes being built (recursion guard)
 
     def build(self, node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
         self.budget -= 1
@@ -94,17 +114,32 @@ class _Builder:
             raise YamlError(
                 f"document expands to more than {MAX_NODES} values (alias bomb?)", node.start_mark.line + 1
             )
-        line = node.start_mark.line + 1
         if isinstance(node, yaml.ScalarNode):
-            try:
-                value = self.loader.construct_object(node)
-            except yaml.constructor.ConstructorError as exc:
-                raise YamlError(f"unsupported YAML tag {node.tag!r} (only plain data is allowed)", line) from None
-            if isinstance(value, dt.datetime | dt.date):
-                return node.value  # keep dates as written, not as Python objects
-            if isinstance(value, bytes):
-                raise YamlError("binary values are not supported", line)
-            return value
+            return self._scalar(node)
+        if id(node) in self.open:
+            raise YamlError("recursive alias (a value that contains itself)", node.start_mark.line + 1)
+        if len(self.open) >= MAX_DEPTH:
+            raise YamlError(f"nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+        self.open.append(id(node))
+        try:
+            return self._collection(node, path, lines)
+        finally:
+            self.open.pop()
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        line = node.start_mark.line + 1
+        try:
+            value = self.loader.construct_object(node)
+        except yaml.constructor.ConstructorError:
+            raise YamlError(f"unsupported YAML tag {_tag(node.tag)} (only plain data is allowed)", line) from None
+        if isinstance(value, dt.datetime | dt.date):
+            return node.value  # keep dates as written, not as Python objects
+        if isinstance(value, bytes):
+            raise YamlError("binary values are not supported", line)
+        return value
+
+    def _collection(self, node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
+        line = node.start_mark.line + 1
         if isinstance(node, yaml.SequenceNode):
             self._check_tag(node, "tag:yaml.org,2002:seq")
             out = []
@@ -114,23 +149,63 @@ class _Builder:
             return out
         if isinstance(node, yaml.MappingNode):
             self._check_tag(node, "tag:yaml.org,2002:map")
-            self.loader.flatten_mapping(node)  # merge keys (<<)
+            # Merge keys (<<) are resolved here rather than with PyYAML's flatten_mapping,
+            # which rewrites the (shared) node: keys written in the mapping override merged
+            # ones, earlier merge sources override later ones, and only keys written twice
+            # in the mapping itself are duplicates.
             mapping: dict[Any, Any] = {}
+            merges: list[yaml.Node] = []
             for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                    for source in sources:
+                        if not isinstance(source, yaml.MappingNode):
+                            raise YamlError(
+                                "'<<' (merge key) takes a mapping or a list of mappings", source.start_mark.line + 1
+                            )
+                    merges.extend(sources)
+                    continue
+                if key_node.tag == "tag:yaml.org,2002:value":  # a plain '=' key
+                    key_node.tag = "tag:yaml.org,2002:str"
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise YamlError("mapping keys must be plain scalars", key_node.start_mark.line + 1)
                 key = self.build(key_node, path, {})
                 if not isinstance(key, str | int | float | bool) and key is not None:
                     raise YamlError("mapping keys must be plain scalars", key_node.start_mark.line + 1)
-                key = key if isinstance(key, str) else str(key).lower() if isinstance(key, bool) else str(key)
+                key = _key_text(key)
                 if key in mapping:
                     raise YamlError(f"duplicate key {key!r}", key_node.start_mark.line + 1)
                 lines[(*path, key)] = key_node.start_mark.line + 1
                 mapping[key] = self.build(value_node, (*path, key), lines)
-            return mapping
+            if not merges:
+                return mapping
+            merged: dict[Any, Any] = {}
+            for source in merges:
+                source_lines: dict[Path, int] = {}
+                values = self.build(source, path, source_lines)
+                taken = {k for k in values if k not in mapping and k not in merged}
+                merged.update((k, v) for k, v in values.items() if k in taken)
+                lines.update((p, n) for p, n in source_lines.items() if p[len(path)] in taken)
+            return {**merged, **mapping}
         raise YamlError("unsupported YAML node", line)  # pragma: no cover
 
     @staticmethod
     def _check_tag(node: yaml.Node, expected: str) -> None:
         if node.tag != expected:
             raise YamlError(
-                f"unsupported YAML tag {node.tag!r} (only plain data is allowed)", node.start_mark.line + 1
+                f"unsupported YAML tag {_tag(node.tag)} (only plain data is allowed)", node.start_mark.line + 1
             )
+
+
+def _key_text(key: Any) -> str:
+    """Mapping keys as strings, the way JSON would write them (true, null, 1)."""
+    if isinstance(key, str):
+        return key
+    if key is None:
+        return "null"
+    return str(key).lower() if isinstance(key, bool) else str(key)
+
+
+def _tag(tag: str) -> str:
+    """A tag as it is written in YAML: ``!!python/object:os.system``, ``!custom``."""
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from langgraph.graph import StateGraph
-from pydantic import TypeAdapter
 from langgraph.pregel import Pregel
+from pydantic import TypeAdapter
 
 from controller.errors import ControllerError
 

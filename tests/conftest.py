@@ -1,0 +1,52 @@
+"""Shared fixtures: the real Agent Server (one per session) and per-test owners."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server import AgentServer, ServerFailed  # tests/ is on sys.path (rootdir conftest, no package)
+
+FIXTURE_PROJECT = Path(__file__).parent / "fixtures" / "project"
+EXAMPLE_GRAPHS = Path(__file__).parent.parent / "manifests" / "graphs"
+
+
+@pytest.fixture(scope="session")
+def test_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/fixtures/project (boom, slow) plus the example's own writer and chat graphs:
+    both targets serve the same graphs the README's example uses."""
+    folder = tmp_path_factory.mktemp("fixture") / "project"
+    shutil.copytree(FIXTURE_PROJECT, folder)
+    for name in ("writer.py", "chat.py"):
+        shutil.copy(EXAMPLE_GRAPHS / name, folder / "graphs" / name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def agent_server(tmp_path_factory: pytest.TempPathFactory, test_project: Path) -> Iterator[AgentServer]:
+    """``langgraph dev`` serving a fresh copy of tests/fixtures/project (writer, chat, boom, slow).
+
+    Tests share it and isolate by owner. Under CI a server that cannot start fails the
+    run (a skipped integration suite would look green); locally it skips.
+    """
+    server = AgentServer(test_project, tmp_path_factory.mktemp("agent-server"))
+    try:
+        server.start()
+    except ServerFailed as exc:
+        server.stop()
+        message = f"the Agent Server (langgraph dev) did not start: {exc}"
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def owner() -> str:
+    """A unique controller owner: tests sharing one server never see each other's assistants."""
+    return f"test-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,369 @@
+"""The remote target under faults: retries converge without duplicates, PATCH is never
+repeated blindly, and errors are one clear line that never carries the API key.
+
+Faults are injected by a transport that either answers for the server (503, 429) or
+forwards to the real server and then loses the answer (the case that makes naive
+retries duplicate writes). Paging is checked against a small in-memory fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from controller.content import NAME_KEY, OWNER_KEY, Content, assistant_id_for, mirrored, same_content
+from controller.errors import Conflict, TargetError, UncertainWrite
+from controller.targets.remote import RemoteTarget
+
+KEY = "sk-secret-123"
+FAST = {"backoff_base": 0.001, "backoff_cap": 0.01}
+T = TypeVar("T")
+Decide = Callable[[httpx.Request, int], "str | None"]
+
+
+def arun(fn: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await fn()
+
+    return asyncio.run(main())
+
+
+def writer(owner: str, name: str, style: str = "blog") -> Content:
+    config, context = mirrored({"configurable": {"style": style}, "tags": ["t"]}, {})
+    return Content("writer", name, None, config, context, {OWNER_KEY: owner, NAME_KEY: name})
+
+
+def chat(owner: str, name: str) -> Content:
+    config, context = mirrored({}, {"persona": name})
+    return Content("chat", name, "a bot", config, context, {OWNER_KEY: owner, NAME_KEY: name})
+
+
+class FaultyTransport(httpx.AsyncBaseTransport):
+    """Forwards to ``inner`` but lets ``decide(request, n)`` inject a fault into the n-th request:
+
+    - ``refused``: connection refused, the server never saw the request;
+    - ``503`` / ``429``: answered here (429 with ``Retry-After: 0``), the server never saw it;
+    - ``lost``: forwarded and processed, then the connection resets before the answer arrives.
+    """
+
+    def __init__(self, decide: Decide, inner: httpx.AsyncBaseTransport | None = None):
+        self.decide = decide
+        self.inner = inner or httpx.AsyncHTTPTransport()
+        self.calls: list[tuple[str, str, str | None]] = []
+        self.headers: list[httpx.Headers] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        fault = self.decide(request, len(self.calls))
+        self.calls.append((request.method, request.url.path, fault))
+        self.headers.append(request.headers)
+        if fault == "refused":
+            raise httpx.ConnectError("injected: [Errno 111] Connection refused", request=request)
+        if fault == "503":
+            return httpx.Response(503, json={"detail": "injected: unavailable"}, request=request)
+        if fault == "429":
+            return httpx.Response(429, headers={"Retry-After": "0"}, json={"detail": "injected: slow down"}, request=request)
+        response = await self.inner.handle_async_request(request)
+        if fault == "lost":
+            await response.aread()
+            await response.aclose()
+            raise httpx.ReadError("injected: connection reset by peer", request=request)
+        return response
+
+    def count(self, method: str, path: str) -> int:
+        return sum(1 for m, p, _ in self.calls if m == method and p == path)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def seeded(seed: int, rate: float) -> Decide:
+    """Random faults on assistant requests (runs are never retried, so never faulted here)."""
+    rng = random.Random(seed)
+
+    def decide(request: httpx.Request, n: int) -> str | None:
+        if not request.url.path.startswith("/assistants") or rng.random() >= rate:
+            return None
+        return rng.choice(["refused", "503", "429", "lost"])
+
+    return decide
+
+
+def on(method: str, path_part: str, faults: list[str | None]) -> Decide:
+    """The listed faults, in order, for requests matching ``method`` and ``path_part``."""
+    queue = list(faults)
+
+    def decide(request: httpx.Request, n: int) -> str | None:
+        if request.method == method and path_part in request.url.path and queue:
+            return queue.pop(0)
+        return None
+
+    return decide
+
+
+# -- against the real server ------------------------------------------------------------------
+
+
+@pytest.mark.server
+def test_reads_and_creates_converge_under_random_faults(agent_server: Any, owner: str) -> None:
+    contents = {assistant_id_for(owner, f"a{i}"): (writer if i % 2 else chat)(owner, f"a{i}") for i in range(16)}
+    transport = FaultyTransport(seeded(seed=20261124, rate=0.35))
+    faulty = RemoteTarget(agent_server.url, KEY, transport=transport, retries=12, concurrency=4, **FAST)
+    clean = RemoteTarget(agent_server.url)
+
+    async def body() -> None:
+        created = await asyncio.gather(*(faulty.create(i, c) for i, c in contents.items()))
+        assert all(s.version == 1 for s in created)
+        repinned = await asyncio.gather(*(faulty.set_active(i, 1) for i in contents))
+        assert all(s.version == 1 for s in repinned)
+        listed = await faulty.list_assistants({OWNER_KEY: owner})
+        assert [a.assistant_id for a in listed] == sorted(contents)
+        for state in await asyncio.gather(*(faulty.get(i, versions=True) for i in contents)):
+            assert state is not None and state.version == 1
+            assert [v.number for v in state.versions or ()] == [1]  # no duplicate create, no extra version
+            assert same_content(state.content, contents[state.assistant_id])
+        assert set(await faulty.graphs()) >= {"writer", "chat", "boom", "slow"}
+
+        gone = sorted(contents)[:8]
+        await asyncio.gather(*(faulty.delete(i) for i in gone))
+        await asyncio.gather(*(faulty.delete(i) for i in gone))  # again: already gone is fine
+        truth = await clean.list_assistants({OWNER_KEY: owner})
+        assert [a.assistant_id for a in truth] == sorted(contents)[8:]
+        await faulty.aclose()
+        await clean.aclose()
+
+    arun(body)
+    injected = Counter(f for _, _, f in transport.calls if f)
+    assert set(injected) == {"refused", "503", "429", "lost"}, injected
+    assert transport.count("POST", "/assistants") > len(contents)  # creates really were retried
+    assert all(h.get("x-api-key") == KEY for h in transport.headers)
+
+
+@pytest.mark.server
+def test_lost_create_answer_is_not_a_conflict(agent_server: Any, owner: str) -> None:
+    aid, content = assistant_id_for(owner, "a"), writer(owner, "a")
+    transport = FaultyTransport(on("POST", "/assistants", ["lost", "503"]))
+    target = RemoteTarget(agent_server.url, transport=transport, **FAST)
+
+    async def body() -> None:
+        state = await target.create(aid, content)  # landed, answer lost; retry meets 409: it is ours
+        assert state.version == 1 and same_content(state.content, content)
+        with pytest.raises(Conflict):  # a fresh create of an existing id still conflicts
+            await target.create(aid, content)
+        got = await target.get(aid, versions=True)
+        assert got is not None and len(got.versions or ()) == 1
+        await target.aclose()
+
+    arun(body)
+    assert transport.count("POST", "/assistants") == 4
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("fault", ["lost", "503"])
+def test_patch_that_may_have_landed_raises_uncertain_write(agent_server: Any, owner: str, fault: str) -> None:
+    aid = assistant_id_for(owner, "a")
+    transport = FaultyTransport(on("PATCH", "/assistants/", [fault]))
+    target = RemoteTarget(agent_server.url, KEY, transport=transport, **FAST)
+
+    async def body() -> None:
+        await target.create(aid, writer(owner, "a"))
+        with pytest.raises(UncertainWrite) as caught:
+            await target.update(aid, writer(owner, "a", style="tweet"))
+        assert f"PATCH /assistants/{aid}" in str(caught.value)
+        assert KEY not in str(caught.value) and KEY not in repr(caught.value)
+        got = await target.get(aid, versions=True)
+        assert got is not None and got.version == (2 if fault == "lost" else 1)  # landed once, or not at all
+        await target.aclose()
+
+    arun(body)
+    assert transport.count("PATCH", f"/assistants/{aid}") == 1  # never repeated
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("fault", ["refused", "429"])
+def test_patch_that_never_reached_the_server_is_retried(agent_server: Any, owner: str, fault: str) -> None:
+    aid = assistant_id_for(owner, "a")
+    transport = FaultyTransport(on("PATCH", "/assistants/", [fault, fault]))
+    target = RemoteTarget(agent_server.url, transport=transport, **FAST)
+
+    async def body() -> None:
+        await target.create(aid, writer(owner, "a"))
+        state = await target.update(aid, writer(owner, "a", style="tweet"))
+        assert state.version == 2
+        got = await target.get(aid, versions=True)
+        assert got is not None and [v.number for v in got.versions or ()] == [2, 1]
+        await target.aclose()
+
+    arun(body)
+    assert transport.count("PATCH", f"/assistants/{aid}") == 3
+
+
+@pytest.mark.server
+def test_server_restart_keeps_state_and_the_target_reconnects(agent_server: Any, owner: str) -> None:
+    """A restart (same working copy) reloads assistants; pooled connections to the old
+    process are dead, which the target must absorb like any other transient fault."""
+    aid, content = assistant_id_for(owner, "a"), writer(owner, "a")
+    target = RemoteTarget(agent_server.url, retries=8, backoff_base=0.05, backoff_cap=0.5)
+
+    async def body() -> None:
+        await target.create(aid, content)
+        await target.update(aid, writer(owner, "a", style="tweet"))
+        agent_server.stop()
+        try:
+            with pytest.raises(TargetError, match="ConnectError"):
+                await target.get(aid)
+        finally:
+            agent_server.start()
+        got = await target.get(aid, versions=True)
+        assert got is not None and got.version == 2 and [v.number for v in got.versions or ()] == [2, 1]
+        await target.aclose()
+
+    url = agent_server.url
+    arun(body)
+    assert agent_server.url == url  # same port after a restart
+
+
+# -- no server needed ---------------------------------------------------------------------------
+
+
+def _always(status: int, detail: str = "injected", headers: dict[str, str] | None = None) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"detail": detail}, headers=headers or {})
+
+    return httpx.MockTransport(handler)
+
+
+def test_giving_up_names_the_request_and_hides_the_key() -> None:
+    aid = "11111111-1111-4111-8111-111111111111"
+    target = RemoteTarget("http://agents.test", KEY, transport=_always(503), retries=3, **FAST)
+    assert KEY not in repr(target) and KEY not in target.description
+
+    async def body() -> None:
+        with pytest.raises(TargetError) as caught:
+            await target.get(aid)
+        message = str(caught.value)
+        assert f"GET /assistants/{aid}" in message and "503" in message and "4 attempts" in message
+        assert "\n" not in message
+        assert KEY not in message and KEY not in repr(caught.value)
+        with pytest.raises(TargetError) as caught:
+            await target.create(aid, writer("o", "a"))
+        assert "POST /assistants" in str(caught.value) and aid in str(caught.value)
+        await target.aclose()
+
+    arun(body)
+
+
+def test_a_key_echoed_by_the_server_is_scrubbed() -> None:
+    target = RemoteTarget("http://agents.test", KEY, transport=_always(403, f"bad key {KEY}"), **FAST)
+
+    async def body() -> None:
+        with pytest.raises(TargetError) as caught:
+            await target.list_assistants()
+        assert "403" in str(caught.value) and KEY not in str(caught.value) and KEY not in repr(caught.value)
+        await target.aclose()
+
+    arun(body)
+
+
+def test_unreachable_server_gives_up_with_the_cause() -> None:
+    target = RemoteTarget("http://127.0.0.1:9", KEY, retries=2, **FAST)  # discard port: refused
+
+    async def body() -> None:
+        with pytest.raises(TargetError) as caught:
+            await target.list_assistants({"a": 1})
+        message = str(caught.value)
+        assert "POST /assistants/search" in message and "ConnectError" in message and "3 attempts" in message
+        assert KEY not in message and KEY not in repr(caught.value)
+
+    arun(body)
+
+
+def test_retry_after_is_honoured_over_the_backoff() -> None:
+    attempts: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        attempts.append(time.monotonic())
+        if len(attempts) < 3:
+            return httpx.Response(429, headers={"Retry-After": "0"}, json={"detail": "slow down"})
+        return httpx.Response(200, json=[])
+
+    target = RemoteTarget("http://agents.test", transport=httpx.MockTransport(handler), backoff_base=30.0)
+    started = time.monotonic()
+    assert arun(target.list_assistants) == []
+    assert len(attempts) == 3 and time.monotonic() - started < 5  # not 30 s + 60 s of backoff
+
+
+def test_client_errors_are_not_retried() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(404, json={"detail": "Version 9 not found for assistant x"})
+
+    target = RemoteTarget("http://agents.test", transport=httpx.MockTransport(handler), **FAST)
+
+    async def body() -> None:
+        with pytest.raises(TargetError, match="Version 9 not found"):
+            await target.set_active("11111111-1111-4111-8111-111111111111", 9)
+
+    arun(body)
+    assert len(calls) == 1
+
+
+class FakeServer:
+    """Just enough of the assistants API to check paging: a lower page cap than 1000
+    (answered with 422), ``X-Pagination-Next``, and /versions' 404 for an empty page."""
+
+    def __init__(self, n: int, cap: int = 100):
+        self.rows = [{"assistant_id": f"{i:08d}-0000-4000-8000-000000000000", "graph_id": "writer", "name": str(i),
+                      "config": {}, "context": {}, "metadata": {}, "version": 1} for i in range(n)]
+        self.cap = cap
+        self.limits: list[int] = []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json=self.rows[0])
+        body = json.loads(request.content or b"{}")
+        limit, offset = body.get("limit", 10), body.get("offset", 0)
+        self.limits.append(limit)
+        if limit > self.cap:
+            return httpx.Response(422, json={"detail": f"{limit} is greater than the maximum of {self.cap}"})
+        if request.url.path == "/assistants/search":
+            page = self.rows[offset:offset + limit]
+            more = offset + limit < len(self.rows)
+            headers = {"X-Pagination-Total": str(offset + len(page) + (1 if more else 0))}
+            if more:
+                headers["X-Pagination-Next"] = str(offset + limit)
+            return httpx.Response(200, json=page, headers=headers)
+        if request.url.path.endswith("/versions"):
+            versions = [{**self.rows[0], "version": v} for v in range(len(self.rows), 0, -1)][offset:offset + limit]
+            return httpx.Response(200, json=versions) if versions else httpx.Response(404, json={"detail": "Not Found"})
+        return httpx.Response(405, json={"detail": "Method Not Allowed"})
+
+
+def test_search_pages_with_next_and_falls_back_to_smaller_pages() -> None:
+    fake = FakeServer(250)
+    target = RemoteTarget("http://agents.test", transport=httpx.MockTransport(fake.handler), **FAST)
+    listed = arun(target.list_assistants)
+    assert [a.assistant_id for a in listed] == [r["assistant_id"] for r in fake.rows]
+    assert fake.limits == [1000, 100, 100, 100]
+
+
+def test_versions_page_until_the_empty_page_404() -> None:
+    fake = FakeServer(200)
+    target = RemoteTarget("http://agents.test", transport=httpx.MockTransport(fake.handler), **FAST)
+
+    async def body() -> None:
+        state = await target.get(fake.rows[0]["assistant_id"], versions=True)
+        assert state is not None
+        assert [v.number for v in state.versions or ()] == list(range(200, 0, -1))
+
+    arun(body)
+    assert fake.limits == [1000, 100, 100, 100]  # the third page is the empty 404
