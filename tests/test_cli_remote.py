@@ -1,0 +1,224 @@
+"""End to end on the real Agent Server (`langgraph dev`): the CLI as a user drives it.
+
+The server is checked with langgraph-sdk, an independent client, so a test never
+trusts the controller to report on itself. Each test has its own owner (see conftest).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.cli import main
+from controller.content import assistant_id_for
+from controller.targets.remote import RemoteTarget
+
+pytestmark = pytest.mark.server
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "manifests"
+BLOG = Path("assistants/blog-writer.yaml")
+TWEET = Path("assistants/tweet-writer.yaml")
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path, owner: str, agent_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The example repository, owned by this test, its `dev-server` target pointing at the real server."""
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".controller", "__pycache__", ".langgraph_api"))
+    config = root / "controller.yaml"
+    text = re.sub(r"(?m)^owner: .*$", f"owner: {owner}", config.read_text())
+    config.write_text(text.replace("http://127.0.0.1:2024", agent_server.url))
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "initial")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("CONTROLLER_TARGET", "dev-server")
+    for name in ("MODEL", "SIGNATURE", "LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return root
+
+
+@pytest.fixture
+def sdk(agent_server: Any) -> Any:
+    from langgraph_sdk import get_sync_client
+
+    return get_sync_client(url=agent_server.url, api_key=None)
+
+
+def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def versions(sdk: Any, assistant_id: str) -> list[int]:
+    return sorted(v["version"] for v in sdk.assistants.get_versions(assistant_id, limit=100))
+
+
+class Writes:
+    """Counts the remote target's write calls, to prove a re-apply makes none."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.calls: list[str] = []
+        for name in ("create", "update", "set_active", "delete"):
+            original = getattr(RemoteTarget, name)
+
+            async def wrapper(self_: Any, *a: Any, __name: str = name, __original: Any = original, **kw: Any) -> Any:
+                self.calls.append(__name)
+                return await __original(self_, *a, **kw)
+
+            monkeypatch.setattr(RemoteTarget, name, wrapper)
+
+
+def test_apply_then_replan_is_empty_for_every_kind_of_content(repo, owner, sdk, capsys, monkeypatch):
+    code, out, err = run(capsys, "apply", ".", "--auto-approve")
+    assert code == 0, out + err
+    assert "Apply complete: 3 created, 0 updated, 0 repinned, 0 deleted. Smoke: 3 passed, 0 failed." in out
+
+    blog = sdk.assistants.get(assistant_id_for(owner, "blog-writer"))
+    assert blog["config"]["configurable"]["style"] == "blog" and blog["metadata"]["owner"] == "content-team"
+    assert blog["description"] == "Long-form posts for the company blog"
+    tweet = sdk.assistants.get(assistant_id_for(owner, "tweet-writer"))
+    assert tweet["config"]["tags"] == ["social"]
+    assert tweet["config"]["configurable"]["signature"] == "the dev team"  # the target's values
+    support = sdk.assistants.get(assistant_id_for(owner, "support-bot"))
+    assert support["context"] == {"persona": "support", "greeting": "Hi, how can we help?", "max_turns": 5}
+    assert {a["metadata"].get("controller/candidate") for a in sdk.assistants.search(limit=1000)} == {None}
+
+    assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0  # no perpetual diff
+    writes = Writes(monkeypatch)
+    code, out, _ = run(capsys, "apply", ".", "--auto-approve")
+    assert code == 0 and "No changes." in out and writes.calls == []
+
+
+def test_edit_is_one_version_a_reverted_description_repins_and_removed_metadata_is_gone(repo, owner, sdk, capsys):
+    blog_id = assistant_id_for(owner, "blog-writer")
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+
+    edit(BLOG, "Long-form posts for the company blog", "Long posts for the blog")
+    git(repo, "commit", "-qam", "shorter description")
+    code, out, _ = run(capsys, "apply", ".", "--auto-approve", "--no-smoke")
+    assert code == 0 and "~ blog-writer: updated (v1 → v2)" in out
+    assert versions(sdk, blog_id) == [1, 2]
+
+    git(repo, "revert", "--no-edit", "HEAD")
+    code, out, _ = run(capsys, "apply", ".", "--auto-approve", "--no-smoke")
+    assert code == 0 and "↺ blog-writer: repin v2 → v1" in out
+    assert versions(sdk, blog_id) == [1, 2]  # a revert moves the pointer: no third version
+    assert sdk.assistants.get(blog_id)["description"] == "Long-form posts for the company blog"
+
+    edit(BLOG, "  metadata: {owner: content-team}\n", "")
+    code, out, _ = run(capsys, "apply", ".", "--auto-approve", "--no-smoke")
+    assert code == 0 and "- metadata.owner: \"content-team\"" in out
+    assert sdk.assistants.get(blog_id)["metadata"].get("owner") is None
+    assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0
+
+
+def test_a_reverted_configurable_change_is_an_update_because_the_server_keeps_context(repo, owner, sdk, capsys):
+    blog_id = assistant_id_for(owner, "blog-writer")
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    edit(BLOG, "Keep paragraphs short.", "Keep paragraphs very short.")
+    git(repo, "commit", "-qam", "shorter paragraphs")
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    git(repo, "revert", "--no-edit", "HEAD")
+    code, out, _ = run(capsys, "plan", ".")
+    assert "~ blog-writer: update v2 → new version" in out  # set-latest would leave v2's context live
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    live = sdk.assistants.get(blog_id)
+    assert "Keep paragraphs short." in live["config"]["configurable"]["system_prompt"]
+    assert "Keep paragraphs short." in live["context"]["system_prompt"]
+    assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0
+
+
+def test_drift_made_with_the_sdk_is_planned_and_repaired(repo, owner, sdk, capsys):
+    tweet_id = assistant_id_for(owner, "tweet-writer")
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    sdk.assistants.update(tweet_id, config={"configurable": {"style": "plain", "signature": "the dev team"}, "tags": ["social"]})
+    code, out, _ = run(capsys, "plan", ".", "--detailed-exitcode")
+    assert code == 2
+    assert '~ config.configurable.style: "plain" → "tweet"' in out
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    assert sdk.assistants.get(tweet_id)["config"]["configurable"]["style"] == "tweet"
+    assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0
+
+
+def test_prune_deletes_only_this_owners_undeclared_assistants(repo, owner, sdk, capsys):
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    system_before = {a["assistant_id"] for a in sdk.assistants.search(metadata={"created_by": "system"}, limit=1000)}
+    assert system_before
+    stranger = sdk.assistants.create("writer", config={"configurable": {"style": "plain"}},
+                                     metadata={"controller/owner": f"{owner}-other", "controller/name": "tweet-writer"})
+    unowned = sdk.assistants.create("writer", name="hand-made")
+    TWEET.unlink()
+
+    code, out, _ = run(capsys, "plan", ".", "--prune")
+    assert code == 0 and "- tweet-writer: delete" in out
+    assert "Plan: 0 to create, 0 to update, 0 to repin, 1 to delete." in out
+    code, out, err = run(capsys, "apply", ".", "--prune", "--auto-approve", "--max-deletes", "0")
+    assert code == 1 and "--prune refused: 1 assistants would be deleted, more than --max-deletes 0: tweet-writer" in err
+    assert run(capsys, "apply", ".", "--prune", "--auto-approve")[0] == 0
+
+    remaining = {a["assistant_id"] for a in sdk.assistants.search(limit=1000)}
+    assert assistant_id_for(owner, "tweet-writer") not in remaining
+    assert assistant_id_for(owner, "blog-writer") in remaining
+    assert {stranger["assistant_id"], unowned["assistant_id"]} <= remaining
+    assert system_before <= remaining
+
+
+def test_a_failing_smoke_case_restores_the_previous_content(repo, owner, sdk, capsys):
+    blog_id = assistant_id_for(owner, "blog-writer")
+    assert run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")[0] == 0
+    edit(BLOG, "style: blog", "style: plain")  # the blog case expects "# Blog post": it fails
+    code, out, err = run(capsys, "apply", ".", "--auto-approve", "--smoke", "after", "--junit", "smoke.xml")
+    assert code == 3
+    assert "✗ blog-writer › writes a blog post" in out
+    assert 'expected: "# Blog post"' in out
+    assert "blog-writer: rolled-back" in err
+    live = sdk.assistants.get(blog_id)
+    assert live["config"]["configurable"]["style"] == "blog" and live["context"]["style"] == "blog"
+    suite = ET.parse("smoke.xml").getroot()
+    assert suite.get("failures") == "1"
+    assert suite.find(".//testcase[@name='writes a blog post']/failure") is not None
+
+
+def test_smoke_before_tests_a_candidate_and_never_promotes_a_failure(repo, owner, sdk, capsys):
+    blog_id = assistant_id_for(owner, "blog-writer")
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0  # dev-server: smoke: before
+    edit(BLOG, "style: blog", "style: plain")
+    code, _, err = run(capsys, "apply", ".", "--auto-approve")
+    assert code == 3 and "blog-writer: not-promoted" in err
+    assert versions(sdk, blog_id) == [1]  # nothing was written to the real assistant
+    candidates = [a for a in sdk.assistants.search(limit=1000) if a["metadata"].get("controller/candidate")]
+    assert candidates == []
+
+
+def test_a_raising_graph_and_a_timeout_are_clear_failures(repo, owner, capsys):
+    Path("assistants/probes.yaml").write_text(
+        "apiVersion: assistant-controller/v1\nkind: Assistant\nmetadata: {name: boom-probe}\n"
+        "spec:\n  graph: boom\n  smoke:\n    - name: raises\n      input: {text: boom}\n"
+        "---\napiVersion: assistant-controller/v1\nkind: Assistant\nmetadata: {name: slow-probe}\n"
+        "spec:\n  graph: slow\n  smoke:\n    - name: too slow\n      input: {seconds: 5}\n      timeout: 1s\n"
+    )
+    code, out, err = run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")
+    assert code == 3
+    assert "✗ boom-probe › raises" in out and "ValueError" in out and "boom: requested failure" in out
+    assert "✗ slow-probe › too slow" in out and "timed out after 1s" in out
+    assert "boom-probe: rolled-back: smoke tests failed; the new assistant was deleted" in err
