@@ -2,8 +2,9 @@
 
 A no-op plan of N assistants on a remote target costs ceil(N/1000) listing calls
 plus one schema call per graph: versions are fetched only for assistants whose live
-content differs (a revert may be a repin) or whose pin moves, and a GET is made only
-for ids the owner listing did not return (new assistants, adoptions).
+content differs (a revert may be a repin) or whose pin moves; ids the owner listing
+did not return (new assistants, adoptions) are looked up with ``get_many``, which on a
+server costs a GET each or one count plus one listing, whichever is fewer requests.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ async def observe(target: Target, desired: list[Desired], owner: str, concurrenc
         if state is not None:  # None: gone, or (remote) its graph is unregistered: keep what the listing said
             by_id[assistant_id] = state
 
-    missing = [d.assistant_id for d in desired if d.assistant_id not in by_id]
-    await asyncio.gather(*(fetch(i, False) for i in missing))
+    by_id.update(await target.get_many([d.assistant_id for d in desired if d.assistant_id not in by_id]))
     await asyncio.gather(*(fetch(i, True) for i in needs_versions(desired, by_id)))
     return Observed(by_id, owned, graphs)

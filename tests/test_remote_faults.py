@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 import random
 import time
 from collections import Counter
@@ -326,15 +327,20 @@ class FakeServer:
                       "config": {}, "context": {}, "metadata": {}, "version": 1} for i in range(n)]
         self.cap = cap
         self.limits: list[int] = []
+        self.requests: list[str] = []
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(f"{request.method} {request.url.path}")
         if request.method == "GET":
-            return httpx.Response(200, json=self.rows[0])
+            row = next((r for r in self.rows if request.url.path.endswith(r["assistant_id"])), None)
+            return httpx.Response(200, json=row) if row else httpx.Response(404, json={"detail": "not found"})
         body = json.loads(request.content or b"{}")
         limit, offset = body.get("limit", 10), body.get("offset", 0)
         self.limits.append(limit)
         if limit > self.cap:
             return httpx.Response(422, json={"detail": f"{limit} is greater than the maximum of {self.cap}"})
+        if request.url.path == "/assistants/count":
+            return httpx.Response(200, json=len(self.rows))
         if request.url.path == "/assistants/search":
             page = self.rows[offset:offset + limit]
             more = offset + limit < len(self.rows)
@@ -354,6 +360,28 @@ def test_search_pages_with_next_and_falls_back_to_smaller_pages() -> None:
     listed = arun(target.list_assistants)
     assert [a.assistant_id for a in listed] == [r["assistant_id"] for r in fake.rows]
     assert fake.limits == [1000, 100, 100, 100]
+
+
+def test_a_last_page_that_is_full_ends_the_listing_without_another_request() -> None:
+    fake = FakeServer(200)  # exactly two full pages: the second has no X-Pagination-Next
+    target = RemoteTarget("http://agents.test", transport=httpx.MockTransport(fake.handler), **FAST)
+    assert len(arun(target.list_assistants)) == 200
+    assert fake.limits == [1000, 100, 100]
+
+
+def test_looking_up_many_new_ids_lists_instead_of_one_get_each() -> None:
+    fake = FakeServer(150)
+    target = RemoteTarget("http://agents.test", transport=httpx.MockTransport(fake.handler), **FAST)
+    new_ids = [str(uuid.uuid4()) for _ in range(40)]
+    found = arun(lambda: target.get_many([*new_ids, fake.rows[7]["assistant_id"]]))
+    assert list(found) == [fake.rows[7]["assistant_id"]]
+    assert fake.requests.count("GET /assistants/" + new_ids[0]) == 0
+    assert len(fake.requests) == 1 + 3  # count, then the listing (1000 refused, 100, 100)
+
+    fake.requests.clear()
+    found = arun(lambda: target.get_many(new_ids[:2]))
+    assert found == {}
+    assert sorted(fake.requests) == sorted(f"GET /assistants/{i}" for i in new_ids[:2])  # two ids: two GETs
 
 
 def test_versions_page_until_the_empty_page_404() -> None:

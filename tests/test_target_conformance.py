@@ -208,6 +208,22 @@ def test_list_assistants_filters_by_owner(target: Target, owner: str) -> None:
     arun(body)
 
 
+@pytest.mark.parametrize("n_new", [1, 60])  # on a server: GETs, or one count and one listing
+def test_get_many_returns_exactly_the_ids_that_exist(target: Target, owner: str, n_new: int) -> None:
+    existing = {assistant_id_for(owner, n): writer(owner, n, style="tweet") for n in ("a", "b")}
+    new = [assistant_id_for(owner, f"new-{i}") for i in range(n_new)]
+
+    async def body() -> None:
+        for i, c in existing.items():
+            await target.create(i, c)
+        found = await target.get_many([*existing, *new])
+        assert sorted(found) == sorted(existing)
+        for i, state in found.items():
+            assert state.version == 1 and same_content(state.content, existing[i])
+
+    arun(body)
+
+
 def test_system_assistants_and_graphs(target: Target) -> None:
     async def body() -> None:
         systems = {a.assistant_id: a for a in await target.list_assistants({"created_by": "system"})}

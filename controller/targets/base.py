@@ -8,6 +8,7 @@ concurrency; the embedded one answers immediately.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -92,6 +93,9 @@ class Target(Protocol):
 
     async def get(self, assistant_id: str, *, versions: bool = False) -> AssistantState | None:
         """One assistant, or None when there is none with that id."""
+
+    async def get_many(self, assistant_ids: Collection[str]) -> dict[str, AssistantState]:
+        """The assistants among these ids that exist, by id (absent ids are left out)."""
 
     async def create(self, assistant_id: str, content: Content) -> AssistantState:
         """Create with this exact id (version 1). Raises Conflict when the id exists."""

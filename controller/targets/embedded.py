@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from datetime import datetime, timezone
 from typing import Any
 
@@ -200,6 +200,10 @@ class EmbeddedTarget:
                 state, versions=tuple(Version(r[0], _content(r[1:7]), r[7]) for r in entries)
             )
         return state
+
+    async def get_many(self, assistant_ids: Collection[str]) -> dict[str, AssistantState]:
+        found = [await self.get(i) for i in assistant_ids]
+        return {state.assistant_id: state for state in found if state is not None}
 
     # -- writes ------------------------------------------------------------------
 
