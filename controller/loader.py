@@ -78,20 +78,34 @@ def find_files(paths: Iterable[str]) -> list[tuple[str, bool]]:
     return found
 
 
+#: path → (text, its parsed documents): lets a long-lived caller (watch) skip re-parsing
+#: files whose text is unchanged. Documents are never mutated, so sharing them is safe.
+ParseCache = dict[str, tuple[str, list[Document]]]
+
+
 def load_manifests(
     paths: Iterable[str],
     values: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
+    cache: ParseCache | None = None,
 ) -> list[LoadedManifest]:
     """Load, interpolate and validate every manifest under ``paths`` (raises InvalidInput)."""
     values = values or {}
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
     loaded: list[LoadedManifest] = []
-    for path, explicit in find_files(paths):
+    files = find_files(paths)
+    if cache is not None:  # forget files that are gone
+        for stale in cache.keys() - {path for path, _ in files}:
+            del cache[stale]
+    for path, explicit in files:
         shown = display_path(path)
         try:
-            docs = load_documents(read_text(path))
+            text = read_text(path)
+            hit = cache.get(path) if cache is not None else None
+            docs = hit[1] if hit is not None and hit[0] == text else load_documents(text)
+            if cache is not None:
+                cache[path] = (text, docs)
         except YamlError as exc:
             problems.append(Problem(file=shown, line=exc.line, message=str(exc)))
             continue

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from controller.desired import Desired, desired_state
 from controller.errors import InvalidInput, Problem
-from controller.loader import LoadedManifest, load_manifests
+from controller.loader import LoadedManifest, ParseCache, load_manifests
 from controller.observe import observe
 from controller.plan import Plan, make_plan
 from controller.settings import Settings, TargetSpec, git_revision, load_settings
@@ -49,6 +49,8 @@ class Workspace:
     paths: list[str]
     settings: Settings
     spec: TargetSpec
+    #: Parsed files to reuse when their text is unchanged (watch keeps one across reconciles).
+    parsed: ParseCache | None = None
 
     @classmethod
     def load(cls, paths: list[str], *, config: str | None = None, target: str | None = None,
@@ -58,7 +60,7 @@ class Workspace:
         return cls(paths, settings, settings.target(target, url, concurrency=concurrency))
 
     def manifests(self, environ: Mapping[str, str] | None = None) -> list[LoadedManifest]:
-        return load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ)
+        return load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed)
 
     def desired(self, selector: dict[str, str] | None = None, environ: Mapping[str, str] | None = None) -> list[Desired]:
         revision = git_revision(self.settings.root)

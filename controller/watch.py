@@ -33,6 +33,7 @@ from controller.loader import SKIP_DIRS, YAML_SUFFIXES
 from controller.manifest import format_duration, parse_duration
 from controller.output import Console
 from controller.plan import Change, Plan
+from controller.loader import ParseCache
 from controller.reconcile import Workspace, compute_plan, open_target
 from controller.settings import CONFIG_NAMES
 from controller.smoke import format_result
@@ -65,6 +66,7 @@ class Watcher:
         self.failed: dict[str, str] = {}  # assistant_id → fingerprint whose smoke tests failed
         self.first, self.failures, self.retry_in = True, 0, BACKOFF_FIRST_S
         self.reported: tuple[str, ...] = ()
+        self.parsed: ParseCache = {}  # unchanged files are not parsed again on the next reconcile
         self.target: Any = None  # kept open across interval ticks
         self.target_spec, self.roots = None, []
 
@@ -209,6 +211,7 @@ class Watcher:
         try:
             ws = Workspace.load(args.paths or ["."], config=args.config, target=args.target, url=args.url,
                                 concurrency=args.concurrency)
+            ws.parsed = self.parsed
             desired = ws.desired()
             plan = await compute_plan(ws, await self.open(ws, fresh=trigger != "interval"), desired, prune=args.prune)
             (self.ws, self.good), self.reported = (ws, desired), ()

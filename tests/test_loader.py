@@ -471,3 +471,24 @@ def test_problem_paths_stay_relative_to_the_working_directory(tmp_path: Path, mo
     assert str(problem) == (
         f"{os.path.join('assistants', 'm.yaml')}:7: spec.confg: unknown field (did you mean 'config'?)"
     )
+
+
+def test_a_parse_cache_reparses_only_changed_files_and_forgets_deleted_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import controller.loader as loader
+
+    a = write(tmp_path / "a.yaml", MANIFEST.format(name="a"))
+    b = write(tmp_path / "b.yaml", MANIFEST.format(name="b"))
+    parsed: list[str] = []
+    real = loader.load_documents
+    monkeypatch.setattr(loader, "load_documents", lambda text: parsed.append(text) or real(text))
+    cache: dict = {}
+    first = load_manifests([str(tmp_path)], environ={}, cache=cache)
+    assert len(parsed) == 2
+    b.write_text(MANIFEST.format(name="b") + "  description: changed\n")
+    second = load_manifests([str(tmp_path)], environ={}, cache=cache)
+    assert len(parsed) == 3 and "changed" in parsed[-1]  # only b was parsed again
+    assert [m.name for m in second] == [m.name for m in first] == ["a", "b"]
+    assert second[1].manifest.spec.description == "changed"
+    a.unlink()
+    assert [m.name for m in load_manifests([str(tmp_path)], environ={}, cache=cache)] == ["b"]
+    assert set(cache) == {str(b)}
