@@ -26,7 +26,6 @@ import uuid
 from pathlib import Path
 
 import httpx
-
 from _common import ROOT, cpu_note, make_repo, quiet_cli, table, timed
 
 sys.path.insert(0, str(ROOT / "tests"))

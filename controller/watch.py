@@ -29,11 +29,10 @@ from controller.apply import apply_plan
 from controller.content import canonical
 from controller.desired import Desired
 from controller.errors import ControllerError, InvalidInput, Problem
-from controller.loader import SKIP_DIRS, YAML_SUFFIXES
+from controller.loader import SKIP_DIRS, YAML_SUFFIXES, ParseCache
 from controller.manifest import format_duration, parse_duration
 from controller.output import Console
 from controller.plan import Change, Plan
-from controller.loader import ParseCache
 from controller.reconcile import Workspace, compute_plan, open_target
 from controller.settings import CONFIG_NAMES
 from controller.smoke import format_result
