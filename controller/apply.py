@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -27,6 +27,30 @@ from controller.targets.base import AssistantState, Target
 SmokeMode = Literal["after", "before", "off"]
 Emit = Callable[[dict[str, Any]], None]
 CANDIDATE_KEY = "controller/candidate"
+
+
+_SYMBOLS = {"created": "+", "updated": "~", "repinned": "↺", "deleted": "-", "rolled-back": "⟲", "not-promoted": "✗", "error": "!"}
+
+
+def event_text(event: dict[str, Any]) -> str:
+    """One line for an apply event other than ``smoke``: ``~ blog-writer: updated (v1 → v2)``."""
+    kind = event["event"]
+    if kind == "created":
+        detail = f" (v{event['version']})"
+    elif kind in ("updated", "repinned"):
+        detail = f" (v{event['from_version']} → v{event['version']})"
+    else:
+        detail = f": {event['message']}" if event.get("message") else ""
+    return f"{_SYMBOLS.get(kind, '·')} {event['name']}: {kind}{detail}"
+
+
+def deletes_refused(changes: Iterable[Change], max_deletes: int) -> str | None:
+    """Why a plan's deletes may not run (more than ``max_deletes``), or None when they may."""
+    names = [c.name for c in changes if c.action == "delete"]
+    if len(names) <= max_deletes:
+        return None
+    return (f"--prune refused: {len(names)} assistants would be deleted, more than --max-deletes "
+            f"{max_deletes}: {', '.join(names)}")
 
 
 @dataclass
@@ -140,7 +164,7 @@ async def _sync(target: Target, change: Change, outcome: Outcome, smoke: SmokeMo
             if not all(r.passed for r in results):
                 outcome.status = "not-promoted"
                 outcome.message = "smoke tests failed on the candidate; nothing changed"
-                emit({"event": "not-promoted", "name": change.name})
+                emit({"event": "not-promoted", "name": change.name, "message": outcome.message})
                 return
         state = await _write(target, change)
         _verify(target, change, state)
@@ -236,4 +260,4 @@ async def restore_version(target: Target, assistant_id: str, version: int, name:
     return await target.update(assistant_id, replace(previous.content, metadata={**previous.content.metadata, **nulls}))
 
 
-__all__ = ["ApplyResult", "Outcome", "apply_plan", "check_fresh", "restore_version"]
+__all__ = ["ApplyResult", "Outcome", "apply_plan", "check_fresh", "deletes_refused", "event_text", "restore_version"]

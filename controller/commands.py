@@ -8,14 +8,12 @@ import sys
 from typing import Any
 
 from controller import planfile, render
-from controller.apply import ApplyResult, apply_plan, check_fresh
+from controller.apply import ApplyResult, apply_plan, check_fresh, deletes_refused, event_text
 from controller.content import NAME_KEY, OWNER_KEY
 from controller.errors import ControllerError, InvalidInput, Problem
 from controller.output import Console
 from controller.plan import Plan
 from controller.reconcile import Workspace, compute_plan, open_target, parse_selector
-
-_DONE = {"created": "+", "updated": "~", "repinned": "↺", "deleted": "-", "rolled-back": "⟲", "not-promoted": "✗", "error": "!"}
 
 
 def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Workspace:
@@ -90,23 +88,14 @@ def _event_line(event: dict[str, Any], console: Console) -> None:
     kind = event["event"]
     if console.json:
         console.emit({k: v for k, v in event.items() if k != "result"})
-        return
-    if kind == "smoke":
+    elif kind == "smoke":
         from controller.smoke import format_result
 
         console.line(format_result(event["result"], color=console.color))
-        return
-    symbol = _DONE.get(kind, "·")
-    detail = ""
-    if kind in ("created", "updated", "repinned"):
-        detail = f" (v{event['version']})" if kind == "created" else f" (v{event['from_version']} → v{event['version']})"
-    elif event.get("message"):
-        detail = f": {event['message']}"
-    text = f"{symbol} {event['name']}: {kind}{detail}"
-    if kind in ("error", "rolled-back", "not-promoted"):
-        console.error(text)
+    elif kind in ("error", "rolled-back", "not-promoted"):
+        console.error(event_text(event))
     else:
-        console.line(text)
+        console.line(event_text(event))
 
 
 def _apply_summary(result: ApplyResult) -> str:
@@ -137,13 +126,9 @@ async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
         else:
             plan = await _plan(args, ws, target)
         _show_plan(plan, console)
-        deletes = [c for c in plan.changes if c.action == "delete"]
-        max_deletes = args.max_deletes if args.max_deletes is not None else ws.spec.max_deletes
-        if len(deletes) > max_deletes:
-            names = ", ".join(c.name for c in deletes)
-            raise ControllerError(
-                f"--prune refused: {len(deletes)} assistants would be deleted, more than --max-deletes {max_deletes}: {names}"
-            )
+        refused = deletes_refused(plan.changes, args.max_deletes if args.max_deletes is not None else ws.spec.max_deletes)
+        if refused:
+            raise ControllerError(refused)
         if not plan.has_changes:
             return 0
         _confirm(console, args.auto_approve)

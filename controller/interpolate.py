@@ -30,12 +30,13 @@ class Interpolated:
     sensitive: set[Path] = field(default_factory=set)
     #: The template (as written) of each sensitive string, for plan files.
     templates: dict[Path, str] = field(default_factory=dict)
+    #: Strings naming a variable that is not set: left as written, so the rest can still be validated.
+    unset: list[UnsetVariable] = field(default_factory=list)
 
 
 def interpolate(data: Any, values: Mapping[str, str], environ: Mapping[str, str]) -> Interpolated:
     """Interpolate every string value in ``data`` (keys are left alone)."""
     result = Interpolated(data=None)
-    errors: list[UnsetVariable] = []
 
     def walk(value: Any, path: Path) -> Any:
         if isinstance(value, dict):
@@ -46,7 +47,7 @@ def interpolate(data: Any, values: Mapping[str, str], environ: Mapping[str, str]
             try:
                 text, from_env = substitute(value, values, environ)
             except UnsetVariable as exc:
-                errors.append(UnsetVariable(path, str(exc)))
+                result.unset.append(UnsetVariable(path, str(exc)))
                 return value
             if from_env:
                 result.sensitive.add(path)
@@ -55,10 +56,6 @@ def interpolate(data: Any, values: Mapping[str, str], environ: Mapping[str, str]
         return value
 
     result.data = walk(data, ())
-    if errors:
-        group = ExceptionGroup("unset variables", errors)
-        group.partial = result  # type: ignore[attr-defined]  # the rest, interpolated: to validate it anyway
-        raise group
     return result
 
 

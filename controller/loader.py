@@ -17,7 +17,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from controller.errors import InvalidInput, Problem
-from controller.interpolate import UnsetVariable, interpolate
+from controller.interpolate import interpolate
 from controller.manifest import API_VERSION, AssistantManifest
 from controller.yamlio import Document, Path, YamlError, load_documents, read_text
 
@@ -152,16 +152,10 @@ def _our_kind(doc: Document, file: str, problems: list[Problem]) -> str | None:
 def _validate(
     doc: Document, file: str, values: Mapping[str, str], environ: Mapping[str, str], problems: list[Problem]
 ) -> LoadedManifest | None:
-    unset: list[Path] = []
-    try:
-        result = interpolate(doc.data, values, environ)
-    except ExceptionGroup as group:
-        for exc in group.exceptions:
-            assert isinstance(exc, UnsetVariable)
-            problems.append(Problem(file, doc.line_of(exc.path), dotted(exc.path), str(exc)))
-            unset.append(exc.path)
-        # Still validate (failed strings left as written) so all of a file's problems show at once.
-        result = group.partial  # type: ignore[attr-defined]
+    result = interpolate(doc.data, values, environ)
+    unset = [exc.path for exc in result.unset]
+    # Still validated (unset strings left as written), so all of a file's problems show at once.
+    problems.extend(Problem(file, doc.line_of(exc.path), dotted(exc.path), str(exc)) for exc in result.unset)
     try:
         manifest = AssistantManifest.model_validate(result.data)
     except ValidationError as exc:

@@ -25,17 +25,16 @@ class Observed:
     graphs: Mapping[str, GraphInfo]
 
 
-async def observe(target: Target, desired: list[Desired], owner: str, concurrency: int = 8) -> Observed:
+async def observe(target: Target, desired: list[Desired], owner: str) -> Observed:
+    # Reads are simply gathered: the remote target bounds its own concurrency.
     owned, graphs = await asyncio.gather(target.list_assistants(ownership_filter(owner)), target.graphs())
     by_id = {a.assistant_id: a for a in owned}
-    limit = asyncio.Semaphore(concurrency)
+    by_id.update(await target.get_many([d.assistant_id for d in desired if d.assistant_id not in by_id]))
 
-    async def fetch(assistant_id: str, versions: bool) -> None:
-        async with limit:
-            state = await target.get(assistant_id, versions=versions)
+    async def with_versions(assistant_id: str) -> None:
+        state = await target.get(assistant_id, versions=True)
         if state is not None:  # None: gone, or (remote) its graph is unregistered: keep what the listing said
             by_id[assistant_id] = state
 
-    by_id.update(await target.get_many([d.assistant_id for d in desired if d.assistant_id not in by_id]))
-    await asyncio.gather(*(fetch(i, True) for i in needs_versions(desired, by_id)))
+    await asyncio.gather(*(with_versions(i) for i in needs_versions(desired, by_id)))
     return Observed(by_id, owned, graphs)

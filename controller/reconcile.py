@@ -78,7 +78,7 @@ async def compute_plan(
         raise InvalidInput([Problem(message="--prune with -l would delete assistants outside the selection; prune without a selector")])
     if prune and not desired:
         raise InvalidInput([Problem(message="--prune refused: no manifest was loaded, so every owned assistant would be deleted")])
-    seen = await observe(target, desired, ws.settings.owner, ws.spec.concurrency)
+    seen = await observe(target, desired, ws.settings.owner)
     return make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
         target=ws.spec.label, faithful_repin=target.faithful_repin, prune=prune, adopt=adopt,

@@ -25,7 +25,7 @@ import httpx
 from watchfiles import awatch
 
 from controller import render
-from controller.apply import apply_plan
+from controller.apply import apply_plan, deletes_refused, event_text
 from controller.content import canonical
 from controller.desired import Desired
 from controller.errors import ControllerError, InvalidInput, Problem
@@ -39,7 +39,7 @@ from controller.smoke import format_result
 
 BACKOFF_FIRST_S, BACKOFF_CAP_S = 1.0, 60.0
 WATCHED_NAMES = frozenset({*CONFIG_NAMES, "langgraph.json"})
-_APPLIED = {"created": ("+", "create"), "updated": ("~", "update"), "repinned": ("↺", "repin"), "deleted": ("-", "delete")}
+_ACTIONS = {"created": "create", "updated": "update", "repinned": "repin", "deleted": "delete"}
 
 
 def run_watch(args: argparse.Namespace, console: Console) -> int:
@@ -82,14 +82,11 @@ class Watcher:
         if kind == "smoke":
             self.event("smoke", format_result(e["result"], color=self.console.color).strip(),
                        name=name, case=e["case"], passed=e["passed"], duration_s=e["duration_s"])
-        elif kind in _APPLIED:
-            symbol, action = _APPLIED[kind]
-            detail = {"created": f" (v{e.get('version')})", "deleted": ""}.get(kind, f" (v{e.get('from_version')} → v{e.get('version')})")
-            self.event("applied", f"{symbol} {name}: {kind}{detail}", name=name, action=action,
-                       assistant_id=e.get("assistant_id"), version=e.get("version"), from_version=e.get("from_version"))
+        elif kind in _ACTIONS:
+            self.event("applied", event_text(e), name=name, action=_ACTIONS[kind], assistant_id=e.get("assistant_id"),
+                       version=e.get("version"), from_version=e.get("from_version"))
         else:  # error, rolled-back, not-promoted
-            message = e.get("message") or "smoke tests failed on the candidate; nothing changed"
-            self.event("error", f"! {name}: {kind}: {message}", name=name, status=kind, message=message)
+            self.event("error", event_text(e), name=name, status=kind, message=e.get("message", ""))
 
     def report_invalid(self, exc: InvalidInput, trigger: str) -> None:
         """A bad edit: reported (once per edit, not every interval), never applied."""
@@ -249,12 +246,10 @@ class Watcher:
                                     "active_version": c.seen_version} for c in drift])
             apply += drift if args.self_heal else []
         unrepaired = 0 if args.self_heal else len(drift)
-        deletes = [c.name for c in apply if c.action == "delete"]
-        limit = args.max_deletes if args.max_deletes is not None else ws.spec.max_deletes
-        if len(deletes) > limit:
-            message = (f"--prune refused: {len(deletes)} assistants would be deleted, more than --max-deletes "
-                       f"{limit}: {', '.join(deletes)}; nothing was applied")
-            self.event("error", f"error: {message}", message=message, refused=deletes)
+        refused = deletes_refused(apply, args.max_deletes if args.max_deletes is not None else ws.spec.max_deletes)
+        if refused:
+            message = f"{refused}; nothing was applied"
+            self.event("error", f"error: {message}", message=message, refused=[c.name for c in apply if c.action == "delete"])
             self.finish(trigger, drift=len(drift), held=held)
             return True
         if not apply:

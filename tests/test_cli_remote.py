@@ -6,43 +6,26 @@ trusts the controller to report on itself. Each test has its own owner (see conf
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import BLOG, TWEET, edit, example_repo, git, git_init, record_writes, run
 
-from controller.cli import main
 from controller.content import assistant_id_for
 from controller.targets.remote import RemoteTarget
 
 pytestmark = pytest.mark.server
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "manifests"
-BLOG = Path("assistants/blog-writer.yaml")
-TWEET = Path("assistants/tweet-writer.yaml")
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
-
 
 @pytest.fixture
 def repo(tmp_path: Path, owner: str, agent_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The example repository, owned by this test, its `dev-server` target pointing at the real server."""
-    root = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".controller", "__pycache__", ".langgraph_api"))
+    root = example_repo(tmp_path / "repo", owner)
     config = root / "controller.yaml"
-    text = re.sub(r"(?m)^owner: .*$", f"owner: {owner}", config.read_text())
-    config.write_text(text.replace("http://127.0.0.1:2024", agent_server.url))
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "initial")
+    config.write_text(config.read_text().replace("http://127.0.0.1:2024", agent_server.url))
+    git_init(root)
     monkeypatch.chdir(root)
     monkeypatch.setenv("CONTROLLER_TARGET", "dev-server")
     for name in ("MODEL", "SIGNATURE", "LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
@@ -57,35 +40,8 @@ def sdk(agent_server: Any) -> Any:
     return get_sync_client(url=agent_server.url, api_key=None)
 
 
-def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new))
-
-
 def versions(sdk: Any, assistant_id: str) -> list[int]:
     return sorted(v["version"] for v in sdk.assistants.get_versions(assistant_id, limit=100))
-
-
-class Writes:
-    """Counts the remote target's write calls, to prove a re-apply makes none."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch):
-        self.calls: list[str] = []
-        for name in ("create", "update", "set_active", "delete"):
-            original = getattr(RemoteTarget, name)
-
-            async def wrapper(self_: Any, *a: Any, __name: str = name, __original: Any = original, **kw: Any) -> Any:
-                self.calls.append(__name)
-                return await __original(self_, *a, **kw)
-
-            monkeypatch.setattr(RemoteTarget, name, wrapper)
 
 
 def test_apply_then_replan_is_empty_for_every_kind_of_content(repo, owner, sdk, capsys, monkeypatch):
@@ -104,9 +60,9 @@ def test_apply_then_replan_is_empty_for_every_kind_of_content(repo, owner, sdk, 
     assert {a["metadata"].get("controller/candidate") for a in sdk.assistants.search(limit=1000)} == {None}
 
     assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0  # no perpetual diff
-    writes = Writes(monkeypatch)
+    writes = record_writes(monkeypatch, RemoteTarget)
     code, out, _ = run(capsys, "apply", ".", "--auto-approve")
-    assert code == 0 and "No changes." in out and writes.calls == []
+    assert code == 0 and "No changes." in out and writes == []
 
 
 def test_edit_is_one_version_a_reverted_description_repins_and_removed_metadata_is_gone(repo, owner, sdk, capsys):

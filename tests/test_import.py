@@ -2,60 +2,34 @@
 
 from __future__ import annotations
 
-import asyncio
-import re
-import shutil
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers import example_repo, on_embedded, run
 
-from controller.cli import main
 from controller.content import Content, canonical
-from controller.targets.embedded import EmbeddedTarget
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "manifests"
 
 
 @pytest.fixture
 def repo(tmp_path: Path, owner: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the example manifests (unique owner); cwd is its root."""
-    root = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".controller", "__pycache__"))
-    config = root / "controller.yaml"
-    config.write_text(re.sub(r"(?m)^owner: .*$", f"owner: {owner}", config.read_text()))
+    root = example_repo(tmp_path / "repo", owner)
     monkeypatch.chdir(root)
     for name in ("MODEL", "SIGNATURE", "CONTROLLER_TARGET"):
         monkeypatch.delenv(name, raising=False)
     return root
 
 
-def on_target(repo: Path, job):
-    async def go():
-        target = EmbeddedTarget(str(repo / ".controller" / "state.db"), str(repo / "langgraph.json"))
-        try:
-            return await job(target)
-        finally:
-            await target.aclose()
-
-    return asyncio.run(go())
-
-
 def create(repo: Path, content: Content) -> str:
     assistant_id = str(uuid.uuid4())
-    on_target(repo, lambda t: t.create(assistant_id, content))
+    on_embedded(repo, lambda t: t.create(assistant_id, content))
     return assistant_id
 
 
 def get(repo: Path, assistant_id: str):
-    return on_target(repo, lambda t: t.get(assistant_id, versions=True))
-
-
-def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+    return on_embedded(repo, lambda t: t.get(assistant_id, versions=True))
 
 
 def without_controller_keys(content: Content) -> dict:

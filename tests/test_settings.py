@@ -313,9 +313,9 @@ def test_owner_without_config_is_the_git_folder_name(repo: Path):
     assert load_settings([str(repo / "deploy" / "assistants")]).owner == "acme"
 
 
-def test_owner_outside_git_is_the_folder_name(tmp_path: Path):
-    if git_toplevel(str(tmp_path)) is not None:
-        pytest.skip("the temporary folder is inside a git work tree")
+def test_owner_outside_git_is_the_folder_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # never find a work tree above it
+    assert git_toplevel(str(tmp_path)) is None
     folder = tmp_path / "team-bots"
     folder.mkdir()
     assert load_settings([str(folder)]).owner == "team-bots"

@@ -6,13 +6,11 @@ message that shows what the process said so far.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
 import queue
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,15 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import BLOG, SUPPORT, TWEET, edit, example_repo, on_embedded
 
 from controller.content import assistant_id_for
 from controller.targets.embedded import EmbeddedTarget
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "manifests"
 WAIT_S = 90.0
-BLOG = Path("assistants/blog-writer.yaml")
-TWEET = Path("assistants/tweet-writer.yaml")
-SUPPORT = Path("assistants/support-bot.yaml")
 
 
 def controller_command() -> list[str]:
@@ -113,33 +108,11 @@ class Watch:
 @pytest.fixture
 def repo(tmp_path: Path, owner: str) -> Path:
     """A copy of the example manifests with a controller.yaml naming a unique owner."""
-    root = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".controller", "__pycache__", ".langgraph_api"))
-    config = root / "controller.yaml"
-    config.write_text(re.sub(r"(?m)^owner: .*$", f"owner: {owner}", config.read_text()))
-    return root
-
-
-def with_target(repo: Path, job: Callable[[EmbeddedTarget], Any]) -> Any:
-    async def go() -> Any:
-        target = EmbeddedTarget(str(repo / ".controller" / "state.db"), str(repo / "langgraph.json"))
-        try:
-            return await job(target)
-        finally:
-            await target.aclose()
-
-    return asyncio.run(go())
+    return example_repo(tmp_path / "repo", owner)
 
 
 def state(repo: Path, owner: str, name: str):
-    return with_target(repo, lambda t: t.get(assistant_id_for(owner, name), versions=True))
-
-
-def edit(path: Path, old: str, new: str) -> str:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new))
-    return text
+    return on_embedded(repo, lambda t: t.get(assistant_id_for(owner, name), versions=True))
 
 
 def make_drift(repo: Path, owner: str, name: str) -> int:
@@ -150,7 +123,7 @@ def make_drift(repo: Path, owner: str, name: str) -> int:
         changed = dataclasses.replace(live.content, config={**live.content.config, "configurable": configurable})
         return (await target.update(live.assistant_id, changed)).version
 
-    return with_target(repo, job)
+    return on_embedded(repo, job)
 
 
 def history(repo: Path, name: str) -> dict[str, Any]:

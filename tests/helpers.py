@@ -1,0 +1,84 @@
+"""What the end-to-end tests share: a copy of the example repository, and ways to drive it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from controller.cli import main
+from controller.targets.embedded import EmbeddedTarget
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "manifests"
+BLOG = Path("assistants/blog-writer.yaml")
+TWEET = Path("assistants/tweet-writer.yaml")
+SUPPORT = Path("assistants/support-bot.yaml")
+T = TypeVar("T")
+
+
+def example_repo(root: Path, owner: str | None = None) -> Path:
+    """A copy of manifests/ at ``root`` (no state, no caches); ``owner`` replaces the example's."""
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".controller", "__pycache__", ".langgraph_api"))
+    if owner is not None:
+        config = root / "controller.yaml"
+        config.write_text(re.sub(r"(?m)^owner: .*$", f"owner: {owner}", config.read_text()))
+    return root
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def git_init(repo: Path) -> None:
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "initial")
+
+
+def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    """The CLI in-process: (exit code, stdout, stderr)."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def edit(path: Path, old: str, new: str) -> str:
+    """Replace ``old`` (which must be there) by ``new``; returns the text before."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+    return text
+
+
+def on_embedded(repo: Path, job: Callable[[EmbeddedTarget], Awaitable[T]]) -> T:
+    """Run ``job`` on the repository's embedded target, as an independent reader/writer."""
+    async def go() -> T:
+        target = EmbeddedTarget(str(repo / ".controller" / "state.db"), str(repo / "langgraph.json"))
+        try:
+            return await job(target)
+        finally:
+            await target.aclose()
+
+    return asyncio.run(go())
+
+
+def record_writes(monkeypatch: pytest.MonkeyPatch, target_class: type) -> list[str]:
+    """The names of the write calls made on any ``target_class`` from now on."""
+    calls: list[str] = []
+    for name in ("create", "update", "set_active", "delete"):
+        original = getattr(target_class, name)
+
+        async def wrapper(self: Any, *a: Any, __name: str = name, __original: Any = original, **kw: Any) -> Any:
+            calls.append(__name)
+            return await __original(self, *a, **kw)
+
+        monkeypatch.setattr(target_class, name, wrapper)
+    return calls
