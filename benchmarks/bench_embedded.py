@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 from _common import make_repo, quiet_cli, table, timed
 
-from controller.content import Content
+from controller.core.content import Content
 from controller.targets.embedded import EmbeddedTarget
 
 ROOT = Path(__file__).resolve().parent.parent

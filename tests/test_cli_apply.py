@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import BLOG, SUPPORT, TWEET, edit, example_repo, git, git_init, on_embedded, record_writes, run
 
-from controller.content import assistant_id_for
+from controller.core.content import assistant_id_for
 from controller.targets.embedded import EmbeddedTarget
 
 SECRET = "sk-model-super-secret-4242"
@@ -118,7 +118,7 @@ def test_prune_guards_and_delete(repo, capsys):
 
 def test_system_assistants_and_other_owners_are_never_pruned(repo, capsys):
     target = EmbeddedTarget(str(repo / ".controller" / "state.db"), str(repo / "langgraph.json"))
-    from controller.content import Content
+    from controller.core.content import Content
 
     other = "0b3a0d4e-1111-4111-8111-111111111111"
     asyncio.run(target.create(other, Content("writer", "theirs", None, {}, {}, {"controller/owner": "someone-else"})))
@@ -129,7 +129,7 @@ def test_system_assistants_and_other_owners_are_never_pruned(repo, capsys):
 
 
 def test_adopt_takes_over_an_unowned_assistant(repo, capsys):
-    from controller.content import Content
+    from controller.core.content import Content
 
     existing = "7f0c4a8e-2222-4222-8222-222222222222"
     target = EmbeddedTarget(str(repo / ".controller" / "state.db"), str(repo / "langgraph.json"))

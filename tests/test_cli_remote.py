@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from helpers import BLOG, TWEET, edit, example_repo, git, git_init, record_writes, run
 
-from controller.content import assistant_id_for
+from controller.core.content import assistant_id_for
 from controller.targets.remote import RemoteTarget
 
 pytestmark = pytest.mark.server

@@ -1,6 +1,6 @@
 """Normalisation: what the server rewrites must not look like a change."""
 
-from controller.content import Content, assistant_id_for, canonical, mirrored, same_content, system_assistant_id
+from controller.core.content import Content, assistant_id_for, canonical, mirrored, same_content, system_assistant_id
 
 
 def test_ids_are_deterministic_and_match_the_server_for_system_assistants():

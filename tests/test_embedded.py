@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.content import Content
+from controller.core.content import Content
 from controller.targets.embedded import EmbeddedTarget
 
 A = "11111111-1111-4111-8111-111111111111"
@@ -122,7 +122,7 @@ def test_a_graph_that_raises_or_hangs_is_an_outcome(project: Path):
 def test_process_exits_while_an_abandoned_run_still_hangs(project: Path):
     code = textwrap.dedent(f'''
         import asyncio
-        from controller.content import Content
+        from controller.core.content import Content
         from controller.targets.embedded import EmbeddedTarget
         t = EmbeddedTarget({str(project / "state.db")!r}, {str(project / "langgraph.json")!r})
         async def main():
@@ -140,7 +140,7 @@ def test_a_crash_mid_apply_leaves_the_previous_state(project: Path):
     asyncio.run(t.create(A, content("by_module", prefix="v1")))
     code = textwrap.dedent(f'''
         import asyncio, os
-        from controller.content import Content
+        from controller.core.content import Content
         from controller.targets.embedded import EmbeddedTarget
         t = EmbeddedTarget({str(project / "state.db")!r}, {str(project / "langgraph.json")!r})
         async def main():
@@ -174,7 +174,7 @@ def test_an_error_inside_a_batch_rolls_it_all_back(project: Path):
 def test_concurrent_processes_do_not_corrupt_the_file(project: Path):
     code = textwrap.dedent(f'''
         import asyncio, sys, uuid
-        from controller.content import Content
+        from controller.core.content import Content
         from controller.targets.embedded import EmbeddedTarget
         t = EmbeddedTarget({str(project / "state.db")!r}, {str(project / "langgraph.json")!r})
         async def main():

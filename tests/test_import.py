@@ -9,7 +9,7 @@ import pytest
 import yaml
 from helpers import example_repo, on_embedded, run
 
-from controller.content import Content, canonical
+from controller.core.content import Content, canonical
 
 
 @pytest.fixture

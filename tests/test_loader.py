@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.errors import InvalidInput, Problem
-from controller.loader import LoadedManifest, display_path, load_manifests
-from controller.yamlio import MAX_FILE_BYTES
+from controller.core.errors import InvalidInput, Problem
+from controller.config.loader import LoadedManifest, display_path, load_manifests
+from controller.config.yamlio import MAX_FILE_BYTES
 
 CORPUS = Path(__file__).parent / "corpus"
 BAD = sorted((CORPUS / "bad").glob("*.yaml"))
@@ -473,7 +473,7 @@ def test_problem_paths_stay_relative_to_the_working_directory(tmp_path: Path, mo
 
 
 def test_a_parse_cache_reparses_only_changed_files_and_forgets_deleted_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    import controller.loader as loader
+    import controller.config.loader as loader
 
     a = write(tmp_path / "a.yaml", MANIFEST.format(name="a"))
     b = write(tmp_path / "b.yaml", MANIFEST.format(name="b"))

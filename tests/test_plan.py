@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from controller.content import Content, assistant_id_for, system_assistant_id
-from controller.desired import Desired
-from controller.errors import InvalidInput
-from controller.plan import make_plan, needs_versions
+from controller.core.content import Content, assistant_id_for, system_assistant_id
+from controller.engine.desired import Desired
+from controller.core.errors import InvalidInput
+from controller.engine.plan import make_plan, needs_versions
 from controller.targets.base import AssistantState, GraphInfo, Version
 
 OWNER = "acme"

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from controller.content import (
+from controller.core.content import (
     NAME_KEY,
     OWNER_KEY,
     Content,
@@ -27,7 +27,7 @@ from controller.content import (
     mirrored,
     same_content,
 )
-from controller.errors import Conflict, TargetError, UncertainWrite
+from controller.core.errors import Conflict, TargetError, UncertainWrite
 from controller.targets.remote import RemoteTarget
 
 KEY = "sk-secret-123"

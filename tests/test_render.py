@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from controller.content import Content
-from controller.plan import Change, Plan
-from controller.render import field_diff, render_json, render_text
+from controller.core.content import Content
+from controller.engine.plan import Change, Plan
+from controller.cli.planview import field_diff, render_json, render_text
 
 
 def c(**kw) -> Content:

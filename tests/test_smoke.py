@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from controller.errors import TargetError
-from controller.manifest import Expect, SmokeCase
-from controller.smoke import (
+from controller.core.errors import TargetError
+from controller.config.manifest import Expect, SmokeCase
+from controller.smoke.runner import (
     CaseResult,
     Failure,
     SuiteResult,
@@ -631,7 +631,7 @@ def test_importing_smoke_does_not_import_the_manifest_models() -> None:
     import subprocess
     import sys
 
-    code = "import sys, controller.smoke; assert 'controller.manifest' not in sys.modules"
+    code = "import sys, controller.smoke.runner; assert 'controller.config.manifest' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

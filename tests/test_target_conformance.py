@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from controller.content import (
+from controller.core.content import (
     NAME_KEY,
     OWNER_KEY,
     Content,
@@ -25,7 +25,7 @@ from controller.content import (
     same_content,
     system_assistant_id,
 )
-from controller.errors import Conflict, TargetError
+from controller.core.errors import Conflict, TargetError
 from controller.targets.base import Target
 
 GRAPHS = {"writer", "chat", "boom", "slow"}

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from helpers import BLOG, SUPPORT, TWEET, edit, example_repo, on_embedded
 
-from controller.content import assistant_id_for
+from controller.core.content import assistant_id_for
 from controller.targets.embedded import EmbeddedTarget
 
 WAIT_S = 90.0

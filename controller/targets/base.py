@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from controller.content import Content
+from controller.core.content import Content
 
 
 @dataclass(frozen=True)

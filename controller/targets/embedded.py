@@ -29,8 +29,8 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from controller.content import Content, mirrored, system_assistant_id
-from controller.errors import Conflict, TargetError
+from controller.core.content import Content, mirrored, system_assistant_id
+from controller.core.errors import Conflict, TargetError
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
 from controller.targets.graphs import GraphRegistry
 

@@ -24,7 +24,7 @@ from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from pydantic import TypeAdapter
 
-from controller.errors import ControllerError
+from controller.core.errors import ControllerError
 
 
 @dataclass

@@ -38,8 +38,8 @@ from typing import Any
 
 import httpx
 
-from controller.content import Content, system_assistant_id
-from controller.errors import Conflict, TargetError, UncertainWrite
+from controller.core.content import Content, system_assistant_id
+from controller.core.errors import Conflict, TargetError, UncertainWrite
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
 
 log = logging.getLogger(__name__)

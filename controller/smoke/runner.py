@@ -18,10 +18,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from controller.errors import ControllerError
+from controller.core.errors import ControllerError
 
 if TYPE_CHECKING:  # not at runtime: manifest.py may import validate_path from here
-    from controller.manifest import Expect, SmokeCase
+    from controller.config.manifest import Expect, SmokeCase
     from controller.targets.base import Target
 
 # -- paths -----------------------------------------------------------------------------

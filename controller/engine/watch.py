@@ -24,18 +24,18 @@ from typing import Any
 import httpx
 from watchfiles import awatch
 
-from controller import render
-from controller.apply import apply_plan, deletes_refused, event_text
-from controller.content import canonical
-from controller.desired import Desired
-from controller.errors import ControllerError, InvalidInput, Problem
-from controller.loader import SKIP_DIRS, YAML_SUFFIXES, ParseCache
-from controller.manifest import format_duration, parse_duration
-from controller.output import Console
-from controller.plan import Change, Plan
-from controller.reconcile import Workspace, compute_plan, open_target
-from controller.settings import CONFIG_NAMES
-from controller.smoke import format_result
+from controller.cli import planview as render
+from controller.engine.apply import apply_plan, deletes_refused, event_text
+from controller.core.content import canonical
+from controller.engine.desired import Desired
+from controller.core.errors import ControllerError, InvalidInput, Problem
+from controller.config.loader import SKIP_DIRS, YAML_SUFFIXES, ParseCache
+from controller.config.manifest import format_duration, parse_duration
+from controller.cli.console import Console
+from controller.engine.plan import Change, Plan
+from controller.engine.pipeline import Workspace, compute_plan, open_target
+from controller.config.settings import CONFIG_NAMES
+from controller.smoke.runner import format_result
 
 BACKOFF_FIRST_S, BACKOFF_CAP_S = 1.0, 60.0
 WATCHED_NAMES = frozenset({*CONFIG_NAMES, "langgraph.json"})

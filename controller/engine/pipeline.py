@@ -10,12 +10,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from controller.desired import Desired, desired_state
-from controller.errors import InvalidInput, Problem
-from controller.loader import LoadedManifest, ParseCache, load_manifests
-from controller.observe import observe
-from controller.plan import Plan, make_plan
-from controller.settings import Settings, TargetSpec, git_revision, load_settings
+from controller.engine.desired import Desired, desired_state
+from controller.core.errors import InvalidInput, Problem
+from controller.config.loader import LoadedManifest, ParseCache, load_manifests
+from controller.engine.observe import observe
+from controller.engine.plan import Plan, make_plan
+from controller.config.settings import Settings, TargetSpec, git_revision, load_settings
 from controller.targets.base import Target
 
 

@@ -24,15 +24,15 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from controller.apply import CANDIDATE_KEY
-from controller.content import NAME_KEY, RESERVED_METADATA_KEYS
-from controller.errors import ControllerError
-from controller.interpolate import substitute
-from controller.loader import display_path
-from controller.manifest import API_VERSION, NAME_PATTERN, AssistantManifest
-from controller.output import Console
-from controller.reconcile import Workspace, open_target
-from controller.settings import git_toplevel
+from controller.engine.apply import CANDIDATE_KEY
+from controller.core.content import NAME_KEY, RESERVED_METADATA_KEYS
+from controller.core.errors import ControllerError
+from controller.config.interpolate import substitute
+from controller.config.loader import display_path
+from controller.config.manifest import API_VERSION, NAME_PATTERN, AssistantManifest
+from controller.cli.console import Console
+from controller.engine.pipeline import Workspace, open_target
+from controller.config.settings import git_toplevel
 from controller.targets.base import AssistantState
 
 SCHEMA_FILE = os.path.join("schemas", "assistant.schema.json")

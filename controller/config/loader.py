@@ -16,10 +16,10 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from controller.errors import InvalidInput, Problem
-from controller.interpolate import interpolate
-from controller.manifest import API_VERSION, AssistantManifest
-from controller.yamlio import Document, Path, YamlError, load_documents, read_text
+from controller.core.errors import InvalidInput, Problem
+from controller.config.interpolate import interpolate
+from controller.config.manifest import API_VERSION, AssistantManifest
+from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
 
 SKIP_DIRS = {".git", ".controller", ".venv", "venv", "node_modules", "__pycache__", ".langgraph_api"}
 YAML_SUFFIXES = (".yaml", ".yml")

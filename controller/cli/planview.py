@@ -13,9 +13,9 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from controller.content import Content, canonical
-from controller.desired import ContentPath
-from controller.plan import ACTIONS, Change, Plan
+from controller.core.content import Content, canonical
+from controller.engine.desired import ContentPath
+from controller.engine.plan import ACTIONS, Change, Plan
 
 MASK = "(sensitive)"
 #: Version of the JSON shape of ``plan -o json`` (documented in the README).

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from controller.content import RESERVED_CONFIGURABLE_KEYS, RESERVED_METADATA_KEYS
+from controller.core.content import RESERVED_CONFIGURABLE_KEYS, RESERVED_METADATA_KEYS
 
 API_VERSION = "assistant-controller/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -86,7 +86,7 @@ class Expect(Strict):
     @field_validator("path")
     @classmethod
     def _path_parses(cls, path: str) -> str:
-        from controller.smoke import validate_path  # smoke owns the path syntax; imported late (cycle)
+        from controller.smoke.runner import validate_path  # smoke owns the path syntax; imported late (cycle)
 
         validate_path(path)
         return path

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from controller.content import OWNER_KEY, canonical, same_content
-from controller.errors import Conflict, ControllerError, TargetError, UncertainWrite
-from controller.plan import Change, Plan
+from controller.core.content import OWNER_KEY, canonical, same_content
+from controller.core.errors import Conflict, ControllerError, TargetError, UncertainWrite
+from controller.engine.plan import Change, Plan
 from controller.targets.base import AssistantState, Target
 
 SmokeMode = Literal["after", "before", "off"]
@@ -120,7 +120,7 @@ async def apply_plan(
         if smoke == "after":
             tested = [c for c in syncing if c.smoke and outcomes[c.assistant_id].status == "applied"]
             if tested:
-                from controller import smoke as smoke_runner
+                from controller.smoke import runner as smoke_runner
 
                 suite = await smoke_runner.run_suite(
                     target, [(c.name, c.assistant_id, list(c.smoke)) for c in tested], concurrency=concurrency,
@@ -214,7 +214,7 @@ def _verify(target: Target, change: Change, state: AssistantState) -> None:
 async def _try_candidate(target: Target, change: Change) -> list[Any]:
     """Run the cases on a temporary assistant with the new content; always delete it."""
     assert change.content is not None
-    from controller import smoke as smoke_runner
+    from controller.smoke import runner as smoke_runner
 
     candidate_id = str(uuid.uuid4())
     content = change.content.with_metadata(**{CANDIDATE_KEY: change.assistant_id})

@@ -6,10 +6,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY, Content, assistant_id_for, mirrored
-from controller.loader import LoadedManifest
-from controller.manifest import SmokeCase
-from controller.yamlio import Document
+from controller.core.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY, Content, assistant_id_for, mirrored
+from controller.config.loader import LoadedManifest
+from controller.config.manifest import SmokeCase
+from controller.config.yamlio import Document
 
 #: Where a manifest's spec fields land in the assistant's content.
 _SPEC_TO_CONTENT = {"graph": "graph_id", "displayName": "name", "description": "description",

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from controller.errors import InvalidInput, Problem
-from controller.loader import display_path, pydantic_problems
-from controller.manifest import ControllerConfig, TargetConfig
-from controller.yamlio import YamlError, load_documents, read_text
+from controller.core.errors import InvalidInput, Problem
+from controller.config.loader import display_path, pydantic_problems
+from controller.config.manifest import ControllerConfig, TargetConfig
+from controller.config.yamlio import YamlError, load_documents, read_text
 
 CONFIG_NAMES = ("controller.yaml", "controller.yml")
 API_KEY_ENVS = ("LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY")

@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 import jsonschema
 
-from controller.content import OWNER_KEY, Content, canonical, same_content
-from controller.desired import ContentPath, Desired
-from controller.errors import InvalidInput, Problem
-from controller.manifest import SmokeCase
+from controller.core.content import OWNER_KEY, Content, canonical, same_content
+from controller.engine.desired import ContentPath, Desired
+from controller.core.errors import InvalidInput, Problem
+from controller.config.manifest import SmokeCase
 from controller.targets.base import AssistantState, GraphInfo
 
 Action = Literal["create", "update", "repin", "delete", "noop"]

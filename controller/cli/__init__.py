@@ -10,8 +10,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from controller import __version__
-from controller.errors import ControllerError, InvalidInput
-from controller.output import Console
+from controller.core.errors import ControllerError, InvalidInput
+from controller.cli.console import Console
 
 EPILOG = "Docs: README.md. Exit codes: 0 ok/no changes, 1 error, 2 plan --detailed-exitcode with changes, 3 smoke test failed."
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     console = Console(args.output, color=False if args.no_color else None, quiet=args.quiet, verbose=args.verbose)
-    from controller import commands
+    from controller.cli import commands
 
     handler: Callable[[argparse.Namespace, Console], Coroutine[Any, Any, int] | int] = getattr(commands, f"cmd_{args.command}")
     try:

@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from controller.desired import Desired
-from controller.plan import needs_versions, ownership_filter
+from controller.engine.desired import Desired
+from controller.engine.plan import needs_versions, ownership_filter
 from controller.targets.base import AssistantState, GraphInfo, Target
 
 

@@ -7,13 +7,14 @@ import os
 import sys
 from typing import Any
 
-from controller import planfile, render
-from controller.apply import ApplyResult, apply_plan, check_fresh, deletes_refused, event_text
-from controller.content import NAME_KEY, OWNER_KEY
-from controller.errors import ControllerError, InvalidInput, Problem
-from controller.output import Console
-from controller.plan import Plan
-from controller.reconcile import Workspace, compute_plan, open_target, parse_selector
+from controller.cli import planview as render
+from controller.engine import planfile
+from controller.engine.apply import ApplyResult, apply_plan, check_fresh, deletes_refused, event_text
+from controller.core.content import NAME_KEY, OWNER_KEY
+from controller.core.errors import ControllerError, InvalidInput, Problem
+from controller.cli.console import Console
+from controller.engine.plan import Plan
+from controller.engine.pipeline import Workspace, compute_plan, open_target, parse_selector
 
 
 def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Workspace:
@@ -35,7 +36,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_schema(args: argparse.Namespace, console: Console) -> int:
-    from controller.schemas import write_schemas
+    from controller.config.schemas import write_schemas
 
     written = write_schemas(args.out)
     for path in written:
@@ -89,7 +90,7 @@ def _event_line(event: dict[str, Any], console: Console) -> None:
     if console.json:
         console.emit({k: v for k, v in event.items() if k != "result"})
     elif kind == "smoke":
-        from controller.smoke import format_result
+        from controller.smoke.runner import format_result
 
         console.line(format_result(event["result"], color=console.color))
     elif kind in ("error", "rolled-back", "not-promoted"):
@@ -148,7 +149,7 @@ async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
 
 
 def _write_junit(cases: list[Any], path: str) -> None:
-    from controller.smoke import SuiteResult, write_junit
+    from controller.smoke.runner import SuiteResult, write_junit
 
     write_junit(SuiteResult(list(cases)), path)
 
@@ -156,7 +157,7 @@ def _write_junit(cases: list[Any], path: str) -> None:
 # -- test ------------------------------------------------------------------------------
 
 async def cmd_test(args: argparse.Namespace, console: Console) -> int:
-    from controller import smoke
+    from controller.smoke import runner as smoke
 
     ws = _workspace(args)
     desired = ws.desired()
@@ -204,7 +205,7 @@ async def _find(ws: Workspace, target: Any, name: str) -> Any:
 
 
 async def cmd_history(args: argparse.Namespace, console: Console) -> int:
-    from controller.content import REVISION_KEY, SOURCE_KEY
+    from controller.core.content import REVISION_KEY, SOURCE_KEY
 
     ws = _workspace(args, paths=args.paths)
     target = open_target(ws.spec)
@@ -226,7 +227,7 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
 
 
 async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
-    from controller.apply import restore_version
+    from controller.engine.apply import restore_version
 
     ws = _workspace(args, paths=args.paths)
     target = open_target(ws.spec)
@@ -252,12 +253,12 @@ async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
 # -- watch / import ----------------------------------------------------------------------
 
 def cmd_watch(args: argparse.Namespace, console: Console) -> int:
-    from controller.watch import run_watch
+    from controller.engine.watch import run_watch
 
     return run_watch(args, console)
 
 
 async def cmd_import(args: argparse.Namespace, console: Console) -> int:
-    from controller.importer import import_assistants
+    from controller.engine.importer import import_assistants
 
     return await import_assistants(args, console)

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from controller.manifest import AssistantManifest, ControllerConfig
+from controller.config.manifest import AssistantManifest, ControllerConfig
 
 FILES = {"assistant.schema.json": AssistantManifest, "config.schema.json": ControllerConfig}
 

@@ -15,11 +15,11 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from controller.content import Content
-from controller.errors import ControllerError
-from controller.interpolate import UnsetVariable, substitute
-from controller.manifest import SmokeCase
-from controller.plan import Change, Plan
+from controller.core.content import Content
+from controller.core.errors import ControllerError
+from controller.config.interpolate import UnsetVariable, substitute
+from controller.config.manifest import SmokeCase
+from controller.engine.plan import Change, Plan
 
 FORMAT = "assistant-controller/plan-v1"
 

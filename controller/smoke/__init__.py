@@ -1,0 +1,1 @@
+"""Smoke tests: run an assistant's cases on a target and judge the outputs."""
