@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from controller.core.content import Content, assistant_id_for, system_assistant_id
-from controller.engine.desired import Desired
+from controller.engine.desired import Declaration, Desired
 from controller.core.errors import InvalidInput
 from controller.engine.plan import make_plan, needs_versions
 from controller.targets.base import AssistantState, GraphInfo, Version
+from controller.targets.embedded import EmbeddedTarget
+from controller.targets.remote import RemoteTarget
 
 OWNER = "acme"
 GRAPHS = {"writer": GraphInfo("writer", {"type": "object", "properties": {"style": {"type": "string"}}}),
@@ -22,7 +24,7 @@ def content(style: str = "blog", *, graph: str = "writer", context: dict | None 
 
 
 def desired(c: Content, pin: int | None = None) -> Desired:
-    return Desired("w", assistant_id_for(OWNER, "w"), c, pin=pin, source="m.yaml:1")
+    return Desired(Declaration("w", assistant_id_for(OWNER, "w"), source="m.yaml:1"), c, pin=pin)
 
 
 def live(versions: list[Content], active: int, live_content: Content | None = None) -> AssistantState:
@@ -33,7 +35,7 @@ def live(versions: list[Content], active: int, live_content: Content | None = No
 def plan(d: Desired, state: AssistantState | None, faithful: bool = True, **kw):
     observed = {state.assistant_id: state} if state else {}
     return make_plan([d], observed, [state] if state else [], GRAPHS, owner=OWNER, target="t",
-                     faithful_repin=faithful, **kw).changes[0]
+                     predict_set_active=EmbeddedTarget.predict_set_active if faithful else RemoteTarget.predict_set_active, **kw).changes[0]
 
 
 def test_create_update_noop():
@@ -95,17 +97,17 @@ def test_conflicts_and_adopt():
 
 def test_system_assistant_is_never_managed():
     system = AssistantState(system_assistant_id("writer"), 1, Content("writer", "writer", None, {}, {}, {"created_by": "system"}))
-    d = Desired("w", system.assistant_id, content(), source="m.yaml:1")
+    d = Desired(Declaration("w", system.assistant_id, source="m.yaml:1"), content())
     with pytest.raises(InvalidInput, match="default assistant"):
-        make_plan([d], {system.assistant_id: system}, [], GRAPHS, owner=OWNER, target="t", faithful_repin=True)
+        make_plan([d], {system.assistant_id: system}, [], GRAPHS, owner=OWNER, target="t", predict_set_active=EmbeddedTarget.predict_set_active)
 
 
 def test_prune_only_owned_and_undeclared():
     mine = AssistantState("11111111-1111-4111-8111-111111111111", 1, content(**{"controller/name": "old"}))
     theirs = AssistantState("22222222-2222-4222-8222-222222222222", 1, content(**{"controller/owner": "other"}))
-    p = make_plan([], {}, [mine, theirs], GRAPHS, owner=OWNER, target="t", faithful_repin=True, prune=True)
+    p = make_plan([], {}, [mine, theirs], GRAPHS, owner=OWNER, target="t", predict_set_active=EmbeddedTarget.predict_set_active, prune=True)
     assert [(c.action, c.name) for c in p.changes] == [("delete", "old")]
-    p = make_plan([], {}, [mine], GRAPHS, owner=OWNER, target="t", faithful_repin=True, prune=False)
+    p = make_plan([], {}, [mine], GRAPHS, owner=OWNER, target="t", predict_set_active=EmbeddedTarget.predict_set_active, prune=False)
     assert p.changes == ()
 
 
@@ -117,7 +119,7 @@ def test_graph_checks():
         plan(desired(bad), None)
     typo = Content("writer", "W", None, {"configurable": {"stlye": "x"}}, {}, {})
     d = desired(typo)
-    p = make_plan([d], {}, [], GRAPHS, owner=OWNER, target="t", faithful_repin=True)
+    p = make_plan([d], {}, [], GRAPHS, owner=OWNER, target="t", predict_set_active=EmbeddedTarget.predict_set_active)
     assert any("did you mean 'style'" in w for w in p.warnings)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from controller.core.content import Content
+from controller.engine.desired import Declaration
 from controller.engine.plan import Change, Plan
-from controller.cli.planview import field_diff, render_json, render_text
+from controller.cli.planview import render_json, render_text
+from controller.engine.diff import field_diff
 
 
 def c(**kw) -> Content:
@@ -38,7 +40,7 @@ def test_sensitive_paths_are_masked_on_both_sides_and_inside_added_subtrees():
 def test_multiline_strings_render_as_unified_diffs_and_colour_only_when_asked():
     before = c(config={"configurable": {"p": "one\ntwo\nthree\n"}}, context={"p": "one\ntwo\nthree\n"})
     after = c(config={"configurable": {"p": "one\n2\nthree\n"}}, context={"p": "one\n2\nthree\n"})
-    plan = Plan("o", "t", (Change("update", "w", "id", seen_version=1, before=before, content=after),))
+    plan = Plan("o", "t", (Change("update", Declaration("w", "id"), seen_version=1, before=before, content=after),))
     text = render_text(plan)
     assert "~ config.configurable.p:" in text and "\n        -two\n        +2" in text
     assert "\x1b[" not in text
@@ -47,7 +49,7 @@ def test_multiline_strings_render_as_unified_diffs_and_colour_only_when_asked():
 
 
 def test_no_changes_message_and_json_shape():
-    plan = Plan("o", "t", (Change("noop", "w", "id", seen_version=3, before=c(), content=c()),))
+    plan = Plan("o", "t", (Change("noop", Declaration("w", "id"), seen_version=3, before=c(), content=c()),))
     assert render_text(plan) == "No changes. The target matches the manifests."
     data = render_json(plan)
     assert data["summary"] == {"create": 0, "update": 0, "repin": 0, "delete": 0, "noop": 1}

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
-from typing import Any
 
-from controller.cli import planview as render
-from controller.engine import planfile
-from controller.engine.apply import ApplyResult, apply_plan, check_fresh, deletes_refused, event_text
-from controller.core.content import NAME_KEY, OWNER_KEY
-from controller.core.errors import ControllerError, InvalidInput, Problem
+from controller.cli import planview
 from controller.cli.console import Console
+from controller.cli.views import View
+from controller.config.manifest import parse_duration
+from controller.core.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
+from controller.core.errors import ControllerError, InvalidInput, Problem
+from controller.engine import planfile
+from controller.engine.apply import SyncOptions, apply_plan, check_fresh, restore_version
+from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
-from controller.engine.pipeline import Workspace, compute_plan, open_target, parse_selector
+from controller.targets import open_target
+from controller.targets.base import AssistantState, Target
 
 
 def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Workspace:
@@ -23,6 +27,10 @@ def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Work
         config=args.config, target=getattr(args, "target", None), url=getattr(args, "url", None),
         concurrency=getattr(args, "concurrency", None),
     )
+
+
+def _scope(args: argparse.Namespace) -> Scope:
+    return Scope(selector=parse_selector(args.selector), prune=args.prune, adopt=args.adopt)
 
 
 # -- validate / schema ---------------------------------------------------------------
@@ -47,27 +55,19 @@ def cmd_schema(args: argparse.Namespace, console: Console) -> int:
 
 # -- plan / apply ----------------------------------------------------------------------
 
-async def _plan(args: argparse.Namespace, ws: Workspace, target: Any) -> Plan:
-    selector = parse_selector(args.selector)
-    return await compute_plan(ws, target, ws.desired(selector), prune=args.prune, adopt=args.adopt, selector=selector)
-
-
 def _show_plan(plan: Plan, console: Console) -> None:
     for warning in plan.warnings:
         console.warn(warning)
     if console.json:
-        console.emit(render.render_json(plan))
+        console.emit(planview.render_json(plan))
     else:
-        console.result(render.render_text(plan.__class__(**{**plan.__dict__, "warnings": ()}), color=console.color))
+        console.result(planview.render_text(dataclasses.replace(plan, warnings=()), color=console.color))
 
 
 async def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     ws = _workspace(args)
-    target = open_target(ws.spec)
-    try:
-        plan = await _plan(args, ws, target)
-    finally:
-        await target.aclose()
+    async with open_target(ws.spec) as target:
+        plan = await plan_workspace(ws, target, _scope(args))
     _show_plan(plan, console)
     if args.out:
         planfile.save(plan, args.out)
@@ -75,7 +75,7 @@ async def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     return 2 if args.detailed_exitcode and plan.has_changes else 0
 
 
-def _confirm(console: Console, auto_approve: bool) -> None:
+def _confirm(auto_approve: bool) -> None:
     if auto_approve:
         return
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -85,71 +85,39 @@ def _confirm(console: Console, auto_approve: bool) -> None:
         raise ControllerError("apply cancelled; nothing was changed")
 
 
-def _event_line(event: dict[str, Any], console: Console) -> None:
-    kind = event["event"]
-    if console.json:
-        console.emit({k: v for k, v in event.items() if k != "result"})
-    elif kind == "smoke":
-        from controller.smoke.runner import format_result
-
-        console.line(format_result(event["result"], color=console.color))
-    elif kind in ("error", "rolled-back", "not-promoted"):
-        console.error(event_text(event))
-    else:
-        console.line(event_text(event))
-
-
-def _apply_summary(result: ApplyResult) -> str:
-    count = lambda action: sum(1 for o in result.outcomes if o.change.action == action and o.status == "applied")  # noqa: E731
-    text = (f"Apply complete: {count('create')} created, {count('update')} updated, "
-            f"{count('repin')} repinned, {count('delete')} deleted.")
-    cases = result.cases
-    if cases:
-        failed = sum(1 for c in cases if not c.passed)
-        text += f" Smoke: {len(cases) - failed} passed, {failed} failed."
-    if result.smoke_failed:
-        text += " Failed changes were rolled back or not promoted."
-    if result.errors:
-        text += f" {len(result.errors)} error(s)."
-    return text
+async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
+    plan = planfile.load(path, ws.spec.values, os.environ)
+    if plan.target != ws.spec.label:
+        raise ControllerError(f"the plan was made for {plan.target}, not {ws.spec.label}; pick its target with -t/--url")
+    await check_fresh(target, plan)
+    return plan
 
 
 async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     saved = len(args.paths) == 1 and planfile.is_plan_file(args.paths[0])
     ws = _workspace(args, paths=["."] if saved else None)  # like terraform: the plan applies from here
-    target = open_target(ws.spec)
-    try:
-        if saved:
-            plan = planfile.load(args.paths[0], ws.spec.values, os.environ)
-            if plan.target != ws.spec.label:
-                raise ControllerError(f"the plan was made for {plan.target}, not {ws.spec.label}; pick its target with -t/--url")
-            await check_fresh(target, plan)
-        else:
-            plan = await _plan(args, ws, target)
+    options = SyncOptions.resolve(ws.spec, no_smoke=args.no_smoke, smoke=args.smoke, keep_failed=args.keep_failed,
+                                  max_deletes=args.max_deletes)
+    view = View(console)
+    async with open_target(ws.spec) as target:
+        plan = await (_saved_plan(args.paths[0], ws, target) if saved else plan_workspace(ws, target, _scope(args)))
         _show_plan(plan, console)
-        refused = deletes_refused(plan.changes, args.max_deletes if args.max_deletes is not None else ws.spec.max_deletes)
-        if refused:
+        if refused := options.deletes_refused(plan.changes):
             raise ControllerError(refused)
         if not plan.has_changes:
             return 0
-        _confirm(console, args.auto_approve)
-        mode = "off" if args.no_smoke else (args.smoke or ws.spec.smoke)
+        _confirm(args.auto_approve)
         console.line("")
-        result = await apply_plan(target, plan, smoke=mode, keep_failed=args.keep_failed,
-                                  concurrency=ws.spec.concurrency, emit=lambda e: _event_line(e, console))
-    finally:
-        await target.aclose()
+        result = await apply_plan(target, plan, options, view)
     if args.junit:
         _write_junit(result.cases, args.junit)
-    console.emit({"event": "summary", "exit_code": result.exit_code,
-                  "outcomes": [{"name": o.change.name, "action": o.change.action, "status": o.status,
-                                "version": o.version, "message": o.message} for o in result.outcomes]})
-    console.result(_apply_summary(result))
+    view.summary(result)
     return result.exit_code
 
 
-def _write_junit(cases: list[Any], path: str) -> None:
-    from controller.smoke.runner import SuiteResult, write_junit
+def _write_junit(cases: list, path: str) -> None:
+    from controller.smoke.report import write_junit
+    from controller.smoke.runner import SuiteResult
 
     write_junit(SuiteResult(list(cases)), path)
 
@@ -157,7 +125,8 @@ def _write_junit(cases: list[Any], path: str) -> None:
 # -- test ------------------------------------------------------------------------------
 
 async def cmd_test(args: argparse.Namespace, console: Console) -> int:
-    from controller.smoke import runner as smoke
+    from controller.smoke.report import format_result, to_json, write_junit
+    from controller.smoke.runner import run_suite
 
     ws = _workspace(args)
     desired = ws.desired()
@@ -168,27 +137,24 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
             raise InvalidInput([Problem(message=f"no manifest named {n!r} (declared: {', '.join(sorted(known)) or 'none'})") for n in unknown])
         desired = [d for d in desired if d.name in args.names]
     items = [(d.name, d.assistant_id, list(d.smoke)) for d in desired if d.smoke]
-    target = open_target(ws.spec)
-    try:
+    async with open_target(ws.spec) as target:
         missing = [d.name for d in desired if d.smoke and await target.get(d.assistant_id) is None]
         if missing:
             raise ControllerError(f"not on {ws.spec.label}: {', '.join(missing)} (run controller apply first)")
-        suite = await smoke.run_suite(target, items, concurrency=ws.spec.concurrency,
-                                      secrets={d.name: d.content.values_at(d.sensitive) for d in desired})
-    finally:
-        await target.aclose()
+        suite = await run_suite(target, items, concurrency=ws.spec.concurrency,
+                                secrets={d.name: d.content.values_at(d.sensitive) for d in desired})
     for r in suite.results:
-        console.line(smoke.format_result(r, color=console.color))
+        console.line(format_result(r, color=console.color))
     if args.junit:
-        smoke.write_junit(suite, args.junit)
-    console.emit(smoke.to_json(suite))
+        write_junit(suite, args.junit)
+    console.emit(to_json(suite))
     console.result(f"Smoke: {len(suite.passed)} passed, {len(suite.failed)} failed.")
     return 0 if suite.ok else 3
 
 
 # -- history / rollback ----------------------------------------------------------------
 
-async def _find(ws: Workspace, target: Any, name: str) -> Any:
+async def _find(ws: Workspace, target: Target, name: str) -> AssistantState:
     """The assistant called NAME: declared by a manifest here, or owned with that name."""
     try:
         ids = [d.assistant_id for d in ws.desired() if d.name == name]
@@ -199,20 +165,16 @@ async def _find(ws: Workspace, target: Any, name: str) -> Any:
         if state is not None:
             return state
     owned = await target.list_assistants({OWNER_KEY: ws.settings.owner, NAME_KEY: name})
-    if not owned:
+    found = await target.get(owned[0].assistant_id, versions=True) if owned else None
+    if found is None:
         raise ControllerError(f"no assistant named {name!r} owned by {ws.settings.owner!r} on {ws.spec.label}")
-    return await target.get(owned[0].assistant_id, versions=True)
+    return found
 
 
 async def cmd_history(args: argparse.Namespace, console: Console) -> int:
-    from controller.core.content import REVISION_KEY, SOURCE_KEY
-
     ws = _workspace(args, paths=args.paths)
-    target = open_target(ws.spec)
-    try:
+    async with open_target(ws.spec) as target:
         state = await _find(ws, target, args.name)
-    finally:
-        await target.aclose()
     rows = [
         {"version": v.number, "created": v.created_at, "revision": v.content.metadata.get(REVISION_KEY) or "",
          "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version}
@@ -227,11 +189,8 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
 
 
 async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
-    from controller.engine.apply import restore_version
-
     ws = _workspace(args, paths=args.paths)
-    target = open_target(ws.spec)
-    try:
+    async with open_target(ws.spec) as target:
         state = await _find(ws, target, args.name)
         numbers = sorted(v.number for v in state.versions or ())
         to = args.to if args.to is not None else max((n for n in numbers if n < state.version), default=None)
@@ -241,8 +200,6 @@ async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
             console.result(f"{args.name}: v{to} is already active; nothing to do.")
             return 0
         restored = await restore_version(target, state.assistant_id, to, args.name)
-    finally:
-        await target.aclose()
     how = "repinned" if restored.version == to else f"restored as new version v{restored.version}"
     console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": restored.version})
     console.result(f"{args.name}: v{state.version} → v{to} ({how}).")
@@ -253,12 +210,35 @@ async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
 # -- watch / import ----------------------------------------------------------------------
 
 def cmd_watch(args: argparse.Namespace, console: Console) -> int:
-    from controller.engine.watch import run_watch
+    from controller.engine.watch import WatchOptions, run_watch
 
-    return run_watch(args, console)
+    try:
+        interval = parse_duration(args.interval)
+    except ValueError as exc:
+        raise InvalidInput([Problem(path="--interval", message=str(exc))]) from None
+    options = WatchOptions(paths=tuple(args.paths or ["."]), config=args.config, target=args.target, url=args.url,
+                           concurrency=args.concurrency, interval=interval, self_heal=args.self_heal,
+                           prune=args.prune, max_deletes=args.max_deletes, no_smoke=args.no_smoke)
+    return run_watch(options, View(console, timestamps=True))
 
 
 async def cmd_import(args: argparse.Namespace, console: Console) -> int:
-    from controller.engine.importer import import_assistants
+    from controller.engine.importer import ImportOptions, import_assistants
 
-    return await import_assistants(args, console)
+    ws = _workspace(args)
+    async with open_target(ws.spec) as target:
+        done = await import_assistants(ws, target, ImportOptions(out=args.out, graph=args.graph))
+    for row in done.written:
+        console.line(f"wrote {row['file']} ({row['display_name']}, graph {row['graph']}, assistant {row['assistant_id']})")
+    console.emit({"ok": True, "written": done.written, "skipped": done.skipped, "owner": ws.settings.owner,
+                  "target": ws.spec.label})
+    labels = {"declared": "declared by manifests", "system": "system", "other_owner": "owned by other controllers",
+              "graph": "of other graphs"}
+    notes = ", ".join(f"{n} {labels[why]}" for why, n in done.skipped.items() if n)
+    notes = f" (skipped: {notes})" if notes else ""
+    if not done.written:
+        console.result(f"No assistants to import from {ws.spec.label}{notes}.")
+        return 0
+    console.result(f"Imported {len(done.written)} assistant{'s' if len(done.written) != 1 else ''}{notes}.")
+    console.result(f"Review the files, then take the assistants over: {done.next_step}")
+    return 0

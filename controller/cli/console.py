@@ -11,6 +11,8 @@ import os
 import sys
 from typing import Any, TextIO
 
+from controller.core.ansi import paint
+
 
 class Console:
     def __init__(self, output: str = "text", color: bool | None = None, quiet: bool = False,
@@ -51,4 +53,4 @@ class Console:
             print(f"warning: {text}" if not text.startswith("warning:") else text, file=self.err, flush=True)
 
     def paint(self, code: str, text: str) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+        return paint(code, text, self.color)

@@ -17,6 +17,8 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from controller.core.errors import InvalidInput, Problem
+from controller.core.fs import display_path
+from controller.core.paths import dotted
 from controller.config.interpolate import interpolate
 from controller.config.manifest import API_VERSION, AssistantManifest
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
@@ -47,12 +49,6 @@ class LoadedManifest:
     @property
     def location(self) -> str:
         return f"{self.file}:{self.line}"
-
-
-def display_path(path: str) -> str:
-    """Paths as a user typed them: relative to the working directory when inside it."""
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel
 
 
 def find_files(paths: Iterable[str]) -> list[tuple[str, bool]]:
@@ -170,17 +166,6 @@ def _validate(
 
 def _within(path: str, ancestor: str) -> bool:
     return path == ancestor or path.startswith((ancestor + ".", ancestor + "["))
-
-
-def dotted(path: Iterable[str | int]) -> str:
-    """``("spec", "smoke", 0, "expect")`` → ``spec.smoke[0].expect``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int) or not str(part).isprintable() or not part:
-            out += f"[{part!r}]"  # keep the path on one line: spec['a\\nb']
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def pydantic_problems(exc: ValidationError, model: type[BaseModel], doc: Document, file: str) -> list[Problem]:

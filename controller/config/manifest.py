@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from controller.core.content import RESERVED_CONFIGURABLE_KEYS, RESERVED_METADATA_KEYS
+from controller.core.paths import parse_path
 
 API_VERSION = "assistant-controller/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -86,9 +87,7 @@ class Expect(Strict):
     @field_validator("path")
     @classmethod
     def _path_parses(cls, path: str) -> str:
-        from controller.smoke.runner import validate_path  # smoke owns the path syntax; imported late (cycle)
-
-        validate_path(path)
+        parse_path(path)  # a malformed path is an error at load time, not a puzzling "not found" later
         return path
 
     @model_validator(mode="after")

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from controller.core.errors import InvalidInput, Problem
-from controller.config.loader import display_path, pydantic_problems
+from controller.config.loader import pydantic_problems
+from controller.core.fs import display_path, find_up
 from controller.config.manifest import ControllerConfig, TargetConfig
 from controller.config.yamlio import YamlError, load_documents, read_text
 
@@ -117,15 +118,7 @@ class Settings:
 
 def find_langgraph_json(start: str) -> str | None:
     """The nearest langgraph.json at or above ``start``."""
-    here = os.path.abspath(start)
-    while True:
-        candidate = os.path.join(here, "langgraph.json")
-        if os.path.isfile(candidate):
-            return candidate
-        parent = os.path.dirname(here)
-        if parent == here:
-            return None
-        here = parent
+    return find_up(start, ("langgraph.json",))
 
 
 def git_toplevel(path: str) -> str | None:
@@ -150,16 +143,7 @@ def git_revision(path: str) -> str | None:
 def find_config(start: str) -> str | None:
     """controller.yaml found by walking up from ``start`` (stopping at the git root)."""
     here = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
-    stop = git_toplevel(here)
-    while True:
-        for name in CONFIG_NAMES:
-            candidate = os.path.join(here, name)
-            if os.path.isfile(candidate):
-                return candidate
-        parent = os.path.dirname(here)
-        if parent == here or (stop and os.path.samefile(here, stop)):
-            return None
-        here = parent
+    return find_up(here, CONFIG_NAMES, stop=git_toplevel(here))
 
 
 def load_config(path: str) -> ControllerConfig:

@@ -27,6 +27,8 @@ OWNER_KEY = "controller/owner"
 NAME_KEY = "controller/name"
 REVISION_KEY = "controller/revision"
 SOURCE_KEY = "controller/source"
+#: On a temporary ``smoke: before`` candidate: the id of the assistant it stands for.
+CANDIDATE_KEY = "controller/candidate"
 #: Written for people reading the server, never compared: a new commit alone is no change.
 INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY})
 
@@ -119,6 +121,8 @@ class Content:
         return found
 
 
+# -- the server's configurable <-> context rule (AGENT_SERVER_API.md, quirk 4) ---------------
+
 def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict, dict]:
     """Apply the server's configurable↔context rule to a write (create or PATCH).
 
@@ -134,6 +138,35 @@ def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict, dic
         config.pop("configurable", None)
         config["configurable"] = copy.deepcopy(context)
     return config, context
+
+
+def declared(content: Content) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The (config, context) a user would declare for ``content``: the inverse of :func:`mirrored`.
+
+    A non-empty ``configurable`` carries the values (its mirrored context is not a second
+    value); without one, ``context`` does and ``config`` has no ``configurable``.
+    """
+    config = copy.deepcopy(content.config or {})
+    if config.get("configurable"):
+        return config, {}
+    config.pop("configurable", None)
+    return config, copy.deepcopy(content.context or {})
+
+
+def mirror_path(path: tuple) -> tuple | None:
+    """Where the server mirrors the value at ``path``: ``config.configurable.x`` ↔ ``context.x``."""
+    if path[:2] == ("config", "configurable"):
+        return ("context", *path[2:])
+    if path[:1] == ("context",):
+        return ("config", "configurable", *path[1:])
+    return None
+
+
+def with_removals(content: Content, live: Content) -> Content:
+    """``content`` as a write over ``live``: metadata keys it lacks are written as null,
+    because the server merges metadata and can never delete a key."""
+    removed = {k: None for k, v in live.metadata.items() if k not in content.metadata and v is not None}
+    return content.with_metadata(**removed) if removed else content
 
 
 def canonical(content: Content, mirror_as: str = "configurable") -> dict[str, Any]:

@@ -18,7 +18,6 @@ class Problem:
     line: int = 0
     path: str = ""
     message: str = ""
-    severity: str = "error"  # "error" | "warning"
 
     def __str__(self) -> str:
         where = self.file
@@ -26,8 +25,7 @@ class Problem:
             where = f"{self.file}:{self.line}"
         parts = [p for p in (where, self.path) if p]
         prefix = ": ".join(parts)
-        text = f"{prefix}: {self.message}" if prefix else self.message
-        return f"warning: {text}" if self.severity == "warning" else text
+        return f"{prefix}: {self.message}" if prefix else self.message
 
 
 class ControllerError(Exception):

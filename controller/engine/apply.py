@@ -15,42 +15,52 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal
 
-from controller.core.content import OWNER_KEY, canonical, same_content
+from controller.config.settings import DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETES, TargetSpec
+from controller.core.content import CANDIDATE_KEY, OWNER_KEY, canonical, same_content, with_removals
 from controller.core.errors import Conflict, ControllerError, TargetError, UncertainWrite
+from controller.engine.events import Applied, Deleted, Event, Failed, NotPromoted, RolledBack, SmokeResult
 from controller.engine.plan import Change, Plan
+from controller.smoke.runner import CaseResult, run_suite
 from controller.targets.base import AssistantState, Target
 
 SmokeMode = Literal["after", "before", "off"]
-Emit = Callable[[dict[str, Any]], None]
-CANDIDATE_KEY = "controller/candidate"
+Emit = Callable[[Event], None]
 
 
-_SYMBOLS = {"created": "+", "updated": "~", "repinned": "↺", "deleted": "-", "rolled-back": "⟲", "not-promoted": "✗", "error": "!"}
+def _ignore(event: Event) -> None:
+    """The default event sink."""
 
 
-def event_text(event: dict[str, Any]) -> str:
-    """One line for an apply event other than ``smoke``: ``~ blog-writer: updated (v1 → v2)``."""
-    kind = event["event"]
-    if kind == "created":
-        detail = f" (v{event['version']})"
-    elif kind in ("updated", "repinned"):
-        detail = f" (v{event['from_version']} → v{event['version']})"
-    else:
-        detail = f": {event['message']}" if event.get("message") else ""
-    return f"{_SYMBOLS.get(kind, '·')} {event['name']}: {kind}{detail}"
+@dataclass(frozen=True)
+class SyncOptions:
+    """How to carry out a plan: the same rules for apply, watch and the service."""
 
+    smoke: SmokeMode = "after"
+    keep_failed: bool = False
+    max_deletes: int = DEFAULT_MAX_DELETES
+    concurrency: int = DEFAULT_CONCURRENCY
 
-def deletes_refused(changes: Iterable[Change], max_deletes: int) -> str | None:
-    """Why a plan's deletes may not run (more than ``max_deletes``), or None when they may."""
-    names = [c.name for c in changes if c.action == "delete"]
-    if len(names) <= max_deletes:
-        return None
-    return (f"--prune refused: {len(names)} assistants would be deleted, more than --max-deletes "
-            f"{max_deletes}: {', '.join(names)}")
+    @classmethod
+    def resolve(cls, spec: TargetSpec, *, no_smoke: bool = False, smoke: SmokeMode | None = None,
+                keep_failed: bool = False, max_deletes: int | None = None) -> SyncOptions:
+        """Flags first, then the target's settings in controller.yaml."""
+        mode: SmokeMode = "off" if no_smoke else (smoke or spec.smoke)  # type: ignore[assignment]
+        return cls(smoke=mode, keep_failed=keep_failed,
+                   max_deletes=spec.max_deletes if max_deletes is None else max_deletes,
+                   concurrency=spec.concurrency)
+
+    def deletes_refused(self, changes: Iterable[Change]) -> str | None:
+        """Why these changes' deletes may not run (more than ``max_deletes``), or None."""
+        names = [c.name for c in changes if c.action == "delete"]
+        if len(names) <= self.max_deletes:
+            return None
+        return (f"--prune refused: {len(names)} assistants would be deleted, more than --max-deletes "
+                f"{self.max_deletes}: {', '.join(names)}")
 
 
 @dataclass
@@ -59,12 +69,17 @@ class Outcome:
     status: Literal["applied", "unchanged", "failed", "rolled-back", "not-promoted", "error"] = "unchanged"
     version: int | None = None
     message: str = ""
-    cases: list[Any] = field(default_factory=list)
+    cases: list[CaseResult] = field(default_factory=list)
 
 
 @dataclass
 class ApplyResult:
     outcomes: list[Outcome]
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Applied changes by action (create, update, repin, delete)."""
+        return Counter(o.change.action for o in self.outcomes if o.status == "applied")
 
     @property
     def smoke_failed(self) -> bool:
@@ -79,7 +94,7 @@ class ApplyResult:
         return 1 if self.errors else 3 if self.smoke_failed else 0
 
     @property
-    def cases(self) -> list[Any]:
+    def cases(self) -> list[CaseResult]:
         return [c for o in self.outcomes for c in o.cases]
 
 
@@ -97,33 +112,28 @@ async def check_fresh(target: Target, plan: Plan) -> None:
         raise Conflict(f"the target changed since the plan was made: {'; '.join(moved)}. Nothing was applied; plan again")
 
 
-async def apply_plan(
-    target: Target,
-    plan: Plan,
-    *,
-    smoke: SmokeMode = "after",
-    keep_failed: bool = False,
-    concurrency: int = 8,
-    emit: Emit = lambda event: None,
-) -> ApplyResult:
+async def apply_plan(target: Target, plan: Plan, options: SyncOptions = SyncOptions(),
+                     emit: Emit = _ignore) -> ApplyResult:
+    """Carry out ``plan``: refuse too many deletes, sync, smoke-test, roll back, prune."""
+    refused = options.deletes_refused(plan.changes)
+    if refused:
+        raise ControllerError(refused)
     outcomes = {c.assistant_id: Outcome(c) for c in plan.changes}
-    limit = asyncio.Semaphore(concurrency)
+    limit = asyncio.Semaphore(options.concurrency)
     syncing = [c for c in plan.changes if c.action in ("create", "update", "repin")]
 
     async with target.batch():
         async def sync_one(change: Change) -> None:
             async with limit:
-                await _sync(target, change, outcomes[change.assistant_id], smoke, emit)
+                await _sync(target, change, outcomes[change.assistant_id], options.smoke, emit)
 
         await asyncio.gather(*(sync_one(c) for c in syncing))
 
-        if smoke == "after":
+        if options.smoke == "after":
             tested = [c for c in syncing if c.smoke and outcomes[c.assistant_id].status == "applied"]
             if tested:
-                from controller.smoke import runner as smoke_runner
-
-                suite = await smoke_runner.run_suite(
-                    target, [(c.name, c.assistant_id, list(c.smoke)) for c in tested], concurrency=concurrency,
+                suite = await run_suite(
+                    target, [(c.name, c.assistant_id, list(c.smoke)) for c in tested], concurrency=options.concurrency,
                     secrets={c.name: c.secrets for c in tested},
                 )
                 for c in tested:
@@ -131,17 +141,16 @@ async def apply_plan(
                     outcome = outcomes[c.assistant_id]
                     outcome.cases = results
                     for r in results:
-                        emit({"event": "smoke", "name": c.name, "case": r.case, "passed": r.passed,
-                              "duration_s": round(r.duration_s, 3), "result": r})
+                        emit(SmokeResult(c.name, r))
                     if not all(r.passed for r in results):
-                        await _roll_back(target, c, outcome, keep_failed, emit)
+                        await _roll_back(target, c, outcome, options.keep_failed, emit)
 
         for change in (c for c in plan.changes if c.action == "delete"):
             outcome = outcomes[change.assistant_id]
             try:
                 await target.delete(change.assistant_id)
                 outcome.status = "applied"
-                emit({"event": "deleted", "name": change.name, "assistant_id": change.assistant_id})
+                emit(Deleted(change.name, change.assistant_id))
             except ControllerError as exc:
                 _fail(outcome, exc, emit)
     return ApplyResult([outcomes[c.assistant_id] for c in plan.changes])
@@ -150,7 +159,7 @@ async def apply_plan(
 def _fail(outcome: Outcome, exc: Exception, emit: Emit) -> None:
     outcome.status = "error"
     outcome.message = str(exc)
-    emit({"event": "error", "name": outcome.change.name, "message": str(exc)})
+    emit(Failed(str(exc), name=outcome.change.name))
 
 
 async def _sync(target: Target, change: Change, outcome: Outcome, smoke: SmokeMode, emit: Emit) -> None:
@@ -159,19 +168,16 @@ async def _sync(target: Target, change: Change, outcome: Outcome, smoke: SmokeMo
             results = await _try_candidate(target, change)
             outcome.cases = results
             for r in results:
-                emit({"event": "smoke", "name": change.name, "case": r.case, "passed": r.passed,
-                      "duration_s": round(r.duration_s, 3), "candidate": True, "result": r})
+                emit(SmokeResult(change.name, r, candidate=True))
             if not all(r.passed for r in results):
                 outcome.status = "not-promoted"
                 outcome.message = "smoke tests failed on the candidate; nothing changed"
-                emit({"event": "not-promoted", "name": change.name, "message": outcome.message})
+                emit(NotPromoted(change.name, outcome.message))
                 return
         state = await _write(target, change)
         _verify(target, change, state)
         outcome.status, outcome.version = "applied", state.version
-        emit({"event": {"create": "created", "update": "updated", "repin": "repinned"}[change.action],
-              "name": change.name, "assistant_id": change.assistant_id, "version": state.version,
-              "from_version": change.seen_version})
+        emit(Applied(change.name, change.assistant_id, change.action, state.version, change.seen_version))  # type: ignore[arg-type]
     except ControllerError as exc:
         _fail(outcome, exc, emit)
 
@@ -198,11 +204,10 @@ async def _write(target: Target, change: Change) -> AssistantState:
 def _verify(target: Target, change: Change, state: AssistantState) -> None:
     """After any write, the live content must be what was intended (the server rewrites things)."""
     assert change.content is not None
-    expected, live = canonical(change.content), canonical(state.content)
-    if change.action == "repin" and not target.faithful_repin:
-        for key in ("context", "graph_id"):  # not restored by the server's set-latest: the plan said so
-            expected.pop(key, None)
-            live.pop(key, None)
+    intended = change.content
+    if change.action == "repin" and change.before is not None:  # what this target's set-active gives
+        intended = target.predict_set_active(change.content, change.before)
+    expected, live = canonical(intended), canonical(state.content)
     if expected != live:
         fields = sorted(k for k in expected.keys() | live.keys() if expected.get(k) != live.get(k))
         raise TargetError(
@@ -211,16 +216,14 @@ def _verify(target: Target, change: Change, state: AssistantState) -> None:
         )
 
 
-async def _try_candidate(target: Target, change: Change) -> list[Any]:
+async def _try_candidate(target: Target, change: Change) -> list[CaseResult]:
     """Run the cases on a temporary assistant with the new content; always delete it."""
     assert change.content is not None
-    from controller.smoke import runner as smoke_runner
-
     candidate_id = str(uuid.uuid4())
     content = change.content.with_metadata(**{CANDIDATE_KEY: change.assistant_id})
     await target.create(candidate_id, content)
     try:
-        suite = await smoke_runner.run_suite(target, [(change.name, candidate_id, list(change.smoke))],
+        suite = await run_suite(target, [(change.name, candidate_id, list(change.smoke))],
                                              secrets={change.name: change.secrets})
         return list(suite.results)
     finally:  # also after Ctrl-C: asyncio cancels once, and this await then runs to the end
@@ -240,7 +243,7 @@ async def _roll_back(target: Target, change: Change, outcome: Outcome, keep_fail
             restored = await restore_version(target, change.assistant_id, change.seen_version, change.name)
             outcome.status = "rolled-back"
             outcome.message = f"smoke tests failed; v{restored.version} restored the previous content"
-        emit({"event": "rolled-back", "name": change.name, "message": outcome.message})
+        emit(RolledBack(change.name, outcome.message))
     except ControllerError as exc:
         _fail(outcome, TargetError(f"smoke tests failed and the rollback failed too: {exc}"), emit)
 
@@ -254,10 +257,6 @@ async def restore_version(target: Target, assistant_id: str, version: int, name:
     previous = live.version_entry(version)
     if previous is None:
         raise TargetError(f"{name}: version {version} is gone")
-    if target.faithful_repin or (previous.content.context == live.content.context and previous.content.graph_id == live.content.graph_id):
+    if target.predict_set_active(previous.content, live.content) == previous.content:
         return await target.set_active(assistant_id, version)
-    nulls = {k: None for k in live.content.metadata if k not in previous.content.metadata}
-    return await target.update(assistant_id, replace(previous.content, metadata={**previous.content.metadata, **nulls}))
-
-
-__all__ = ["ApplyResult", "Outcome", "apply_plan", "check_fresh", "deletes_refused", "event_text", "restore_version"]
+    return await target.update(assistant_id, with_removals(previous.content, live.content))

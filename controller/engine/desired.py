@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.core.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY, Content, assistant_id_for, mirrored
+from controller.core.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY, Content, assistant_id_for, mirror_path, mirrored
 from controller.config.loader import LoadedManifest
 from controller.config.manifest import SmokeCase
 from controller.config.yamlio import Document
@@ -19,24 +20,51 @@ ContentPath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
-class Desired:
-    """One assistant as the manifests declare it."""
+class Declaration:
+    """What a planned change keeps of its manifest: who it is, where it was declared,
+    how to test it, and which values to mask. Shared by :class:`Desired` and ``Change``."""
 
     name: str
     assistant_id: str
-    content: Content
-    pin: int | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    smoke: tuple[SmokeCase, ...] = ()
     source: str = ""
+    smoke: tuple[SmokeCase, ...] = ()
     #: Content paths whose value came from the environment (masked in all output).
     sensitive: frozenset[ContentPath] = frozenset()
     #: The template of each sensitive value, so a plan file can hold it instead of the value.
-    templates: dict[ContentPath, str] = field(default_factory=dict)
-    explicit_id: bool = False
+    templates: Mapping[ContentPath, str] = field(default_factory=dict)
     #: How to show a configurable↔context pair: as the manifest wrote it.
     mirror_as: str = "configurable"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One assistant as the manifests declare it."""
+
+    declared: Declaration
+    content: Content
+    pin: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
     document: Document | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.declared.name
+
+    @property
+    def assistant_id(self) -> str:
+        return self.declared.assistant_id
+
+    @property
+    def source(self) -> str:
+        return self.declared.source
+
+    @property
+    def smoke(self) -> tuple[SmokeCase, ...]:
+        return self.declared.smoke
+
+    @property
+    def sensitive(self) -> frozenset[ContentPath]:
+        return self.declared.sensitive
 
     def location(self, document_path: tuple[str | int, ...] = ()) -> tuple[str, int]:
         """(file, line) of a manifest field, for error messages."""
@@ -73,27 +101,26 @@ def desired_state(item: LoadedManifest, owner: str, revision: str | None = None,
     templates: dict[ContentPath, str] = {}
     for doc_path in item.sensitive:
         path = content_path(doc_path)
-        if path is not None:
-            sensitive.add(path)
-            templates[path] = item.templates[doc_path]
-            if path[:2] == ("config", "configurable"):  # the server mirrors it into context
-                sensitive.add(("context", *path[2:]))
-                templates[("context", *path[2:])] = item.templates[doc_path]
-            if path[0] == "context" and not spec.config.get("configurable"):
-                sensitive.add(("config", "configurable", *path[1:]))
-                templates[("config", "configurable", *path[1:])] = item.templates[doc_path]
+        if path is None:
+            continue
+        # the server mirrors configurable and context into each other: both sides are sensitive
+        for p in (path, mirror_path(path)):
+            if p is not None:
+                sensitive.add(p)
+                templates[p] = item.templates[doc_path]
     assistant_id = (m.metadata.assistantId or assistant_id_for(owner, m.metadata.name)).lower()
     return Desired(
-        name=m.metadata.name,
-        assistant_id=assistant_id,
+        declared=Declaration(
+            name=m.metadata.name,
+            assistant_id=assistant_id,
+            source=item.location,
+            smoke=tuple(spec.smoke),
+            sensitive=frozenset(sensitive),
+            templates=templates,
+            mirror_as="context" if spec.context and not spec.config.get("configurable") else "configurable",
+        ),
         content=content,
         pin=spec.activeVersion if isinstance(spec.activeVersion, int) else None,
         labels=dict(m.metadata.labels),
-        smoke=tuple(spec.smoke),
-        source=item.location,
-        sensitive=frozenset(sensitive),
-        templates=templates,
-        explicit_id=m.metadata.assistantId is not None,
-        mirror_as="context" if spec.context and not spec.config.get("configurable") else "configurable",
         document=item.document,
     )

@@ -14,26 +14,23 @@ they are.
 
 from __future__ import annotations
 
-import argparse
-import copy
 import os
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from controller.engine.apply import CANDIDATE_KEY
-from controller.core.content import NAME_KEY, RESERVED_METADATA_KEYS
-from controller.core.errors import ControllerError
+from controller.core.content import CANDIDATE_KEY, NAME_KEY, RESERVED_METADATA_KEYS, declared
+from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.config.interpolate import substitute
-from controller.config.loader import display_path
+from controller.core.fs import display_path, find_up
 from controller.config.manifest import API_VERSION, NAME_PATTERN, AssistantManifest
-from controller.cli.console import Console
-from controller.engine.pipeline import Workspace, open_target
+from controller.engine.pipeline import Workspace
 from controller.config.settings import git_toplevel
-from controller.targets.base import AssistantState
+from controller.targets.base import AssistantState, Target
 
 SCHEMA_FILE = os.path.join("schemas", "assistant.schema.json")
 
@@ -90,10 +87,7 @@ def manifest(state: AssistantState, name: str) -> dict[str, Any]:
         spec["displayName"] = c.name
     if c.description:
         spec["description"] = c.description
-    config, context = copy.deepcopy(c.config or {}), {}
-    if not config.get("configurable"):  # a configurable mirrors context; without one, context is the value
-        config.pop("configurable", None)
-        context = copy.deepcopy(c.context or {})
+    config, context = declared(c)
     if config:
         spec["config"] = config
     if context:
@@ -109,16 +103,10 @@ def manifest(state: AssistantState, name: str) -> dict[str, Any]:
 def schema_modeline(out: str, root: str) -> str:
     """``# yaml-language-server: $schema=../schemas/assistant.schema.json`` when schemas/ is found
     in a folder at or above ``out`` (up to the repository root); else nothing."""
-    folder = here = os.path.abspath(out)
-    stop = git_toplevel(root) or os.path.abspath(root)
-    while True:
-        if os.path.isfile(os.path.join(here, SCHEMA_FILE)):
-            rel = os.path.relpath(os.path.join(here, SCHEMA_FILE), folder).replace(os.sep, "/")
-            return f"# yaml-language-server: $schema={rel}\n"
-        parent = os.path.dirname(here)
-        if here == stop or parent == here:
-            return ""
-        here = parent
+    found = find_up(out, (SCHEMA_FILE,), stop=git_toplevel(root) or os.path.abspath(root))
+    if found is None:
+        return ""
+    return f"# yaml-language-server: $schema={os.path.relpath(found, os.path.abspath(out)).replace(os.sep, '/')}\n"
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -168,44 +156,43 @@ def render(picked: list[AssistantState], owner: str, taken: set[str], out: str,
     return files, problems
 
 
-async def import_assistants(args: argparse.Namespace, console: Console) -> int:
-    paths = args.paths or ["."]
-    ws = Workspace.load(paths, config=args.config, target=args.target, url=args.url, concurrency=args.concurrency)
-    declared = ws.desired()  # invalid manifests: their errors, nothing written
-    target = open_target(ws.spec)
-    try:
-        live = await target.list_assistants()
-    finally:
-        await target.aclose()
-    owner = ws.settings.owner
-    picked, skipped = select(live, {d.assistant_id for d in declared}, owner, args.graph)
-    files, problems = render(picked, owner, {d.name for d in declared}, args.out, schema_modeline(args.out, ws.settings.root))
-    if problems:  # all or nothing: no file is written
-        for problem in problems:
-            console.error(f"error: {problem}")
-        console.emit({"ok": False, "errors": problems, "written": []})
-        console.error(f"{len(problems)} error{'s' if len(problems) != 1 else ''}; no file was written.")
-        return 1
+@dataclass(frozen=True)
+class ImportOptions:
+    """What `controller import` was asked to do (the CLI builds it from flags)."""
 
-    os.makedirs(args.out, exist_ok=True)
+    out: str = "imported"
+    graph: str | None = None
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import wrote (``written``: one row per file) and what it passed over, why."""
+
+    written: list[dict[str, str]]
+    skipped: dict[str, int]
+    #: The command that takes the written assistants over.
+    next_step: str
+
+
+async def import_assistants(ws: Workspace, target: Target, options: ImportOptions) -> Imported:
+    """Write a manifest per live assistant no manifest declares: all of them, or none."""
+    declared = ws.desired()  # invalid manifests: their errors, nothing written
+    live = await target.list_assistants()
+    owner = ws.settings.owner
+    picked, skipped = select(live, {d.assistant_id for d in declared}, owner, options.graph)
+    files, problems = render(picked, owner, {d.name for d in declared}, options.out,
+                             schema_modeline(options.out, ws.settings.root))
+    if problems:  # all or nothing
+        raise InvalidInput([Problem(message=p) for p in problems])
+    os.makedirs(options.out, exist_ok=True)
     written = []
     for path, state, name, text in files:
         with open(path, "x", encoding="utf-8") as fh:  # "x": never overwrite, even in a race
             fh.write(text)
-        c = state.content
-        written.append({"file": display_path(path), "name": name, "assistant_id": state.assistant_id, "graph": c.graph_id})
-        console.line(f"wrote {display_path(path)} ({c.name or name}, graph {c.graph_id}, assistant {state.assistant_id})")
-    console.emit({"ok": True, "written": written, "skipped": skipped, "owner": owner, "target": ws.spec.label})
-    labels = {"declared": "declared by manifests", "system": "system", "other_owner": "owned by other controllers",
-              "graph": "of other graphs"}
-    notes = ", ".join(f"{n} {labels[why]}" for why, n in skipped.items() if n)
-    notes = f" (skipped: {notes})" if notes else ""
-    if not written:
-        console.result(f"No assistants to import from {ws.spec.label}{notes}.")
-        return 0
-    console.result(f"Imported {len(written)} assistant{'s' if len(written) != 1 else ''}{notes}.")
-    out = os.path.abspath(args.out)
-    inside = any(os.path.isdir(p) and os.path.commonpath([os.path.abspath(p), out]) == os.path.abspath(p) for p in paths)
-    apply_paths = (args.paths or []) if inside else [*paths, display_path(args.out)]
-    console.result(f"Review the files, then take the assistants over: controller apply {' '.join([*apply_paths, '--adopt'])}")
-    return 0
+        written.append({"file": display_path(path), "name": name, "assistant_id": state.assistant_id,
+                        "graph": state.content.graph_id, "display_name": state.content.name or name})
+    out = os.path.abspath(options.out)
+    inside = any(os.path.isdir(p) and os.path.commonpath([os.path.abspath(p), out]) == os.path.abspath(p)
+                 for p in ws.paths)
+    apply_paths = [p for p in ws.paths if p != "."] if inside else [*ws.paths, display_path(options.out)]
+    return Imported(written, skipped, f"controller apply {' '.join([*apply_paths, '--adopt'])}")

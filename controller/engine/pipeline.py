@@ -1,32 +1,23 @@
-"""The steps every command shares: settings → target → manifests → desired → plan.
+"""The steps every command shares: settings → manifests → desired → observe → plan.
 
-Commands (cli.py) and watch mode (watch.py) both go through here, so `plan`,
-`apply` and a watch tick always compute the same plan for the same inputs.
+`plan`, `apply`, `watch`, `test` and the other commands all go through here, so a
+plan and a watch pass compute the same plan for the same inputs. Carrying a plan out
+is apply.py's job (:func:`controller.engine.apply.apply_plan`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from controller.engine.desired import Desired, desired_state
-from controller.core.errors import InvalidInput, Problem
 from controller.config.loader import LoadedManifest, ParseCache, load_manifests
+from controller.config.settings import Settings, TargetSpec, git_revision, load_settings
+from controller.core.errors import InvalidInput, Problem
+from controller.engine.desired import Desired, desired_state
 from controller.engine.observe import observe
 from controller.engine.plan import Plan, make_plan
-from controller.config.settings import Settings, TargetSpec, git_revision, load_settings
 from controller.targets.base import Target
-
-
-def open_target(spec: TargetSpec, environ: Mapping[str, str] | None = None) -> Target:
-    if spec.url:
-        from controller.targets.remote import RemoteTarget
-
-        return RemoteTarget(spec.url, spec.api_key(environ), concurrency=spec.concurrency)
-    from controller.targets.embedded import EmbeddedTarget
-
-    return EmbeddedTarget(spec.embedded or ".controller/state.db", spec.graphs)
 
 
 def parse_selector(selector: str | None) -> dict[str, str]:
@@ -42,6 +33,15 @@ def parse_selector(selector: str | None) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a plan covers: a label selector, and whether undeclared owned assistants go."""
+
+    selector: Mapping[str, str] = field(default_factory=dict)
+    prune: bool = False
+    adopt: bool = False
+
+
 @dataclass
 class Workspace:
     """Where the manifests are, who owns what they make, and which target they go to."""
@@ -54,7 +54,7 @@ class Workspace:
 
     @classmethod
     def load(cls, paths: list[str], *, config: str | None = None, target: str | None = None,
-             url: str | None = None, concurrency: int | None = None) -> "Workspace":
+             url: str | None = None, concurrency: int | None = None) -> Workspace:
         paths = paths or ["."]
         settings = load_settings(paths, config)
         return cls(paths, settings, settings.target(target, url, concurrency=concurrency))
@@ -62,7 +62,7 @@ class Workspace:
     def manifests(self, environ: Mapping[str, str] | None = None) -> list[LoadedManifest]:
         return load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed)
 
-    def desired(self, selector: dict[str, str] | None = None, environ: Mapping[str, str] | None = None) -> list[Desired]:
+    def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None) -> list[Desired]:
         revision = git_revision(self.settings.root)
         items = [desired_state(m, self.settings.owner, revision, self.settings.root) for m in self.manifests(environ)]
         if selector:
@@ -70,16 +70,19 @@ class Workspace:
         return items
 
 
-async def compute_plan(
-    ws: Workspace, target: Target, desired: list[Desired], *, prune: bool = False, adopt: bool = False,
-    selector: dict[str, str] | None = None,
-) -> Plan:
-    if prune and selector:
+async def compute_plan(ws: Workspace, target: Target, desired: list[Desired], scope: Scope = Scope()) -> Plan:
+    """Observe the target and plan ``desired`` against it (raises InvalidInput, writes nothing)."""
+    if scope.prune and scope.selector:
         raise InvalidInput([Problem(message="--prune with -l would delete assistants outside the selection; prune without a selector")])
-    if prune and not desired:
+    if scope.prune and not desired:
         raise InvalidInput([Problem(message="--prune refused: no manifest was loaded, so every owned assistant would be deleted")])
     seen = await observe(target, desired, ws.settings.owner)
     return make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
-        target=ws.spec.label, faithful_repin=target.faithful_repin, prune=prune, adopt=adopt,
+        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=scope.prune, adopt=scope.adopt,
     )
+
+
+async def plan_workspace(ws: Workspace, target: Target, scope: Scope = Scope()) -> Plan:
+    """The manifests under ``ws`` planned against ``target``."""
+    return await compute_plan(ws, target, ws.desired(scope.selector), scope)

@@ -9,18 +9,20 @@ target that moved since is refused instead of overwriting someone's change.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import jsonschema
 
-from controller.core.content import OWNER_KEY, Content, canonical, same_content
-from controller.engine.desired import ContentPath, Desired
+from controller.core.content import NAME_KEY, OWNER_KEY, Content, same_content, with_removals
+from controller.engine.desired import ContentPath, Declaration, Desired
 from controller.core.errors import InvalidInput, Problem
 from controller.config.manifest import SmokeCase
 from controller.targets.base import AssistantState, GraphInfo
 
+#: What a target's set-active makes of a version over the live content (``Target.predict_set_active``).
+Predict = Callable[[Content, Content], Content]
 Action = Literal["create", "update", "repin", "delete", "noop"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "repin", "delete", "noop")
 
@@ -30,8 +32,7 @@ class Change:
     """One assistant's action. ``content`` is exactly what apply writes (create/update)."""
 
     action: Action
-    name: str
-    assistant_id: str
+    declared: Declaration
     #: Active version seen at plan time (None: no assistant with this id).
     seen_version: int | None = None
     #: Live content at plan time (None for create).
@@ -42,14 +43,36 @@ class Change:
     to_version: int | None = None
     adopt: bool = False
     warnings: tuple[str, ...] = ()
-    source: str = ""
-    smoke: tuple[SmokeCase, ...] = ()
-    sensitive: frozenset[ContentPath] = frozenset()
-    templates: Mapping[ContentPath, str] = field(default_factory=dict)
     #: Why: "content changed", "drift", "pinned to v3", ...
     reason: str = ""
-    #: Show a configurable↔context pair as the manifest wrote it (display only).
-    mirror_as: str = "configurable"
+
+    @property
+    def name(self) -> str:
+        return self.declared.name
+
+    @property
+    def assistant_id(self) -> str:
+        return self.declared.assistant_id
+
+    @property
+    def source(self) -> str:
+        return self.declared.source
+
+    @property
+    def smoke(self) -> tuple[SmokeCase, ...]:
+        return self.declared.smoke
+
+    @property
+    def sensitive(self) -> frozenset[ContentPath]:
+        return self.declared.sensitive
+
+    @property
+    def templates(self) -> Mapping[ContentPath, str]:
+        return self.declared.templates
+
+    @property
+    def mirror_as(self) -> str:
+        return self.declared.mirror_as
 
     @property
     def writes(self) -> bool:
@@ -106,7 +129,7 @@ def make_plan(
     *,
     owner: str,
     target: str,
-    faithful_repin: bool,
+    predict_set_active: Predict,
     prune: bool = False,
     adopt: bool = False,
 ) -> Plan:
@@ -116,37 +139,33 @@ def make_plan(
     changes: list[Change] = []
     for d in desired:
         problems.extend(check_against_graph(d, graphs, warnings))
-        change = _plan_one(d, observed.get(d.assistant_id), owner, faithful_repin, adopt, problems)
+        change = _plan_one(d, observed.get(d.assistant_id), owner, predict_set_active, adopt, problems)
         if change is not None:
             changes.append(change)
     if prune:
         declared = {d.assistant_id for d in desired}
-        for live in sorted(owned, key=lambda s: (s.content.metadata.get("controller/name") or "", s.assistant_id)):
+        for live in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id)):
             if live.assistant_id in declared or live.content.is_system or live.content.owner != owner:
                 continue
-            changes.append(
-                Change("delete", live.content.metadata.get("controller/name") or live.assistant_id,
-                       live.assistant_id, seen_version=live.version, before=live.content,
-                       reason="no longer declared")
-            )
+            name = live.content.metadata.get(NAME_KEY) or live.assistant_id
+            changes.append(Change("delete", Declaration(name, live.assistant_id), seen_version=live.version,
+                                  before=live.content, reason="no longer declared"))
     if problems:
         raise InvalidInput(problems)
     return Plan(owner=owner, target=target, changes=tuple(changes), prune=prune, warnings=tuple(warnings))
 
 
 def _plan_one(
-    d: Desired, live: AssistantState | None, owner: str, faithful_repin: bool, adopt: bool, problems: list[Problem]
+    d: Desired, live: AssistantState | None, owner: str, predict: Predict, adopt: bool, problems: list[Problem]
 ) -> Change | None:
     file, line = d.location(("spec", "activeVersion") if d.pin is not None else ("metadata", "name"))
     where = {"file": file, "line": line}
-    common = dict(name=d.name, assistant_id=d.assistant_id, source=d.source, smoke=d.smoke,
-                  sensitive=d.sensitive, templates=d.templates, mirror_as=d.mirror_as)
     if live is None:
         if d.pin is not None:
             problems.append(Problem(**where, path="spec.activeVersion",
                                     message=f"pinned to version {d.pin}, but assistant {d.name!r} does not exist yet"))
             return None
-        return Change("create", content=d.content, reason="new", **common)
+        return Change("create", d.declared, content=d.content, reason="new")
     if live.content.is_system:
         problems.append(Problem(**where, path="metadata.assistantId",
                                 message=f"{d.assistant_id} is the server's default assistant for graph {live.content.graph_id!r}; it is never managed"))
@@ -159,8 +178,7 @@ def _plan_one(
                                     message=f"assistant {d.assistant_id} exists with {holder}; use apply --adopt to take it over"))
             return None
         adopting = True
-    common.update(seen_version=live.version, before=live.content, adopt=adopting)
-    desired_content = _with_removals(d.content, live.content)
+    seen = {"seen_version": live.version, "before": live.content, "adopt": adopting}
 
     if d.pin is not None:
         entry = live.version_entry(d.pin) if live.versions is not None else None
@@ -173,36 +191,32 @@ def _plan_one(
         if not same_content(pinned, d.content):
             notes.append(f"pinned to version {d.pin}: the manifest's content differs and is not applied")
         if d.pin == live.version:
-            return Change("noop", content=live.content, warnings=tuple(notes), reason=f"pinned to v{d.pin}", **common)
-        if not faithful_repin and not _faithful(pinned, live.content):
+            return Change("noop", d.declared, content=live.content, warnings=tuple(notes), reason=f"pinned to v{d.pin}", **seen)
+        if not faithful(predict, pinned, live.content):
             notes.append("this server does not restore context/graph on repin; they stay as they are now")
-        return Change("repin", content=pinned, to_version=d.pin, warnings=tuple(notes), reason=f"pinned to v{d.pin}", **common)
+        return Change("repin", d.declared, content=pinned, to_version=d.pin, warnings=tuple(notes),
+                      reason=f"pinned to v{d.pin}", **seen)
 
     if same_content(live.content, d.content):
-        return Change("noop", content=live.content, **common)
+        return Change("noop", d.declared, content=live.content, **seen)
     # An older version with exactly this content: move the pointer (a git revert), no new version.
     for entry in live.versions or ():
         if entry.number != live.version and same_content(entry.content, d.content):
-            if faithful_repin or _faithful(entry.content, live.content):
-                return Change("repin", content=entry.content, to_version=entry.number,
-                              reason=f"matches version {entry.number}", **common)
+            if faithful(predict, entry.content, live.content):
+                return Change("repin", d.declared, content=entry.content, to_version=entry.number,
+                              reason=f"matches version {entry.number}", **seen)
             break
-    return Change("update", content=desired_content, reason="adopt" if adopting else "content differs", **common)
+    return Change("update", d.declared, content=with_removals(d.content, live.content),
+                  reason="adopt" if adopting else "content differs", **seen)
 
 
 def _latest(live: AssistantState) -> int:
     return max((v.number for v in live.versions or ()), default=live.version)
 
 
-def _faithful(version: Content, live: Content) -> bool:
-    """Would the server's set-latest give exactly ``version``? It keeps live context and graph."""
-    return version.context == live.context and version.graph_id == live.graph_id
-
-
-def _with_removals(content: Content, live: Content) -> Content:
-    """Metadata keys the manifest no longer has are written as null: the server merges metadata."""
-    removed = {k: None for k, v in live.metadata.items() if k not in content.metadata and v is not None}
-    return content.with_metadata(**removed) if removed else content
+def faithful(predict: Predict, version: Content, live: Content) -> bool:
+    """Would making ``version`` active give exactly its content on this target?"""
+    return predict(version, live) == version
 
 
 def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: list[str]) -> list[Problem]:
@@ -217,7 +231,7 @@ def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: l
         return [Problem(**where, path="spec.graph", message=f"graph cannot be loaded: {graph.error}")]
     problems = []
     # the content is mirrored (configurable == context); check it where the manifest declared it
-    if d.mirror_as == "context":
+    if d.declared.mirror_as == "context":
         checks = [(("spec", "context"), d.content.context, graph.context_schema or graph.config_schema)]
     else:
         checks = [(("spec", "config", "configurable"), d.content.config.get("configurable") or {},
@@ -256,5 +270,3 @@ def schema_findings(values: dict[str, Any], schema: dict[str, Any]) -> tuple[lis
 def ownership_filter(owner: str) -> dict[str, Any]:
     return {OWNER_KEY: owner}
 
-
-__all__ = ["ACTIONS", "Change", "Plan", "make_plan", "needs_versions", "canonical", "ownership_filter"]

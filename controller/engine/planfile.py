@@ -17,8 +17,10 @@ from typing import Any
 
 from controller.core.content import Content
 from controller.core.errors import ControllerError
+from controller.core.mask import MASK
 from controller.config.interpolate import UnsetVariable, substitute
 from controller.config.manifest import SmokeCase
+from controller.engine.desired import Declaration
 from controller.engine.plan import Change, Plan
 
 FORMAT = "assistant-controller/plan-v1"
@@ -118,15 +120,18 @@ def load(path: str, values: Mapping[str, str], environ: Mapping[str, str]) -> Pl
                     if isinstance(slot, dict) and "$sensitive" in slot:
                         templates[p] = slot["$sensitive"]
                         # "before" is shown only (rollback re-reads the target), so it stays masked
-                        shown = "(sensitive)" if key == "before" else _resolve(slot, salt, values, environ, c["name"], path)
+                        shown = MASK if key == "before" else _resolve(slot, salt, values, environ, c["name"], path)
                         _set(body, p, shown)
             contents[key] = Content.from_api(body) if body is not None else None
+        declared = Declaration(
+            name=c["name"], assistant_id=c["assistant_id"], source=c["source"],
+            smoke=tuple(SmokeCase.model_validate(s) for s in c["smoke"]),
+            sensitive=sensitive, templates=templates, mirror_as=c["mirror_as"],
+        )
         changes.append(Change(
-            action=c["action"], name=c["name"], assistant_id=c["assistant_id"],
-            seen_version=c["seen_version"], before=contents["before"], content=contents["content"],
-            to_version=c["to_version"], adopt=c["adopt"], warnings=tuple(c["warnings"]),
-            source=c["source"], smoke=tuple(SmokeCase.model_validate(s) for s in c["smoke"]),
-            sensitive=sensitive, templates=templates, reason=c["reason"], mirror_as=c["mirror_as"],
+            action=c["action"], declared=declared, seen_version=c["seen_version"], before=contents["before"],
+            content=contents["content"], to_version=c["to_version"], adopt=c["adopt"],
+            warnings=tuple(c["warnings"]), reason=c["reason"],
         ))
     return Plan(owner=data["owner"], target=data["target"], changes=tuple(changes),
                 prune=data["prune"], warnings=tuple(data["warnings"]))

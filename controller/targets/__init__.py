@@ -1,11 +1,39 @@
-"""Backends that hold assistants. Each is one module behind :class:`Target`."""
+"""Backends that hold assistants. Each is one module behind :class:`Target`; the rest of
+the controller reaches them only through :func:`open_target`."""
 
-from controller.targets.base import (
-    AssistantState,
-    GraphInfo,
-    RunOutcome,
-    Target,
-    Version,
-)
+from __future__ import annotations
 
-__all__ = ["AssistantState", "GraphInfo", "RunOutcome", "Target", "Version"]
+import contextlib
+import os
+from collections.abc import AsyncIterator, Mapping
+
+from controller.config.settings import TargetSpec
+from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Target, Version
+
+__all__ = ["AssistantState", "GraphInfo", "RunOutcome", "Target", "Version", "connect", "open_target"]
+
+
+def connect(spec: TargetSpec, environ: Mapping[str, str] | None = None) -> Target:
+    """The target ``spec`` names, ready to use; the caller closes it (``aclose``).
+
+    Each backend module is imported only here and only when chosen, so an embedded run
+    never imports httpx and a remote one never imports langgraph.
+    """
+    if spec.url:
+        from controller.targets.remote import RemoteTarget
+
+        return RemoteTarget(spec.url, spec.api_key(os.environ if environ is None else environ),
+                            concurrency=spec.concurrency)
+    from controller.targets.embedded import EmbeddedTarget
+
+    return EmbeddedTarget(spec.embedded or ".controller/state.db", spec.graphs)
+
+
+@contextlib.asynccontextmanager
+async def open_target(spec: TargetSpec, environ: Mapping[str, str] | None = None) -> AsyncIterator[Target]:
+    """``async with open_target(spec) as target:`` — closed on the way out, whatever happens."""
+    target = connect(spec, environ)
+    try:
+        yield target
+    finally:
+        await target.aclose()

@@ -61,14 +61,16 @@ class GraphInfo:
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """How a run ended, judged by its status, never by an HTTP code."""
+    """How a run ended, judged by its status, never by an HTTP code.
+
+    ``output`` is plain JSON data (dicts, lists, strings, numbers) on every target, so
+    a smoke path such as ``messages[-1].content`` reads the same everywhere.
+    """
 
     status: Literal["success", "error", "timeout", "interrupted"]
     output: Any = None
     error: str | None = None  # "ValueError: boom" for status == "error"
     thread_id: str | None = None
-    duration_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -81,9 +83,13 @@ class Target(Protocol):
 
     #: Human-readable name for messages ("embedded .controller/state.db", a URL).
     description: str
-    #: True when set_active restores the *whole* version (context and graph too).
-    #: The real Agent Server's set-latest does not, so plans must avoid unfaithful repins.
-    faithful_repin: bool
+    def predict_set_active(self, version: Content, live: Content) -> Content:
+        """What ``set_active`` to ``version`` will make the live content, over ``live``.
+
+        The real Agent Server's set-latest keeps the live context and graph_id, so a repin
+        there is faithful only when those already match; plan and apply ask here instead
+        of encoding one server's quirk.
+        """
 
     async def graphs(self) -> dict[str, GraphInfo]:
         """The graphs this target can run, by graph_id."""

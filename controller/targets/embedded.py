@@ -21,7 +21,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection
 from datetime import datetime, timezone
@@ -83,8 +82,6 @@ def _contains(haystack: Any, needle: Any) -> bool:
 class EmbeddedTarget:
     """Assistants in SQLite at ``db_path``; graphs from the langgraph.json at ``graphs_file``."""
 
-    faithful_repin = True
-
     def __init__(self, db_path: str, graphs_file: str | None):
         self.db_path = db_path
         self.description = f"embedded {db_path}"
@@ -94,6 +91,11 @@ class EmbeddedTarget:
         self._lock = threading.RLock()
         self._checkpointer = InMemorySaver()
         self._threads: set[str] = set()
+
+    @staticmethod
+    def predict_set_active(version: Content, live: Content) -> Content:
+        """Here set-active restores the whole version, context and graph included."""
+        return version
 
     # -- storage -----------------------------------------------------------------
 
@@ -281,17 +283,14 @@ class EmbeddedTarget:
             return RunOutcome("error", error=f"NotFound: assistant {assistant_id} not found", thread_id=thread_id)
         if thread_id is not None and thread_id not in self._threads:
             return RunOutcome("error", error=f"NotFound: thread {thread_id} not found", thread_id=thread_id)
-        started = time.monotonic()
         job = self._job(state, input, thread_id)
         try:
             output = await _in_daemon_thread(job, timeout)
         except TimeoutError:
-            return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s",
-                              thread_id=thread_id, duration_s=time.monotonic() - started)
+            return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s", thread_id=thread_id)
         except Exception as exc:
-            return RunOutcome("error", error=f"{type(exc).__name__}: {exc}", thread_id=thread_id,
-                              duration_s=time.monotonic() - started)
-        return RunOutcome("success", output=output, thread_id=thread_id, duration_s=time.monotonic() - started)
+            return RunOutcome("error", error=f"{type(exc).__name__}: {exc}", thread_id=thread_id)
+        return RunOutcome("success", output=_plain(output), thread_id=thread_id)
 
     def _job(self, state: AssistantState, input: Any, thread_id: str | None) -> Callable[[], Any]:
         """The run, as the server makes it: the assistant's config and context, server ids added."""
@@ -326,6 +325,21 @@ class EmbeddedTarget:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+def _plain(value: Any) -> Any:
+    """The output as JSON sees it, as the Agent Server sends it: graphs hand back Python
+    objects (LangChain messages, dataclasses), and ``messages[-1].content`` must read the
+    same here as on a server."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "model_dump") and not isinstance(value, type):
+        return _plain(value.model_dump())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    return value
 
 
 def _has_async_only_nodes(graph: Any) -> bool:

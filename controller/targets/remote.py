@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import email.utils
 import json
 import logging
@@ -38,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from controller.core.content import Content, system_assistant_id
+from controller.core.content import Content, declared, system_assistant_id
 from controller.core.errors import Conflict, TargetError, UncertainWrite
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
 
@@ -67,16 +68,10 @@ def _write_fields(content: Content, *, patch: bool) -> dict[str, Any]:
     with both empty, ``configurable: {}`` keeps ``config`` non-empty, because a PATCH
     with ``config: {}`` means "leave the old config".
     """
-    config = copy.deepcopy(content.config or {})
-    context = copy.deepcopy(content.context or {})
-    body: dict[str, Any] = {"graph_id": content.graph_id, "name": content.name}
-    if config.get("configurable"):
-        body["config"] = config
-    elif context:
-        config.pop("configurable", None)
-        body["config"], body["context"] = config, context
-    else:
-        body["config"], body["context"] = {**config, "configurable": {}}, {}
+    config, context = declared(content)
+    body: dict[str, Any] = {"graph_id": content.graph_id, "name": content.name, "config": config}
+    if not config.get("configurable"):
+        body["config"], body["context"] = ({**config, "configurable": {}} if not context else config), context
     body["metadata"] = copy.deepcopy(content.metadata or {})
     body["description"] = (content.description or "") if patch else content.description
     return body
@@ -115,8 +110,6 @@ def _retry_after(resp: httpx.Response | None) -> float | None:
 class RemoteTarget:
     """Assistants on an Agent Server at ``url`` (LangSmith Deployment, ``langgraph dev``, self-hosted)."""
 
-    faithful_repin = False  # /latest restores neither context nor graph_id
-
     def __init__(self, url: str, api_key: str | None = None, *, concurrency: int = 8,
                  transport: httpx.AsyncBaseTransport | None = None, retries: int = 5,
                  backoff_base: float = 0.2, backoff_cap: float = 5.0):
@@ -134,6 +127,12 @@ class RemoteTarget:
 
     def __repr__(self) -> str:
         return f"RemoteTarget({self.url!r})"
+
+    @staticmethod
+    def predict_set_active(version: Content, live: Content) -> Content:
+        """The Agent Server's ``/latest`` copies config, metadata, name and description from
+        the version, but keeps the live context and graph_id (AGENT_SERVER_API.md, quirk 5)."""
+        return dataclasses.replace(version, context=live.context, graph_id=live.graph_id)
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -348,7 +347,7 @@ class RemoteTarget:
                                 "on_completion": "keep", "on_disconnect": "cancel"}
         if thread_id:
             body["multitask_strategy"] = "reject"
-        started, deadline = time.monotonic(), timeout + RUN_MARGIN_S
+        deadline = timeout + RUN_MARGIN_S
         ref: tuple[str, str] | None = None
         client, slots = self._session()
         try:
@@ -360,20 +359,19 @@ class RemoteTarget:
         except (TimeoutError, httpx.ReadTimeout, httpx.WriteTimeout):
             if ref and not thread_id:
                 await self._forget_thread(ref[0])
-            return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s", thread_id=thread_id,
-                              duration_s=time.monotonic() - started, extra={"run_id": ref[1]} if ref else {})
+            return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s", thread_id=thread_id)
         except httpx.HTTPError as exc:  # unreachable server, connection reset: not the run's fault
             raise self._error(TargetError, f"POST {path} (assistant {assistant_id})", f"{type(exc).__name__}: {exc}") from None
         try:
-            return await self._outcome(resp, raw, ref, path, assistant_id, thread_id, started)
+            return await self._outcome(resp, raw, ref, path, assistant_id, thread_id)
         finally:
             if ref and not thread_id:
                 await self._forget_thread(ref[0])
 
     async def _outcome(self, resp: httpx.Response, raw: bytes, ref: tuple[str, str] | None, path: str,
-                       assistant_id: str, thread_id: str | None, started: float) -> RunOutcome:
-        def outcome(status: Any, output: Any = None, error: str | None = None, **extra: Any) -> RunOutcome:
-            return RunOutcome(status, output, error, thread_id, time.monotonic() - started, extra)
+                       assistant_id: str, thread_id: str | None) -> RunOutcome:
+        def outcome(status: Any, output: Any = None, error: str | None = None) -> RunOutcome:
+            return RunOutcome(status, output, error, thread_id)
 
         if resp.status_code == 429 or resp.status_code >= 500:
             raise self._error(TargetError, f"POST {path} (assistant {assistant_id})",
@@ -388,13 +386,11 @@ class RemoteTarget:
         failure = values.pop("__error__", None) if isinstance(values, dict) else None
         error = f"{failure.get('error')}: {failure.get('message')}" if isinstance(failure, dict) else None
         status = "error" if failure else "success"
-        extra: dict[str, Any] = {}
         if ref:
-            extra["run_id"] = ref[1]
             try:
                 got = await self._run_status(*ref)
             except TargetError as exc:  # judge by the body alone, and say so
-                extra["status_unavailable"] = str(exc)
+                log.warning("status of run %s unavailable, judged by its output: %s", ref[1], exc)
             else:
                 status = got if got in RUN_STATUSES else "error"
                 if got not in RUN_STATUSES:
@@ -402,7 +398,7 @@ class RemoteTarget:
         if status != "success" and not error:
             error = {"timeout": "the server timed out the run", "interrupted": "the run was interrupted"}.get(
                 status, f"run ended with status {status}")
-        return outcome(status, values, error, **extra)
+        return outcome(status, values, error)
 
     async def _run_status(self, thread_id: str, run_id: str) -> Any:
         """The run's recorded status. The result stream can end a moment before the worker

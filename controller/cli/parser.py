@@ -1,0 +1,106 @@
+"""The command line: every subcommand, its flags and its help, in one place."""
+
+from __future__ import annotations
+
+import argparse
+
+from controller import __version__
+
+EPILOG = "Docs: README.md. Exit codes: 0 ok/no changes, 1 error, 2 plan --detailed-exitcode with changes, 3 smoke test failed."
+
+
+def _common(p: argparse.ArgumentParser, *, target: bool = True) -> None:
+    g = p.add_argument_group("common options")
+    g.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format (default: text)")
+    g.add_argument("--config", metavar="FILE", help="controller.yaml to use (default: found by walking up from PATH)")
+    if target:
+        g.add_argument("-t", "--target", metavar="T", help="target from controller.yaml (default: $CONTROLLER_TARGET, then defaultTarget)")
+        g.add_argument("--url", metavar="URL", help="an ad-hoc remote Agent Server instead of a configured target")
+        g.add_argument("--concurrency", type=int, metavar="N", help="parallel requests to a remote target (default 8)")
+    g.add_argument("-v", "--verbose", action="store_true", help="more detail; tracebacks on errors")
+    g.add_argument("-q", "--quiet", action="store_true", help="only results and errors")
+    g.add_argument("--no-color", action="store_true", help="no colour (also NO_COLOR); colour is used only on a TTY")
+
+
+def _paths(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH", help="manifest files or folders (default: .)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="controller",
+        description="Declarative GitOps for LangGraph assistants: manifests in git → assistants with versions on a target.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"assistant-controller {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate", help="check manifests offline: YAML, schema, interpolation, duplicates",
+                       description="Load every manifest under PATH and report all problems, one line each. Talks to no target.")
+    _paths(p)
+    _common(p)
+
+    p = sub.add_parser("plan", help="show what apply would change", description="Compare the manifests with the target and print the changes.", epilog=EPILOG)
+    _paths(p)
+    p.add_argument("--prune", action="store_true", help="also plan deleting owned assistants no manifest declares")
+    p.add_argument("-l", "--selector", metavar="SELECTOR", help="only manifests whose labels match, e.g. team=content")
+    p.add_argument("--adopt", action="store_true", help="plan taking over assistants that exist with another or no owner")
+    p.add_argument("--out", metavar="PLAN", help="save the plan to apply exactly later: controller apply PLAN")
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes, 0 when none")
+    _common(p)
+
+    p = sub.add_parser("apply", help="make the target match the manifests (or apply a saved plan)",
+                       description="Plan, confirm, then create/update/repin/delete, gating each change with its smoke tests.", epilog=EPILOG)
+    p.add_argument("paths", nargs="*", metavar="PATH|PLAN", help="manifest files or folders (default: .), or one saved plan file")
+    p.add_argument("--prune", action="store_true", help="delete owned assistants no manifest declares")
+    p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to prune more than N (default 10, or the target's maxDeletes)")
+    p.add_argument("-l", "--selector", metavar="SELECTOR", help="only manifests whose labels match, e.g. team=content")
+    p.add_argument("--auto-approve", action="store_true", help="apply without asking (needed without a terminal)")
+    p.add_argument("--smoke", choices=("after", "before"), help="after: apply, test, roll back on failure (default); before: test a candidate first")
+    p.add_argument("--no-smoke", action="store_true", help="skip smoke tests")
+    p.add_argument("--keep-failed", action="store_true", help="keep a newly created assistant whose smoke tests failed")
+    p.add_argument("--adopt", action="store_true", help="take over assistants that exist with another or no owner")
+    p.add_argument("--junit", metavar="FILE", help="write smoke test results as JUnit XML")
+    _common(p)
+
+    p = sub.add_parser("watch", help="reconcile continuously: at start, on file changes, every interval",
+                       description="Run until SIGINT/SIGTERM. Bad edits are reported and the last good manifests stay in force.")
+    _paths(p)
+    p.add_argument("--interval", default="60s", metavar="DURATION", help="also reconcile this often to catch drift (default 60s)")
+    p.add_argument("--self-heal", action="store_true", help="repair drift (otherwise it is reported only)")
+    p.add_argument("--prune", action="store_true", help="delete owned assistants no manifest declares")
+    p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to prune more than N per reconcile")
+    p.add_argument("--no-smoke", action="store_true", help="skip smoke tests")
+    _common(p)
+
+    p = sub.add_parser("test", help="run smoke tests against what is active now",
+                       description="Run the smoke cases of the named assistants (default: all) on their active versions.", epilog=EPILOG)
+    p.add_argument("names", nargs="*", metavar="NAME", help="assistants to test (default: all declared)")
+    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    p.add_argument("--junit", metavar="FILE", help="write results as JUnit XML")
+    _common(p)
+
+    p = sub.add_parser("history", help="list an assistant's versions", description="Versions of one assistant: number, created, revision, source, active.")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    _common(p)
+
+    p = sub.add_parser("rollback", help="make an earlier version active again",
+                       description="Re-pin NAME to version N (default: the version before the active one). The manifests in git then differ: plan shows it as drift.")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--to", type=int, metavar="N", help="version to make active")
+    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    _common(p)
+
+    p = sub.add_parser("import", help="write manifests for live assistants no manifest declares",
+                       description="Adoption: write a manifest (with metadata.assistantId) per live, non-system assistant that no manifest declares; then apply --adopt.")
+    p.add_argument("--graph", metavar="G", help="only assistants of this graph")
+    p.add_argument("--out", metavar="DIR", default="imported", help="folder to write manifests into (default: ./imported)")
+    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="existing manifests, to skip what they declare (default: .)")
+    _common(p)
+
+    p = sub.add_parser("schema", help="write the JSON Schemas of manifests and controller.yaml",
+                       description="Generate schemas/assistant.schema.json and schemas/config.schema.json from the models.")
+    p.add_argument("--out", metavar="DIR", default="schemas", help="folder (default: ./schemas)")
+    _common(p, target=False)
+    return parser

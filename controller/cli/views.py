@@ -1,0 +1,156 @@
+"""Events as output: one text view for people, one JSON view for machines.
+
+Apply, watch and the other commands report through these two classes only (as
+Terraform's views consume its hooks), so a line looks the same whichever command
+printed it, and `-o json` has one stable shape per event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from controller.cli.console import Console
+from controller.config.manifest import format_duration
+from controller.engine.apply import ApplyResult
+from controller.engine.events import (
+    Applied,
+    Deleted,
+    Drift,
+    Event,
+    Failed,
+    NotPromoted,
+    ReconcileFinished,
+    ReconcileStarted,
+    RolledBack,
+    SmokeResult,
+    Stopped,
+    Warned,
+)
+from controller.smoke.report import case_json, format_result
+
+_PAST = {"create": "created", "update": "updated", "repin": "repinned"}
+_SYMBOL = {"create": "+", "update": "~", "repin": "↺"}
+_ACTIONS = ("create", "update", "repin", "delete")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return (f"{counts.get('create', 0)} created, {counts.get('update', 0)} updated, "
+            f"{counts.get('repin', 0)} repinned, {counts.get('delete', 0)} deleted")
+
+
+def event_text(event: Event) -> list[tuple[str, str]]:
+    """The event as ``(stream, line)`` pairs; stream is "out", "err" or "warn"."""
+    if isinstance(event, Applied):
+        detail = f"v{event.version}" if event.action == "create" else f"v{event.from_version} → v{event.version}"
+        return [("out", f"{_SYMBOL[event.action]} {event.name}: {_PAST[event.action]} ({detail})")]
+    if isinstance(event, Deleted):
+        return [("out", f"- {event.name}: deleted")]
+    if isinstance(event, SmokeResult):
+        return [("out", format_result(event.result))]
+    if isinstance(event, RolledBack):
+        return [("err", f"⟲ {event.name}: rolled-back: {event.message}")]
+    if isinstance(event, NotPromoted):
+        return [("err", f"✗ {event.name}: not-promoted: {event.message}")]
+    if isinstance(event, Failed):
+        if event.name:
+            return [("err", f"! {event.name}: error: {event.message}")]
+        retry = f"; retrying in {format_duration(event.retry_in)}" if event.retry_in is not None else ""
+        return [("err", f"error: {line}") for line in (*event.errors, event.message + retry)]
+    if isinstance(event, Warned):
+        return [("warn", event.message)]
+    if isinstance(event, ReconcileStarted):
+        return [("out", f"reconcile started (trigger: {event.trigger})")]
+    if isinstance(event, Drift):
+        how = "repairing (--self-heal)" if event.repair else "not repaired (use --self-heal, or controller apply)"
+        names = ", ".join(f"{a.name} ({a.action})" for a in event.assistants)
+        return [("out", f"drift: {names}; {how}")]
+    if isinstance(event, ReconcileFinished):
+        text = f"reconcile {'finished' if event.ok else 'failed'}: {_counts(event.counts)}"
+        text += f"; {event.drift} drifted" if event.drift else ""
+        text += f"; held until the next edit (smoke tests failed): {', '.join(event.held)}" if event.held else ""
+        return [("out", text)]
+    if isinstance(event, Stopped):
+        return [("out", "stopped" if event.exit_code == 0 else "interrupted")]
+    raise TypeError(f"not an event: {event!r}")
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """The event as one JSON object: ``{"event": kind, ...fields}``."""
+    if isinstance(event, Applied):
+        return {"event": "applied", "name": event.name, "action": event.action, "assistant_id": event.assistant_id,
+                "version": event.version, "from_version": event.from_version}
+    if isinstance(event, Deleted):
+        return {"event": "applied", "name": event.name, "action": "delete", "assistant_id": event.assistant_id}
+    if isinstance(event, SmokeResult):
+        case = case_json(event.result)
+        return {"event": "smoke", "name": event.name, "case": case["case"], "passed": case["passed"],
+                "duration_s": case["duration_s"], "candidate": event.candidate, "failure": case["failure"]}
+    if isinstance(event, RolledBack | NotPromoted):
+        kind = "rolled-back" if isinstance(event, RolledBack) else "not-promoted"
+        return {"event": kind, "name": event.name, "message": event.message}
+    if isinstance(event, Failed):
+        out: dict[str, Any] = {"event": "error", "message": event.message}
+        if event.name:
+            out["name"] = event.name
+        if event.errors:
+            out["errors"] = list(event.errors)
+        if event.retry_in is not None:
+            out["retry_in"] = event.retry_in
+        if event.refused:
+            out["refused"] = list(event.refused)
+        return out
+    if isinstance(event, Warned):
+        return {"event": "warning", "message": event.message}
+    if isinstance(event, ReconcileStarted):
+        return {"event": "reconcile-started", "trigger": event.trigger}
+    if isinstance(event, Drift):
+        return {"event": "drift", "repair": event.repair,
+                "assistants": [{"name": a.name, "assistant_id": a.assistant_id, "action": a.action,
+                                "active_version": a.active_version, "diff": list(a.diff)} for a in event.assistants]}
+    if isinstance(event, ReconcileFinished):
+        counts = {_PAST.get(a, "deleted"): event.counts.get(a, 0) for a in _ACTIONS}
+        return {"event": "reconcile-finished", "trigger": event.trigger, "ok": event.ok, **counts,
+                "drift": event.drift, "held": list(event.held)}
+    if isinstance(event, Stopped):
+        return {"event": "stopped", "exit_code": event.exit_code}
+    raise TypeError(f"not an event: {event!r}")
+
+
+class View:
+    """Prints events as ``console`` is set up: text (optionally time-stamped) or JSON."""
+
+    def __init__(self, console: Console, *, timestamps: bool = False):
+        self.console, self.timestamps = console, timestamps
+
+    def __call__(self, event: Event) -> None:
+        now = datetime.now().astimezone()
+        if self.console.json:
+            self.console.emit({**event_json(event), "time": now.isoformat(timespec="milliseconds")})
+            return
+        stamp = f"[{now:%H:%M:%S}] " if self.timestamps else ""
+        for stream, line in event_text(event):
+            if isinstance(event, SmokeResult):
+                line = format_result(event.result, color=self.console.color)
+                line = line.strip() if self.timestamps else line
+            if stream == "err":
+                self.console.error(stamp + line)
+            elif stream == "warn":
+                self.console.warn(line)
+            else:
+                self.console.line(stamp + line)
+
+    def summary(self, result: ApplyResult) -> None:
+        """The closing line of an apply (and its JSON summary)."""
+        self.console.emit({"event": "summary", "exit_code": result.exit_code,
+                           "outcomes": [{"name": o.change.name, "action": o.change.action, "status": o.status,
+                                         "version": o.version, "message": o.message} for o in result.outcomes]})
+        text = f"Apply complete: {_counts(result.counts)}."
+        if result.cases:
+            failed = sum(1 for c in result.cases if not c.passed)
+            text += f" Smoke: {len(result.cases) - failed} passed, {failed} failed."
+        if result.smoke_failed:
+            text += " Failed changes were rolled back or not promoted."
+        if result.errors:
+            text += f" {len(result.errors)} error(s)."
+        self.console.result(text)

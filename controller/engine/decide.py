@@ -1,0 +1,83 @@
+"""What a watch pass does with a plan: a pure function of the plan and what watch remembers.
+
+Watch applies what the manifests newly ask for, but treats a change it had already
+brought about as *drift* (someone edited the assistant on the server): reported, and
+repaired only with ``--self-heal``. A change whose smoke tests failed is held until
+the manifests ask for something else. Kept apart from the loop so each rule is a row
+in a table-driven test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from controller.core.content import canonical
+from controller.engine.apply import ApplyResult
+from controller.engine.desired import Desired
+from controller.engine.plan import Change, Plan
+
+
+def fingerprint(d: Desired) -> str:
+    """What the manifests ask of one assistant, comparable across passes."""
+    return json.dumps([canonical(d.content), d.pin], sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What watch knows between passes."""
+
+    #: No pass has applied everything yet: every change is new intent, none is drift.
+    first: bool = True
+    #: assistant_id → fingerprint that watch brought about on the target.
+    known: Mapping[str, str] = field(default_factory=dict)
+    #: assistant_id → fingerprint whose smoke tests failed (held until it changes).
+    failed: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    apply: tuple[Change, ...] = ()
+    drift: tuple[Change, ...] = ()
+    held: tuple[Change, ...] = ()
+    memory: Memory = Memory()
+
+
+def decide(plan: Plan, fingerprints: Mapping[str, str], memory: Memory, *, self_heal: bool) -> Decision:
+    """Sort the plan's changes into apply, drift (applied too with ``self_heal``) and held."""
+    known, failed = dict(memory.known), dict(memory.failed)
+    apply: list[Change] = []
+    drift: list[Change] = []
+    held: list[Change] = []
+    for c in plan.changes:
+        fp = fingerprints.get(c.assistant_id, "")
+        if not c.writes:
+            known[c.assistant_id] = fp
+            failed.pop(c.assistant_id, None)
+        elif c.action == "delete":
+            (apply if memory.first or c.assistant_id in known else drift).append(c)
+        elif failed.get(c.assistant_id) == fp:
+            held.append(c)
+        else:
+            (apply if memory.first or known.get(c.assistant_id) != fp else drift).append(c)
+    if self_heal:
+        apply += drift
+    first = memory.first and bool(apply)
+    return Decision(tuple(apply), tuple(drift), tuple(held), Memory(first, known, failed))
+
+
+def remember(memory: Memory, fingerprints: Mapping[str, str], result: ApplyResult) -> Memory:
+    """``memory`` after a pass applied changes with ``result``."""
+    known, failed = dict(memory.known), dict(memory.failed)
+    for o in result.outcomes:
+        aid = o.change.assistant_id
+        if o.status == "applied":
+            failed.pop(aid, None)
+            if o.change.action == "delete":
+                known.pop(aid, None)
+            else:
+                known[aid] = fingerprints.get(aid, "")
+        elif o.status in ("rolled-back", "not-promoted", "failed"):  # wait for the next manifest edit
+            failed[aid] = fingerprints.get(aid, "")
+    return Memory(memory.first and bool(result.errors), known, failed)

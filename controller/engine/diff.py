@@ -1,0 +1,71 @@
+"""Field-level differences between two contents, masked: what a plan shows per change.
+
+Values that came from the environment are masked here, where diffs are made, so no
+output (text, JSON, Markdown, drift events) can leak them: a masked path shows
+``(sensitive)`` on both sides, since the server's old value may be a secret too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from controller.core.content import Content, canonical
+from controller.core.mask import MASK, is_sensitive
+from controller.core.paths import Path, dotted
+from controller.engine.plan import Change
+
+
+def field_diff(before: Content | None, after: Content | None, sensitive: frozenset[Path] = frozenset(),
+               mirror_as: str = "configurable") -> list[dict[str, Any]]:
+    """Leaf-level differences ``{op, path, before, after}`` between two contents, masked."""
+    old = canonical(before, mirror_as) if before else {}
+    new = canonical(after, mirror_as) if after else {}
+    entries: list[dict[str, Any]] = []
+    if not old or not new:  # a create or a delete: every leaf, one side only
+        op, side = ("+", new) if new else ("-", old)
+        for path, value in _leaves((), side):
+            if value is None or value == {}:
+                continue
+            entries.append({"op": op, "path": path, "before": value if op == "-" else None,
+                            "after": value if op == "+" else None})
+    diff = DeepDiff(old, new, view="tree", verbose_level=2, threshold_to_diff_deeper=0) if old and new else {}
+    for report in ("values_changed", "type_changes", "dictionary_item_added", "dictionary_item_removed",
+                   "iterable_item_added", "iterable_item_removed"):
+        for level in diff.get(report, []):
+            path = tuple(level.path(output_format="list"))
+            t1 = None if _absent(level.t1) else level.t1
+            t2 = None if _absent(level.t2) else level.t2
+            if report.endswith("_added"):
+                for leaf_path, value in _leaves(path, t2):
+                    entries.append({"op": "+", "path": leaf_path, "before": None, "after": value})
+            elif report.endswith("_removed"):
+                for leaf_path, value in _leaves(path, t1):
+                    entries.append({"op": "-", "path": leaf_path, "before": value, "after": None})
+            else:
+                entries.append({"op": "~", "path": path, "before": t1, "after": t2})
+    for e in entries:
+        if is_sensitive(e["path"], sensitive):
+            e["before"] = MASK if e["before"] is not None else None
+            e["after"] = MASK if e["after"] is not None else None
+        e["path"] = dotted(e["path"])
+    return sorted(entries, key=lambda e: e["path"])
+
+
+def _absent(value: Any) -> bool:
+    return type(value).__name__ == "NotPresent"
+
+
+def _leaves(path: tuple, value: Any) -> list[tuple[tuple, Any]]:
+    if isinstance(value, dict) and value:
+        return [leaf for k, v in value.items() for leaf in _leaves((*path, k), v)]
+    return [(path, value)]
+
+
+def change_diff(change: Change) -> list[dict[str, Any]]:
+    if change.action == "delete":
+        return field_diff(change.before, None, change.sensitive, change.mirror_as)
+    if change.action == "noop":
+        return []
+    return field_diff(change.before, change.content, change.sensitive, change.mirror_as)
