@@ -256,7 +256,9 @@ class GitSource:
     # -- running git ----------------------------------------------------------------
 
     def _write_askpass(self) -> None:
-        path = self._askpass_path
+        """(Re)write the helper if missing or different: a workdir may outlive versions."""
+        os.makedirs(self.workdir, exist_ok=True)
+        path = self.askpass_path
         content = ASKPASS_SCRIPT.replace("@USERNAME@", DEFAULT_TOKEN_USERNAME)
         try:
             with open(path, encoding="utf-8") as f:
@@ -271,7 +273,8 @@ class GitSource:
         os.replace(tmp, path)
 
     @property
-    def _askpass_path(self) -> str:
+    def askpass_path(self) -> str:
+        """The GIT_ASKPASS helper git runs when ``GIT_TOKEN`` is set (no secret inside)."""
         return os.path.join(self.workdir, "askpass.sh")
 
     def _git_env(self, repo: str) -> dict[str, str]:
@@ -286,7 +289,7 @@ class GitSource:
         env.pop("SSH_ASKPASS", None)
         env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
         if env.get("GIT_TOKEN"):
-            env["GIT_ASKPASS"] = self._askpass_path
+            env["GIT_ASKPASS"] = self.askpass_path
         else:
             env.pop("GIT_ASKPASS", None)
         return env
