@@ -319,10 +319,26 @@ class GitSource:
         return out
 
     def _reason(self, stderr: str, code: int) -> str:
+        """The one line of git's stderr that says what went wrong.
+
+        Git's first ``fatal:``/``error:`` line is the specific one (the later ones are
+        generic), except that it sometimes ends in ``:`` with the cause on the next
+        line (git://), or is the generic "Could not read from remote repository" with
+        the cause on the line before (ssh: "Permission denied (publickey).").
+        """
         lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-        chosen = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines
-        reason = chosen[-1] if chosen else f"git exited with status {code}"
-        reason = re.sub(r"^(fatal|error):\s*", "", reason)
+        lines = [line for line in lines if not line.startswith(("Please make sure", "and the repository exists"))]
+        if not lines:
+            return f"git exited with status {code}"
+        first = next((i for i, line in enumerate(lines) if line.startswith(("fatal:", "error:"))), None)
+        if first is None:
+            reason = lines[-1]
+        else:
+            reason = re.sub(r"^(fatal|error):\s*", "", lines[first])
+            if reason.endswith(":") and first + 1 < len(lines):
+                reason = f"{reason} {lines[first + 1]}"
+            elif reason.startswith("Could not read from remote repository") and first > 0:
+                reason = f"{lines[first - 1]} ({reason.rstrip('.')})"
         return scrub(reason, self._secrets)
 
 
