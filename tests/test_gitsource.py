@@ -332,7 +332,7 @@ def test_a_token_from_the_environment_authenticates_over_https_style_basic_auth(
         "expected": "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode(),
     })
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/repo.git"
         clean_env = {k: v for k, v in os.environ.items() if k not in ("GIT_TOKEN", "GIT_ASKPASS")}
