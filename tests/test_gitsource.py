@@ -222,6 +222,17 @@ def test_an_unreachable_server_fails_with_one_line_and_keeps_the_checkout(
     assert git(tmp_path / "wd" / "checkout", "rev-parse", "HEAD") == good
 
 
+def test_a_server_that_never_answers_times_out_instead_of_hanging(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"git://127.0.0.1:{silent.getsockname()[1]}/repo.git"
+        src = GitSource(url, workdir=str(tmp_path / "wd"), timeout=1)
+        with pytest.raises(GitError, match=r"^git fetch from git://127\.0\.0\.1:\d+/repo\.git: timed out after 1s$"):
+            src.sync()
+    assert not (tmp_path / "wd" / "checkout").exists()
+
+
 def test_a_first_clone_that_fails_leaves_no_checkout(daemon: Daemon, tmp_path: Path) -> None:
     src = GitSource(daemon.url("missing.git"), workdir=str(tmp_path / "wd"), timeout=30)
     with pytest.raises(GitError):

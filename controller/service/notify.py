@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 #: Events waiting beyond this are dropped, oldest first.
 DEFAULT_QUEUE_SIZE = 1000
 
+#: Seconds between two "dropped" warnings; the ones in between are counted instead.
+WARN_INTERVAL = 60.0
+
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
@@ -88,6 +91,8 @@ class Notifier:
         self._closing = False
         self._stop = threading.Event()  # set: the worker abandons what is left
         self._opener = urllib.request.build_opener(_NoRedirect())
+        self._last_warning: float | None = None  # worker thread only
+        self._suppressed = 0
         #: Events dropped because the queue was full, or sent after close().
         self.dropped = 0
         #: Events given up after their last retry, or refused (4xx other than 429).
@@ -185,10 +190,20 @@ class Notifier:
             if outcome != "retry" or attempt == self.retries:
                 with self._cond:
                     self.failed += 1
-                log.warning("notification to %s dropped after %d attempt(s): %s", self.target, attempt + 1, reason)
+                self._warn_failed(attempt + 1, reason)
                 return
             if self._stop.wait(self._delay(attempt, retry_after)):
                 return
+
+    def _warn_failed(self, attempts: int, reason: str) -> None:
+        """One warning per WARN_INTERVAL at most: a dead webhook must not flood the log."""
+        now = time.monotonic()
+        if self._last_warning is not None and now - self._last_warning < WARN_INTERVAL:
+            self._suppressed += 1
+            return
+        more = f" ({self._suppressed} more dropped since the last warning)" if self._suppressed else ""
+        log.warning("notification to %s dropped after %d attempt(s): %s%s", self.target, attempts, reason, more)
+        self._last_warning, self._suppressed = now, 0
 
     def _post(self, body: bytes) -> tuple[str, float | None, str]:
         """One attempt: ("ok" | "retry" | "give-up", Retry-After seconds or None, why).
