@@ -1,0 +1,1 @@
+"""Running the controller as a service: the building blocks `controller watch` wires together."""
