@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -24,6 +24,9 @@ from prometheus_client.registry import Collector
 TRIGGERS = ("start", "change", "interval", "retry", "git", "webhook")
 #: Plan actions that change the target; ``noop`` is not a change and is not counted.
 ACTIONS = ("create", "update", "repin", "delete", "rollback")
+#: The classic text format every Prometheus-compatible scraper reads (spelled out: newer
+#: prometheus_client versions default to 1.0.0 and older ones lack a name for it).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Reconcile durations range from milliseconds (no change) to minutes (smoke tests on many assistants).
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
@@ -119,4 +122,4 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition (format 0.0.4, which every scraper reads): (body, content type)."""
-        return generate_latest(self._exposed), CONTENT_TYPE_PLAIN_0_0_4
+        return generate_latest(self._exposed), CONTENT_TYPE
