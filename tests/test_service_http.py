@@ -245,7 +245,8 @@ def test_metrics_move_after_calls(service: Service) -> None:
     assert sample(text, "assistant_controller_smoke_cases_total", result="failed") == 2
     assert sample(text, "assistant_controller_managed_assistants") == 7
     assert sample(text, "assistant_controller_drifted_assistants") == 2
-    assert sample(text, "assistant_controller_last_success_timestamp_seconds") == 1_700_000_000  # the error did not move it
+    # the failed pass did not move the last success
+    assert sample(text, "assistant_controller_last_success_timestamp_seconds") == 1_700_000_000
     assert sample(text, "assistant_controller_reconcile_duration_seconds_count") == 2
     assert sample(text, "assistant_controller_reconcile_duration_seconds_sum") == pytest.approx(12.3)
     assert sample(text, "assistant_controller_reconcile_duration_seconds_bucket", le="0.5") == 1

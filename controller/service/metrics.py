@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
