@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -112,6 +113,14 @@ def test_stop_closes_the_port() -> None:
     s.server.stop()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "/healthz", timeout=5)
+
+
+def test_a_stalled_client_does_not_block_probes(service: Service) -> None:
+    """A scraper that connects and sends half a request must not starve the kubelet's probes."""
+    with socket.create_connection(("127.0.0.1", service.server.port), timeout=10) as stalled:
+        stalled.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        assert service.request("/healthz")[0] == 200
+        assert service.request("/hooks/git", method="POST", body=b"{}")[0] == 202
 
 
 def test_unknown_path_is_404_and_wrong_method_405(service: Service) -> None:
