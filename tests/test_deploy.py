@@ -125,7 +125,7 @@ def test_the_docker_build_context_holds_everything_pip_install_needs(tmp_path: P
         if _docker_includes(rel, patterns) and (ROOT / rel).is_file():
             (context / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, context / rel)
-    assert not (context / "tests").exists() and (context / "controller" / "cli.py").exists()
+    assert not (context / "tests").exists() and (context / "controller" / "cli" / "__init__.py").exists()
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                              "--no-cache-dir", "-q", "-w", str(tmp_path / "dist"), str(context)],
                             capture_output=True, text=True, timeout=300)

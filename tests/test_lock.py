@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.errors import ControllerError
+from controller.core.errors import ControllerError
 from controller.targets.lock import LockHeld, StateLock
 
 HOLDER = """

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from controller.errors import ControllerError
+from controller.core.errors import ControllerError
 from controller.service.http import (
     MAX_BODY_BYTES,
     Health,

@@ -45,7 +45,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from controller.errors import ControllerError
+from controller.core.errors import ControllerError
 
 #: Where ``controller watch --git URL`` keeps its checkouts unless ``--workdir`` says
 #: otherwise: one subdirectory per URL (see :func:`default_workdir`).

@@ -31,7 +31,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from controller.errors import ControllerError
+from controller.core.errors import ControllerError
 from controller.service.metrics import Metrics
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ import time
 from datetime import datetime, timezone
 from types import TracebackType
 
-from controller.errors import ControllerError
+from controller.core.errors import ControllerError
 
 #: Seconds between attempts while waiting for a lock (``acquire(timeout=...)``).
 POLL_INTERVAL = 0.1
