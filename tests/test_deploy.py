@@ -132,7 +132,7 @@ def test_the_docker_build_context_holds_everything_pip_install_needs(tmp_path: P
     assert result.returncode == 0, result.stderr
     (wheel,) = (tmp_path / "dist").glob("assistant_controller-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "controller/service/http.py" in names and "controller/cli.py" in names
+    assert "controller/service/http.py" in names and "controller/cli/__init__.py" in names
 
 
 def _docker_includes(rel: str, patterns: list[str]) -> bool:
