@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from controller.desired import Desired, desired_state
-from controller.errors import InvalidInput, Problem
+from controller.errors import ControllerError, InvalidInput, Problem
 from controller.loader import LoadedManifest, ParseCache, load_manifests
 from controller.observe import observe
 from controller.plan import Plan, make_plan
@@ -23,7 +23,10 @@ def open_target(spec: TargetSpec, environ: Mapping[str, str] | None = None) -> T
     if spec.url:
         from controller.targets.remote import RemoteTarget
 
-        return RemoteTarget(spec.url, spec.api_key(environ), concurrency=spec.concurrency)
+        key_env, key = spec.api_key_from(environ)
+        if spec.api_key_env and key is None:  # named but unset: fail before any request, not with a 401
+            raise ControllerError(f"{spec.api_key_env} (targets.{spec.name}.apiKeyEnv) is not set")
+        return RemoteTarget(spec.url, key, concurrency=spec.concurrency, source=spec.url_source, api_key_env=key_env)
     from controller.targets.embedded import EmbeddedTarget
 
     return EmbeddedTarget(spec.embedded or ".controller/state.db", spec.graphs)
