@@ -157,6 +157,7 @@ class RemoteTarget:
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
         self._probing: asyncio.Lock | None = None
+        self._inflight: set[asyncio.Task] = set()
 
     def __repr__(self) -> str:
         return f"RemoteTarget({self.url!r})"
@@ -254,7 +255,8 @@ class RemoteTarget:
             except NOT_SENT as exc:
                 if httpfail.dns_failure(exc) is not None:  # a wrong host name does not heal with retries
                     raise self._unreachable(httpfail.describe(exc, httpx.URL(self.url).host), 1) from None
-                cause, sent, connecting = httpfail.describe(exc), False, True
+                cause, sent = httpfail.describe(exc), False
+                connecting = not isinstance(exc, httpx.PoolTimeout)
             except MAYBE_SENT as exc:
                 cause, sent = httpfail.describe(exc), True
             except httpx.HTTPError as exc:  # invalid URL, unsupported protocol: not transient
@@ -287,7 +289,13 @@ class RemoteTarget:
         raise AssertionError("unreachable")
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return (await self._send(method, path, **kwargs))[0]
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            return (await self._send(method, path, **kwargs))[0]
+        finally:
+            self._inflight.discard(task)  # type: ignore[arg-type]
 
     async def _pages(self, path: str, body: dict[str, Any], *, empty_is_404: bool = False) -> list[dict]:
         """All rows of a paged POST (search, versions), following ``X-Pagination-Next``
@@ -554,7 +562,19 @@ class RemoteTarget:
             log.warning("could not delete run thread %s: %s", thread_id, exc)
 
     async def aclose(self) -> None:
-        """Close the connections of the current loop's client. Safe to call twice."""
+        """Close the connections of the current loop's client. Safe to call twice.
+
+        Requests still in flight (a sibling of a failed ``gather``) are cancelled and
+        awaited first: left to the loop's shutdown, a half-open connect attempt prints
+        "coroutine ... was never awaited" after the error line.
+        """
+        current = asyncio.current_task()
+        orphans = [t for t in self._inflight if t is not current and not t.done()]
+        for task in orphans:
+            task.cancel()
+        if orphans:
+            await asyncio.gather(*orphans, return_exceptions=True)
+        self._inflight.clear()
         client, self._client, self._slots = self._client, None, None
         if client is not None:
             with contextlib.suppress(RuntimeError):  # its loop is gone: nothing left to close cleanly
