@@ -311,7 +311,7 @@ class RemoteTarget:
             if resp.status_code == 404:
                 return rows
             page = self._decode(resp, where, list, "a list")
-            problem = next((p for p in map(lambda r: _row_problem(r, "version" if empty_is_404 else "assistant_id"), page) if p), None)
+            problem = next(filter(None, (_row_problem(r, "version" if empty_is_404 else "assistant_id") for r in page)), None)
             if problem:
                 raise self._unexpected(where, f"expected a list of {'versions' if empty_is_404 else 'assistants'}, {problem}")
             rows.extend(page)
