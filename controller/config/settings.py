@@ -39,6 +39,8 @@ class TargetSpec:
     smoke: str = "after"
     max_deletes: int = DEFAULT_MAX_DELETES
     concurrency: int = DEFAULT_CONCURRENCY
+    #: Given with ``--url`` rather than named in controller.yaml.
+    from_flag: bool = False
 
     @property
     def kind(self) -> str:
@@ -50,13 +52,22 @@ class TargetSpec:
         return self.url if self.url else f"embedded {display_path(self.embedded or '')}"
 
     def api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
+        return self.api_key_from(environ)[1]
+
+    def api_key_from(self, environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+        """(variable, key): the variable is named in messages when the server rejects the key."""
         environ = os.environ if environ is None else environ
         names = (self.api_key_env,) if self.api_key_env else API_KEY_ENVS
         for name in names:
             value = (environ.get(name) or "").strip().strip("'\"").strip()
             if value:
-                return value
-        return None
+                return name, value
+        return None, None
+
+    @property
+    def url_source(self) -> str:
+        """Where the URL was set, for messages: ``--url`` or ``targets.<name>.url``."""
+        return "--url" if self.from_flag else f"targets.{self.name}.url"
 
 
 @dataclass(frozen=True)
@@ -77,7 +88,7 @@ class Settings:
         environ = os.environ if environ is None else environ
         targets = self.config.targets if self.config else {}
         if url:
-            spec = TargetSpec(name=url, url=url.rstrip("/"))
+            spec = TargetSpec(name=url, url=url.rstrip("/"), from_flag=True)
         else:
             name = name or environ.get("CONTROLLER_TARGET") or (self.config.defaultTarget if self.config else None)
             if name is None and len(targets) == 1:

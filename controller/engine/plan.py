@@ -230,6 +230,10 @@ def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: l
     if graph.error:
         return [Problem(**where, path="spec.graph", message=f"graph cannot be loaded: {graph.error}")]
     problems = []
+    if graph.schema_error:
+        note = f"graph {graph.graph_id!r}: config was not checked against this graph's schema, which could not be read: {graph.schema_error}"
+        if note not in warnings:  # once per graph, not once per manifest
+            warnings.append(note)
     # the content is mirrored (configurable == context); check it where the manifest declared it
     if d.declared.mirror_as == "context":
         checks = [(("spec", "context"), d.content.context, graph.context_schema or graph.config_schema)]

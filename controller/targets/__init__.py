@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 
 from controller.config.settings import TargetSpec
+from controller.core.errors import ControllerError
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Target, Version
 
 __all__ = ["AssistantState", "GraphInfo", "RunOutcome", "Target", "Version", "connect", "open_target"]
@@ -22,8 +23,10 @@ def connect(spec: TargetSpec, environ: Mapping[str, str] | None = None) -> Targe
     if spec.url:
         from controller.targets.remote import RemoteTarget
 
-        return RemoteTarget(spec.url, spec.api_key(os.environ if environ is None else environ),
-                            concurrency=spec.concurrency)
+        key_env, key = spec.api_key_from(os.environ if environ is None else environ)
+        if spec.api_key_env and key is None:  # named but unset: fail before any request, not with a 401
+            raise ControllerError(f"{spec.api_key_env} (targets.{spec.name}.apiKeyEnv) is not set")
+        return RemoteTarget(spec.url, key, concurrency=spec.concurrency, source=spec.url_source, api_key_env=key_env)
     from controller.targets.embedded import EmbeddedTarget
 
     return EmbeddedTarget(spec.embedded or ".controller/state.db", spec.graphs)

@@ -57,6 +57,8 @@ class GraphInfo:
     description: str | None = None
     #: Why the graph cannot be loaded (embedded target), or None when it can.
     error: str | None = None
+    #: Why its schemas could not be read (remote target), or None: config goes unchecked then.
+    schema_error: str | None = None
 
 
 @dataclass(frozen=True)

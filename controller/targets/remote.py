@@ -17,6 +17,16 @@ Shaped by the server's observed behaviour (AGENT_SERVER_API.md, "Quirks"):
 - Runs are judged by the run's status (GET of ``Content-Location``), never by the
   HTTP code: a raising graph answers 200 with ``__error__``, a server timeout looks
   like success. Runs are never retried.
+- An HTTP 500 to a write is the server's answer (Aegra refuses a duplicate assistant
+  with one): it is reported, never sent again. 502/503/504, 429 and transport
+  failures are retried under the rules above.
+- Every failure is one line in words (controller/targets/httpfail.py): a refused
+  connection asks whether the server is running and names the setting the URL came
+  from (``source``), a host name that does not resolve fails at once, a 401/403 names
+  the variable the key came from, and an answer that is not the API's JSON (an HTML
+  page, a 404 on the listing) says the URL is not an Agent Server URL.
+- The page size a server accepts is learnt once per process and URL (Aegra caps
+  search at 100 and answers 422 above), so later listings never waste a 422.
 - The API key travels only in the ``x-api-key`` header: it is scrubbed from every
   message this module produces and never appears in ``repr``.
 """
@@ -41,6 +51,7 @@ import httpx
 
 from controller.core.content import Content, declared, system_assistant_id
 from controller.core.errors import Conflict, TargetError, UncertainWrite
+from controller.targets import httpfail
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
 
 log = logging.getLogger(__name__)
@@ -58,6 +69,9 @@ RUN_STATUSES = ("success", "error", "timeout", "interrupted")
 STATUS_POLLS = 25  # x 0.2 s: how long a finished run's status may lag behind its result
 HTTP_NAMES = {400: "BadRequest", 404: "NotFound", 409: "Conflict", 422: "InvalidRequest"}
 _RUN_REF = re.compile(r"/threads/([^/]+)/runs/([^/?#]+)")
+#: The page size each server accepts, by URL, learnt on its first listing in this process.
+_PAGE_CAPS: dict[str, int] = {}
+_ROW_FIELDS = ("config", "context", "metadata")
 
 
 def _write_fields(content: Content, *, patch: bool) -> dict[str, Any]:
@@ -82,15 +96,22 @@ def _state(body: dict[str, Any], versions: tuple[Version, ...] | None = None) ->
                           body.get("created_at", ""), body.get("updated_at", ""), versions)
 
 
-def _detail(resp: httpx.Response) -> str:
-    """The server's ``detail`` (or text), on one line and short."""
-    try:
-        data = resp.json()
-        text = data.get("detail", data) if isinstance(data, dict) else data
-    except (ValueError, UnicodeDecodeError):
-        text = resp.text
-    text = " ".join(str(text).split())
-    return text[:300] + ("…" if len(text) > 300 else "")
+def _row_problem(row: Any, key: str = "assistant_id") -> str | None:
+    """Why ``row`` is not an assistant (or version) object of the API, or None."""
+    if not isinstance(row, dict):
+        return f"got {httpfail.shape(row)}"
+    if key == "assistant_id" and not isinstance(row.get("assistant_id"), str):
+        return f"got {httpfail.shape(row)} without an assistant_id"
+    version = row.get("version")
+    if key == "version" and (isinstance(version, bool) or not isinstance(version, int)):
+        return f"got {httpfail.shape(row)} without a version number"
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        return f"version is {httpfail.shape(version)}"
+    bad = next((f for f in _ROW_FIELDS if row.get(f) is not None and not isinstance(row.get(f), dict)), None)
+    return f"{bad} is {httpfail.shape(row[bad])}" if bad else None
+
+
+_detail = httpfail.detail
 
 
 def _retry_after(resp: httpx.Response | None) -> float | None:
@@ -112,18 +133,24 @@ class RemoteTarget:
 
     def __init__(self, url: str, api_key: str | None = None, *, concurrency: int = 8,
                  transport: httpx.AsyncBaseTransport | None = None, retries: int = 5,
-                 backoff_base: float = 0.2, backoff_cap: float = 5.0):
+                 backoff_base: float = 0.2, backoff_cap: float = 5.0, source: str | None = None,
+                 api_key_env: str | None = None):
+        """``source``: where the URL was set (``targets.prod.url``, ``--url``) and
+        ``api_key_env``: the variable the key came from; both only name things in messages."""
         self.url = url.rstrip("/")
         self.description = self.url
+        self.source = source
+        self.api_key_env = api_key_env
         self._api_key = api_key or None
         self._concurrency = max(1, concurrency)
         self._transport = transport
         self._retries = max(0, retries)
         self._backoff = (backoff_base, backoff_cap)
-        self._page = PAGE
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._probing: asyncio.Lock | None = None
+        self._inflight: set[asyncio.Task] = set()
 
     def __repr__(self) -> str:
         return f"RemoteTarget({self.url!r})"
@@ -141,12 +168,63 @@ class RemoteTarget:
         used them, and a process may run several loops (one ``asyncio.run`` per command)."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._slots is None or self._loop is not loop:
+            self._check_url()
             headers = {"x-api-key": self._api_key} if self._api_key else {}
             limits = httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency)
             self._client = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=TIMEOUT,
                                              limits=limits, transport=self._transport)
             self._slots, self._loop = asyncio.Semaphore(self._concurrency), loop
+            self._probing = asyncio.Lock()
         return self._client, self._slots
+
+    def _check_url(self) -> None:
+        """A URL without ``http://`` would otherwise fail as a relative path, deep in httpx."""
+        try:
+            parsed = httpx.URL(self.url)
+        except httpx.InvalidURL as exc:
+            raise self._not_agent_server(f"it cannot be parsed ({exc})") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise self._not_agent_server("it needs http:// or https://, e.g. http://127.0.0.1:2024")
+
+    def _source(self) -> str:
+        return f" ({self.source})" if self.source else ""
+
+    def _not_agent_server(self, why: str) -> TargetError:
+        return TargetError(self._scrub(f"{self.url} is not an Agent Server URL: {why}{self._source()}"))
+
+    def _unreachable(self, cause: str, attempts: int) -> TargetError:
+        tries = f", gave up after {attempts} attempts" if attempts > 1 else ""
+        return TargetError(self._scrub(f"cannot connect to {self.url}: is the server running?{self._source()}; {cause}{tries}"))
+
+    def _rejected(self, where: str, resp: httpx.Response) -> TargetError:
+        """401/403: name the variable the key came from (never the key)."""
+        answer = f"HTTP {resp.status_code}: {_detail(resp)}"
+        if not self._api_key:
+            why = ("the server requires an API key and none was sent (set LANGGRAPH_API_KEY, LANGSMITH_API_KEY "
+                   f"or LANGCHAIN_API_KEY, or the target's apiKeyEnv): {answer}")
+        else:
+            why = f"the server rejected the API key from {self.api_key_env or 'the environment'} ({answer})"
+        return self._error(TargetError, where, why)  # type: ignore[return-value]
+
+    def _decode(self, resp: httpx.Response, where: str, expect: type, what: str) -> Any:
+        """The JSON body, which must be ``expect``; otherwise one line saying what came instead."""
+        try:
+            data = httpfail.decode(resp)
+        except ValueError as exc:
+            raise self._not_agent_server(f"{where} answered {exc}") from None
+        if not isinstance(data, expect) or (expect is int and isinstance(data, bool)):
+            raise self._unexpected(where, f"expected {what}, got {httpfail.shape(data)}")
+        return data
+
+    def _unexpected(self, where: str, why: str) -> TargetError:
+        return self._error(TargetError, where, f"unexpected answer: {why}; is it an Agent Server URL?{self._source()}")  # type: ignore[return-value]
+
+    def _assistant(self, resp: httpx.Response, where: str, versions: tuple[Version, ...] | None = None) -> AssistantState:
+        body = self._decode(resp, where, dict, "an assistant")
+        problem = _row_problem(body)
+        if problem:
+            raise self._unexpected(where, f"expected an assistant, {problem}")
+        return _state(body, versions)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
@@ -155,39 +233,50 @@ class RemoteTarget:
         return cls(self._scrub(f"{self.url}: {where}: {cause}"))
 
     async def _send(self, method: str, path: str, *, json_body: Any = None, params: dict | None = None,
-                    ok: Collection[int] = (200,), idempotent: bool = True,
+                    ok: Collection[int] = (200,), idempotent: bool = True, write: bool = False,
                     assistant_id: str | None = None) -> tuple[httpx.Response, bool]:
         """One logical request, retried as its method allows.
 
         Returns the response (its status is in ``ok``) and whether an earlier attempt may
         have been processed by the server (so a 409 on create may be our own write).
         Raises TargetError (UncertainWrite for a non-idempotent write that may have landed).
+        ``write``: an HTTP 500 is the server's answer to it, reported and not sent again.
         """
         where = f"{method} {path}" + (f" (assistant {assistant_id})" if assistant_id and assistant_id not in path else "")
         maybe_landed = False
         for attempt in range(self._retries + 1):
             client, slots = self._session()
             resp: httpx.Response | None = None
+            connecting = False
             try:
                 async with slots:
                     resp = await client.request(method, path, json=json_body, params=params)
             except NOT_SENT as exc:
-                cause, sent = f"{type(exc).__name__}: {exc}", False
+                if httpfail.dns_failure(exc) is not None:  # a wrong host name does not heal with retries
+                    raise self._unreachable(httpfail.describe(exc, httpx.URL(self.url).host), 1) from None
+                cause, sent = httpfail.describe(exc), False
+                connecting = not isinstance(exc, httpx.PoolTimeout)
             except MAYBE_SENT as exc:
-                cause, sent = f"{type(exc).__name__}: {exc}", True
+                cause, sent = httpfail.describe(exc), True
             except httpx.HTTPError as exc:  # invalid URL, unsupported protocol: not transient
-                raise self._error(TargetError, where, f"{type(exc).__name__}: {exc}") from None
+                raise self._error(TargetError, where, httpfail.describe(exc)) from None
             else:
                 if resp.status_code in ok:
                     return resp, maybe_landed
                 cause = f"HTTP {resp.status_code}: {_detail(resp)}"
+                if resp.status_code in (401, 403):
+                    raise self._rejected(where, resp)
                 if resp.status_code != 429 and resp.status_code < 500:
                     raise self._error(TargetError, where, cause)
+                if resp.status_code == 500 and write:
+                    raise self._error(TargetError, where, f"the server answered {cause} (not sent again)")
                 sent = resp.status_code != 429  # a rate-limited request was not processed
             if sent and not idempotent:
                 raise self._error(UncertainWrite, where, f"{cause}; it may or may not have been applied, re-read before writing again")
             maybe_landed = maybe_landed or sent
             if attempt == self._retries:
+                if connecting:
+                    raise self._unreachable(cause, attempt + 1)
                 raise self._error(TargetError, where, f"gave up after {attempt + 1} attempts: {cause}")
             delay = _retry_after(resp)
             if delay is None:
@@ -199,7 +288,13 @@ class RemoteTarget:
         raise AssertionError("unreachable")
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return (await self._send(method, path, **kwargs))[0]
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            return (await self._send(method, path, **kwargs))[0]
+        finally:
+            self._inflight.discard(task)  # type: ignore[arg-type]
 
     async def _pages(self, path: str, body: dict[str, Any], *, empty_is_404: bool = False) -> list[dict]:
         """All rows of a paged POST (search, versions), following ``X-Pagination-Next``
@@ -207,18 +302,17 @@ class RemoteTarget:
         empty page with 404, which after a successful GET means "no more rows"."""
         rows: list[dict] = []
         offset = 0
+        where = f"POST {path}"
         while True:
-            limit = self._page
-            resp = await self._request("POST", path, json_body={**body, "limit": limit, "offset": offset},
-                                       ok=(200, 404, 422) if empty_is_404 else (200, 422))
-            if resp.status_code == 422 and limit > SMALL_PAGE:
-                self._page = SMALL_PAGE  # a server with a lower cap than 1000: remember it
-                continue
-            if resp.status_code == 422:
-                raise self._error(TargetError, f"POST {path}", f"HTTP 422: {_detail(resp)}")
+            resp, limit = await self._page(path, body, offset)
+            if resp.status_code in (404, 405) and not (empty_is_404 and resp.status_code == 404):
+                raise self._not_agent_server(f"{where} answered HTTP {resp.status_code} ({_detail(resp)})")
             if resp.status_code == 404:
                 return rows
-            page = resp.json()
+            page = self._decode(resp, where, list, "a list")
+            problem = next(filter(None, (_row_problem(r, "version" if empty_is_404 else "assistant_id") for r in page)), None)
+            if problem:
+                raise self._unexpected(where, f"expected a list of {'versions' if empty_is_404 else 'assistants'}, {problem}")
             rows.extend(page)
             nxt = resp.headers.get("x-pagination-next", "")
             if nxt.isdigit() and int(nxt) > offset:
@@ -227,6 +321,32 @@ class RemoteTarget:
                 offset += len(page)  # a server without pagination headers: go on until a short page
             else:
                 return rows
+
+    async def _page(self, path: str, body: dict[str, Any], offset: int) -> tuple[httpx.Response, int]:
+        """One page at the largest size this server accepts (answer and size used).
+
+        The first listing in a process learns the size, alone (other listings wait for
+        it), so a server that caps pages below 1000 costs one 422 per process, not one
+        per listing.
+        """
+        ok = (200, 404, 405)
+        cap = _PAGE_CAPS.get(self.url)
+        if cap is None:
+            self._session()
+            assert self._probing is not None
+            async with self._probing:
+                cap = _PAGE_CAPS.get(self.url)
+                if cap is None:
+                    for cap in (PAGE, SMALL_PAGE):
+                        resp = await self._request("POST", path, json_body={**body, "limit": cap, "offset": offset},
+                                                   ok=(*ok, 422))
+                        if resp.status_code != 422:
+                            if resp.status_code != 405:
+                                _PAGE_CAPS[self.url] = cap
+                            return resp, cap
+                    raise self._error(TargetError, f"POST {path}", f"HTTP 422: {_detail(resp)}")
+        resp = await self._request("POST", path, json_body={**body, "limit": cap, "offset": offset}, ok=ok)
+        return resp, cap
 
     @contextlib.asynccontextmanager
     async def batch(self) -> AsyncIterator[None]:
@@ -246,61 +366,72 @@ class RemoteTarget:
     async def get(self, assistant_id: str, *, versions: bool = False) -> AssistantState | None:
         """The assistant, or None. None also for an assistant whose graph is unregistered:
         the server answers 404 to GET for it although search still lists it."""
+        where = f"GET /assistants/{assistant_id}"
         resp = await self._request("GET", f"/assistants/{assistant_id}", ok=(200, 404))
         if resp.status_code == 404:
-            return None
+            with contextlib.suppress(ValueError):  # the API's 404 is JSON; a web server's is a page
+                httpfail.decode(resp)
+                return None
+            raise self._not_agent_server(f"{where} answered HTTP 404 ({_detail(resp)})")
         entries = None
         if versions:
             rows = await self._pages(f"/assistants/{assistant_id}/versions", {}, empty_is_404=True)
             found = [Version(int(v["version"]), Content.from_api(v), v.get("created_at", "")) for v in rows]
             entries = tuple(sorted(found, key=lambda v: v.number, reverse=True))
-        return _state(resp.json(), entries)
+        return self._assistant(resp, where, entries)
 
     async def get_many(self, assistant_ids: Collection[str]) -> dict[str, AssistantState]:
         """One GET per id, or, when that is fewer requests, one listing of every assistant
         (a first apply of 1,000 manifests would otherwise spend 1,000 GETs learning "404")."""
         wanted = set(assistant_ids)
         if len(wanted) > 2:
-            total = (await self._request("POST", "/assistants/count", json_body={"metadata": {}})).json()
-            if isinstance(total, int) and -(-total // self._page) + 1 < len(wanted):
+            resp = await self._request("POST", "/assistants/count", json_body={"metadata": {}})
+            total = self._decode(resp, "POST /assistants/count", object, "a number")
+            page = _PAGE_CAPS.get(self.url, PAGE)
+            if isinstance(total, int) and -(-total // page) + 1 < len(wanted):
                 return {a.assistant_id: a for a in await self.list_assistants() if a.assistant_id in wanted}
         found = await asyncio.gather(*(self.get(i) for i in wanted))
         return {state.assistant_id: state for state in found if state is not None}
 
     async def create(self, assistant_id: str, content: Content) -> AssistantState:
         body = {"assistant_id": assistant_id, **_write_fields(content, patch=False), "if_exists": "raise"}
+        where = f"POST /assistants (assistant {assistant_id})"
         resp, maybe_landed = await self._send("POST", "/assistants", json_body=body, ok=(200, 409),
-                                              assistant_id=assistant_id)
+                                              assistant_id=assistant_id, write=True)
         if resp.status_code == 200:
-            return _state(resp.json())
-        if maybe_landed:  # our earlier attempt was applied but its answer got lost
-            state = await self.get(assistant_id)
-            if state is not None:
-                return state
-        raise Conflict(f"assistant {assistant_id} already exists on {self.url}")
+            return self._assistant(resp, where)
+        state = await self.get(assistant_id)
+        if state is not None and maybe_landed:  # our earlier attempt was applied but its answer got lost
+            return state
+        if state is not None:
+            raise Conflict(f"assistant {assistant_id} already exists on {self.url}")
+        # No such id, yet 409: Aegra refuses a second assistant of a graph with identical config.
+        raise self._error(TargetError, where, f"the server refused it as a duplicate (HTTP 409: {_detail(resp)})")
 
     async def update(self, assistant_id: str, content: Content) -> AssistantState:
         """One PATCH with the full content: a new version, made active. Metadata is merged
         by the server, so the caller sends ``key: None`` for keys to remove."""
-        resp = await self._request("PATCH", f"/assistants/{assistant_id}", idempotent=False,
+        resp = await self._request("PATCH", f"/assistants/{assistant_id}", idempotent=False, write=True,
                                    json_body=_write_fields(content, patch=True))
-        return _state(resp.json())
+        return self._assistant(resp, f"PATCH /assistants/{assistant_id}")
 
     async def set_active(self, assistant_id: str, version: int) -> AssistantState:
-        resp = await self._request("POST", f"/assistants/{assistant_id}/latest", json_body={"version": version})
-        return _state(resp.json())
+        resp = await self._request("POST", f"/assistants/{assistant_id}/latest", json_body={"version": version},
+                                   write=True)
+        return self._assistant(resp, f"POST /assistants/{assistant_id}/latest")
 
     async def delete(self, assistant_id: str) -> None:
         """Delete it, its versions and the threads its runs made; already gone is fine."""
         await self._request("DELETE", f"/assistants/{assistant_id}", params={"delete_threads": "true"},
-                            ok=(200, 202, 204, 404))
+                            ok=(200, 202, 204, 404), write=True)
 
     async def graphs(self) -> dict[str, GraphInfo]:
         """Graphs, as the per-graph system assistants show them, with their schemas.
 
         A graph whose system assistant survived a restart after the graph was removed
-        answers 404 on /schemas and is left out; a failing /schemas (500 for some
-        TypedDict declarations) gives a graph without schemas rather than an error.
+        answers 404 on /schemas and is left out; a /schemas that still fails after the
+        retries (500 for some TypedDict declarations) gives a graph without schemas and
+        with ``schema_error`` set (plan warns that config was not checked), not an error.
         """
         by_graph: dict[str, AssistantState] = {}
         for s in await self.list_assistants({"created_by": "system"}):
@@ -311,26 +442,32 @@ class RemoteTarget:
         return {info.graph_id: info for info in infos if info is not None}
 
     async def _graph_info(self, graph_id: str, system: AssistantState) -> GraphInfo | None:
+        where = f"GET /assistants/{system.assistant_id}/schemas"
         try:
-            resp = await self._request("GET", f"/assistants/{system.assistant_id}/schemas", ok=(200, 404, 500))
+            resp = await self._request("GET", f"/assistants/{system.assistant_id}/schemas", ok=(200, 404))
+            if resp.status_code == 404:
+                return None
+            schemas = self._decode(resp, where, dict, "an object")
         except TargetError as exc:
-            log.warning("schemas of graph %s unavailable: %s", graph_id, exc)
-            resp = None
-        if resp is not None and resp.status_code == 404:
-            return None
-        schemas = resp.json() if resp is not None and resp.status_code == 200 else {}
-        return GraphInfo(graph_id, schemas.get("config_schema"), schemas.get("context_schema"),
-                         system.content.description)
+            log.debug("schemas of graph %s unavailable: %s", graph_id, exc)
+            return GraphInfo(graph_id, None, None, system.content.description, schema_error=str(exc))
+        config, context = schemas.get("config_schema"), schemas.get("context_schema")
+        return GraphInfo(graph_id, config if isinstance(config, dict) else None,
+                         context if isinstance(context, dict) else None, system.content.description)
 
     # -- runs --------------------------------------------------------------------------
 
     async def create_thread(self) -> str:
         """A client-chosen id with ``if_exists: do_nothing`` makes the create safe to retry."""
         body = {"thread_id": str(uuid.uuid4()), "if_exists": "do_nothing"}
-        return (await self._request("POST", "/threads", json_body=body)).json()["thread_id"]
+        resp = await self._request("POST", "/threads", json_body=body)
+        thread = self._decode(resp, "POST /threads", dict, "a thread")
+        if not isinstance(thread.get("thread_id"), str):
+            raise self._unexpected("POST /threads", f"expected a thread, got {httpfail.shape(thread)}")
+        return thread["thread_id"]
 
     async def delete_thread(self, thread_id: str) -> None:
-        await self._request("DELETE", f"/threads/{thread_id}", ok=(200, 202, 204, 404))
+        await self._request("DELETE", f"/threads/{thread_id}", ok=(200, 202, 204, 404), write=True)
 
     async def run(self, assistant_id: str, input: Any, *, thread_id: str | None = None,
                   timeout: float = 60.0) -> RunOutcome:
@@ -361,7 +498,9 @@ class RemoteTarget:
                 await self._forget_thread(ref[0])
             return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s", thread_id=thread_id)
         except httpx.HTTPError as exc:  # unreachable server, connection reset: not the run's fault
-            raise self._error(TargetError, f"POST {path} (assistant {assistant_id})", f"{type(exc).__name__}: {exc}") from None
+            if isinstance(exc, NOT_SENT):
+                raise self._unreachable(httpfail.describe(exc, httpx.URL(self.url).host), 1) from None
+            raise self._error(TargetError, f"POST {path} (assistant {assistant_id})", httpfail.describe(exc)) from None
         try:
             return await self._outcome(resp, raw, ref, path, assistant_id, thread_id)
         finally:
@@ -404,7 +543,8 @@ class RemoteTarget:
         """The run's recorded status. The result stream can end a moment before the worker
         writes the status (an error is published first), so an unfinished one is re-read."""
         for _ in range(STATUS_POLLS):
-            got = (await self._request("GET", f"/threads/{thread_id}/runs/{run_id}")).json().get("status")
+            where = f"GET /threads/{thread_id}/runs/{run_id}"
+            got = self._decode(await self._request("GET", where.split(" ", 1)[1]), where, dict, "a run").get("status")
             if got not in ("pending", "running"):
                 break
             await asyncio.sleep(0.2)
@@ -418,7 +558,19 @@ class RemoteTarget:
             log.warning("could not delete run thread %s: %s", thread_id, exc)
 
     async def aclose(self) -> None:
-        """Close the connections of the current loop's client. Safe to call twice."""
+        """Close the connections of the current loop's client. Safe to call twice.
+
+        Requests still in flight (a sibling of a failed ``gather``) are cancelled and
+        awaited first: left to the loop's shutdown, a half-open connect attempt prints
+        "coroutine ... was never awaited" after the error line.
+        """
+        current = asyncio.current_task()
+        orphans = [t for t in self._inflight if t is not current and not t.done()]
+        for task in orphans:
+            task.cancel()
+        if orphans:
+            await asyncio.gather(*orphans, return_exceptions=True)
+        self._inflight.clear()
         client, self._client, self._slots = self._client, None, None
         if client is not None:
             with contextlib.suppress(RuntimeError):  # its loop is gone: nothing left to close cleanly

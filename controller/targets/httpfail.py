@@ -1,0 +1,126 @@
+"""How HTTP failures read to a user: one line, in words, never a bare exception name.
+
+httpx's exceptions are often empty (``ReadError()`` prints as ``ReadError: ``) or
+speak of its internals ("All connection attempts failed"), and servers behind a
+gateway answer HTML pages. This module turns both into short phrases the remote
+target puts into its :class:`~controller.errors.TargetError` messages, and tells
+the failures that are worth retrying (a refused connection: the server may be
+restarting) from those that are not (a host name that does not resolve).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import socket
+from typing import Any
+
+import httpx
+
+MAX_TEXT = 300
+_DROP = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def one_line(text: str, limit: int = MAX_TEXT) -> str:
+    text = " ".join(str(text).split())
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def looks_like_html(resp: httpx.Response) -> bool:
+    if "html" in resp.headers.get("content-type", "").lower():
+        return True
+    head = resp.content[:200].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
+def html_text(page: str) -> str:
+    """The readable text of an HTML page: its title, then its body's text without tags.
+
+    A gateway's 502 page (``<title>502 Bad Gateway</title>…<h1>502 Bad Gateway</h1>``)
+    becomes ``502 Bad Gateway nginx``: the title is dropped when the body repeats it.
+    """
+    match = _TITLE.search(page)
+    title = one_line(html.unescape(_TAG.sub(" ", match.group(1)))) if match else ""
+    body = one_line(html.unescape(_TAG.sub(" ", _DROP.sub(" ", page))), limit=10 * MAX_TEXT)
+    text = body if not title or title in body else f"{title}: {body}" if body else title
+    return one_line(text)
+
+
+def detail(resp: httpx.Response) -> str:
+    """The server's ``detail`` (or the page's text), on one line and short."""
+    if looks_like_html(resp):
+        return html_text(resp.text) or "(an empty HTML page)"
+    try:
+        data = resp.json()
+        text = data.get("detail", data) if isinstance(data, dict) else data
+    except (ValueError, UnicodeDecodeError):
+        text = resp.text
+    return one_line(text) or "(no body)"
+
+
+def decode(resp: httpx.Response) -> Any:
+    """The JSON body; ValueError with a description of what came instead."""
+    if looks_like_html(resp):
+        raise ValueError(f"an HTML page ({html_text(resp.text) or 'empty'}) instead of JSON")
+    try:
+        return resp.json()
+    except (ValueError, UnicodeDecodeError):
+        raw = resp.content
+        what = "an empty body" if not raw.strip() else f"text that is not JSON ({one_line(resp.text, 80)})"
+        raise ValueError(f"{what} instead of JSON") from None
+
+
+def shape(value: Any) -> str:
+    """``an object (keys: items, total)``, ``a list``, ``a string``: for "expected X, got Y"."""
+    if isinstance(value, dict):
+        keys = ", ".join(list(map(str, value))[:5]) + (", …" if len(value) > 5 else "")
+        return f"an object (keys: {keys})" if value else "an empty object"
+    names = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in out:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def dns_failure(exc: BaseException) -> socket.gaierror | None:
+    """The name-resolution error behind a connect failure: not worth retrying."""
+    return next((e for e in _chain(exc) if isinstance(e, socket.gaierror)), None)
+
+
+def refused(exc: BaseException) -> bool:
+    return any(isinstance(e, ConnectionRefusedError) or "refused" in str(e).lower() for e in _chain(exc))
+
+
+def describe(exc: httpx.HTTPError, host: str = "") -> str:
+    """A transport failure in words (never empty)."""
+    text = str(exc).strip()
+    if isinstance(exc, httpx.ConnectError):
+        gai = dns_failure(exc)
+        if gai is not None:
+            return f"cannot resolve host {host or '?'} ({gai.strerror or gai})"
+        return "connection refused" if refused(exc) else f"cannot connect ({text or 'connection failed'})"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timed out connecting"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "timed out waiting for a free connection"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "timed out waiting for the answer"
+    if isinstance(exc, httpx.WriteTimeout):
+        return "timed out sending the request"
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
+        return "the connection was reset" + (f" ({text})" if text else "")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        if "without sending" in text or not text:
+            return "the server closed the connection without answering"
+        return f"the server broke the HTTP protocol ({text})"
+    if isinstance(exc, httpx.DecodingError):
+        return f"the answer could not be decoded ({text or 'bad encoding'})"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
