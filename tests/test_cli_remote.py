@@ -1,4 +1,4 @@
-"""End to end on the real Agent Server (`langgraph dev`): the CLI as a user drives it.
+"""End to end on a real Agent Server (`langgraph dev`, and Aegra): the CLI as a user drives it.
 
 The server is checked with langgraph-sdk, an independent client, so a test never
 trusts the controller to report on itself. Each test has its own owner (see conftest).
@@ -20,11 +20,11 @@ pytestmark = pytest.mark.server
 
 
 @pytest.fixture
-def repo(tmp_path: Path, owner: str, agent_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+def repo(tmp_path: Path, owner: str, remote_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The example repository, owned by this test, its `dev-server` target pointing at the real server."""
     root = example_repo(tmp_path / "repo", owner)
     config = root / "controller.yaml"
-    config.write_text(config.read_text().replace("http://127.0.0.1:2024", agent_server.url))
+    config.write_text(config.read_text().replace("http://127.0.0.1:2024", remote_server.url))
     git_init(root)
     monkeypatch.chdir(root)
     monkeypatch.setenv("CONTROLLER_TARGET", "dev-server")
@@ -34,10 +34,10 @@ def repo(tmp_path: Path, owner: str, agent_server: Any, monkeypatch: pytest.Monk
 
 
 @pytest.fixture
-def sdk(agent_server: Any) -> Any:
+def sdk(remote_server: Any) -> Any:
     from langgraph_sdk import get_sync_client
 
-    return get_sync_client(url=agent_server.url, api_key=None)
+    return get_sync_client(url=remote_server.url, api_key=None)
 
 
 def versions(sdk: Any, assistant_id: str) -> list[int]:

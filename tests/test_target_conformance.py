@@ -1,6 +1,6 @@
-"""One behaviour, two backends: every test here runs against the embedded target and
-the real Agent Server (``langgraph dev``), so the reconciler can rely on exactly
-these assertions whichever target it talks to.
+"""One behaviour, three backends: every test here runs against the embedded target,
+the real Agent Server (``langgraph dev``) and Aegra, so the reconciler can rely on
+exactly these assertions whichever target it talks to.
 
 Where the server differs by design, the test asks the target (``faithful_repin``)
 instead of special-casing a backend.
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from remote_servers import server_named
 
 from controller.content import (
     NAME_KEY,
@@ -32,7 +33,11 @@ GRAPHS = {"writer", "chat", "boom", "slow"}
 T = TypeVar("T")
 
 
-@pytest.fixture(params=["embedded", pytest.param("remote", marks=pytest.mark.server)])
+@pytest.fixture(params=[
+    "embedded",
+    pytest.param("langgraph-dev", marks=pytest.mark.server),
+    pytest.param("aegra", marks=[pytest.mark.server, pytest.mark.aegra]),
+])
 def target(request: pytest.FixtureRequest, tmp_path: Path, test_project: Path) -> Iterator[Target]:
     if request.param == "embedded":
         from controller.targets.embedded import EmbeddedTarget
@@ -41,7 +46,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path, test_project: Path) -
     else:
         from controller.targets.remote import RemoteTarget
 
-        t = RemoteTarget(request.getfixturevalue("agent_server").url)
+        t = RemoteTarget(server_named(request, request.param).url)
     assert isinstance(t, Target)
     yield t
     asyncio.run(t.aclose())
