@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from helpers import BLOG, TWEET, edit, example_repo, git, git_init, record_writes, run
+from remote_servers import search_all
 
 from controller.content import assistant_id_for
 from controller.targets.remote import RemoteTarget
@@ -57,7 +58,7 @@ def test_apply_then_replan_is_empty_for_every_kind_of_content(repo, owner, sdk, 
     assert tweet["config"]["configurable"]["signature"] == "the dev team"  # the target's values
     support = sdk.assistants.get(assistant_id_for(owner, "support-bot"))
     assert support["context"] == {"persona": "support", "greeting": "Hi, how can we help?", "max_turns": 5}
-    assert {a["metadata"].get("controller/candidate") for a in sdk.assistants.search(limit=1000)} == {None}
+    assert {a["metadata"].get("controller/candidate") for a in search_all(sdk)} == {None}
 
     assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0  # no perpetual diff
     writes = record_writes(monkeypatch, RemoteTarget)
@@ -118,7 +119,7 @@ def test_drift_made_with_the_sdk_is_planned_and_repaired(repo, owner, sdk, capsy
 
 def test_prune_deletes_only_this_owners_undeclared_assistants(repo, owner, sdk, capsys):
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
-    system_before = {a["assistant_id"] for a in sdk.assistants.search(metadata={"created_by": "system"}, limit=1000)}
+    system_before = {a["assistant_id"] for a in search_all(sdk, metadata={"created_by": "system"})}
     assert system_before
     stranger = sdk.assistants.create("writer", config={"configurable": {"style": "plain"}},
                                      metadata={"controller/owner": f"{owner}-other", "controller/name": "tweet-writer"})
@@ -132,7 +133,7 @@ def test_prune_deletes_only_this_owners_undeclared_assistants(repo, owner, sdk, 
     assert code == 1 and "--prune refused: 1 assistants would be deleted, more than --max-deletes 0: tweet-writer" in err
     assert run(capsys, "apply", ".", "--prune", "--auto-approve")[0] == 0
 
-    remaining = {a["assistant_id"] for a in sdk.assistants.search(limit=1000)}
+    remaining = {a["assistant_id"] for a in search_all(sdk)}
     assert assistant_id_for(owner, "tweet-writer") not in remaining
     assert assistant_id_for(owner, "blog-writer") in remaining
     assert {stranger["assistant_id"], unowned["assistant_id"]} <= remaining
@@ -162,7 +163,7 @@ def test_smoke_before_tests_a_candidate_and_never_promotes_a_failure(repo, owner
     code, _, err = run(capsys, "apply", ".", "--auto-approve")
     assert code == 3 and "blog-writer: not-promoted" in err
     assert versions(sdk, blog_id) == [1]  # nothing was written to the real assistant
-    candidates = [a for a in sdk.assistants.search(limit=1000) if a["metadata"].get("controller/candidate")]
+    candidates = [a for a in search_all(sdk) if a["metadata"].get("controller/candidate")]
     assert candidates == []
 
 

@@ -112,6 +112,7 @@ def test_create_existing_id_conflicts(target: Target, owner: str) -> None:
     arun(body)
 
 
+@pytest.mark.aegra_known_gap(reason="set-latest restores the version's context; the target assumes the server keeps the last written one (faithful_repin)")
 def test_update_repin_and_update_again(target: Target, owner: str) -> None:
     aid = assistant_id_for(owner, "a")
     v1 = writer(owner, "a", style="blog")
@@ -197,6 +198,7 @@ def test_context_only_content_round_trips(target: Target, owner: str) -> None:
     arun(body)
 
 
+@pytest.mark.aegra_known_gap(reason="refuses a second assistant of one graph with an identical config (409 on create); this test creates several")
 def test_list_assistants_filters_by_owner(target: Target, owner: str) -> None:
     ours = {assistant_id_for(owner, n): writer(owner, n) for n in ("a", "b", "c")}
     other = f"{owner}-other"
@@ -213,6 +215,7 @@ def test_list_assistants_filters_by_owner(target: Target, owner: str) -> None:
     arun(body)
 
 
+@pytest.mark.aegra_known_gap(reason="refuses a second assistant of one graph with an identical config (409 on create); this test creates several")
 @pytest.mark.parametrize("n_new", [1, 60])  # on a server: GETs, or one count and one listing
 def test_get_many_returns_exactly_the_ids_that_exist(target: Target, owner: str, n_new: int) -> None:
     existing = {assistant_id_for(owner, n): writer(owner, n, style="tweet") for n in ("a", "b")}
