@@ -57,9 +57,9 @@ def aegra_venv_path() -> Path:
 
 
 def python312() -> str | None:
-    """A Python 3.12 interpreter: on PATH, else pyenv's."""
+    """A Python 3.12 interpreter: on PATH (if it runs: a pyenv shim may not), else pyenv's."""
     found = shutil.which("python3.12")
-    if found:
+    if found and subprocess.run([found, "-c", ""], capture_output=True).returncode == 0:
         return found
     roots = [os.environ.get("PYENV_ROOT", ""), str(Path.home() / ".pyenv")]
     try:
