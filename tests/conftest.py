@@ -1,4 +1,4 @@
-"""Shared fixtures: the real Agent Server (one per session) and per-test owners."""
+"""Shared fixtures: the real Agent Server and Aegra (one each per session) and per-test owners."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aegra import AegraServer
+from remote_servers import server_named
 from server import AgentServer, ServerFailed  # tests/ is on sys.path (rootdir conftest, no package)
 
 FIXTURE_PROJECT = Path(__file__).parent / "fixtures" / "project"
@@ -38,12 +40,40 @@ def agent_server(tmp_path_factory: pytest.TempPathFactory, test_project: Path) -
         server.start()
     except ServerFailed as exc:
         server.stop()
-        message = f"the Agent Server (langgraph dev) did not start: {exc}"
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(f"the Agent Server (langgraph dev) did not start: {exc}")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def aegra_server(tmp_path_factory: pytest.TempPathFactory, test_project: Path) -> Iterator[AegraServer]:
+    """Aegra (aegra-api in its own Python 3.12 venv) on a fresh PostgreSQL cluster, serving
+    the same graphs as ``agent_server``. Same CI rule: fail under CI, skip locally."""
+    server = AegraServer(test_project, tmp_path_factory.mktemp("aegra"))
+    try:
+        server.start()
+    except ServerFailed as exc:
+        server.close()
+        unavailable(f"Aegra did not start: {exc}")
+    yield server
+    server.close()
+
+
+REMOTE_SERVERS = ["langgraph-dev", pytest.param("aegra", marks=pytest.mark.aegra)]
+
+
+@pytest.fixture(params=REMOTE_SERVERS)
+def remote_server(request: pytest.FixtureRequest) -> AgentServer | AegraServer:
+    """Each remote test runs once per Agent Server implementation: ``langgraph dev`` and Aegra."""
+    return server_named(request, request.param)
+
+
+def unavailable(message: str) -> None:
+    """A server that cannot start: under CI that fails the run (a skipped integration
+    suite would look green); locally it skips."""
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.fixture

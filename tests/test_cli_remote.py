@@ -1,4 +1,4 @@
-"""End to end on the real Agent Server (`langgraph dev`): the CLI as a user drives it.
+"""End to end on a real Agent Server (`langgraph dev`, and Aegra): the CLI as a user drives it.
 
 The server is checked with langgraph-sdk, an independent client, so a test never
 trusts the controller to report on itself. Each test has its own owner (see conftest).
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from helpers import BLOG, TWEET, edit, example_repo, git, git_init, record_writes, run
+from remote_servers import search_all
 
 from controller.core.content import assistant_id_for
 from controller.targets.remote import RemoteTarget
@@ -20,11 +21,11 @@ pytestmark = pytest.mark.server
 
 
 @pytest.fixture
-def repo(tmp_path: Path, owner: str, agent_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+def repo(tmp_path: Path, owner: str, remote_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The example repository, owned by this test, its `dev-server` target pointing at the real server."""
     root = example_repo(tmp_path / "repo", owner)
     config = root / "controller.yaml"
-    config.write_text(config.read_text().replace("http://127.0.0.1:2024", agent_server.url))
+    config.write_text(config.read_text().replace("http://127.0.0.1:2024", remote_server.url))
     git_init(root)
     monkeypatch.chdir(root)
     monkeypatch.setenv("CONTROLLER_TARGET", "dev-server")
@@ -34,10 +35,10 @@ def repo(tmp_path: Path, owner: str, agent_server: Any, monkeypatch: pytest.Monk
 
 
 @pytest.fixture
-def sdk(agent_server: Any) -> Any:
+def sdk(remote_server: Any) -> Any:
     from langgraph_sdk import get_sync_client
 
-    return get_sync_client(url=agent_server.url, api_key=None)
+    return get_sync_client(url=remote_server.url, api_key=None)
 
 
 def versions(sdk: Any, assistant_id: str) -> list[int]:
@@ -57,7 +58,7 @@ def test_apply_then_replan_is_empty_for_every_kind_of_content(repo, owner, sdk, 
     assert tweet["config"]["configurable"]["signature"] == "the dev team"  # the target's values
     support = sdk.assistants.get(assistant_id_for(owner, "support-bot"))
     assert support["context"] == {"persona": "support", "greeting": "Hi, how can we help?", "max_turns": 5}
-    assert {a["metadata"].get("controller/candidate") for a in sdk.assistants.search(limit=1000)} == {None}
+    assert {a["metadata"].get("controller/candidate") for a in search_all(sdk)} == {None}
 
     assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0  # no perpetual diff
     writes = record_writes(monkeypatch, RemoteTarget)
@@ -118,7 +119,7 @@ def test_drift_made_with_the_sdk_is_planned_and_repaired(repo, owner, sdk, capsy
 
 def test_prune_deletes_only_this_owners_undeclared_assistants(repo, owner, sdk, capsys):
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
-    system_before = {a["assistant_id"] for a in sdk.assistants.search(metadata={"created_by": "system"}, limit=1000)}
+    system_before = {a["assistant_id"] for a in search_all(sdk, metadata={"created_by": "system"})}
     assert system_before
     stranger = sdk.assistants.create("writer", config={"configurable": {"style": "plain"}},
                                      metadata={"controller/owner": f"{owner}-other", "controller/name": "tweet-writer"})
@@ -132,7 +133,7 @@ def test_prune_deletes_only_this_owners_undeclared_assistants(repo, owner, sdk, 
     assert code == 1 and "--prune refused: 1 assistants would be deleted, more than --max-deletes 0: tweet-writer" in err
     assert run(capsys, "apply", ".", "--prune", "--auto-approve")[0] == 0
 
-    remaining = {a["assistant_id"] for a in sdk.assistants.search(limit=1000)}
+    remaining = {a["assistant_id"] for a in search_all(sdk)}
     assert assistant_id_for(owner, "tweet-writer") not in remaining
     assert assistant_id_for(owner, "blog-writer") in remaining
     assert {stranger["assistant_id"], unowned["assistant_id"]} <= remaining
@@ -162,7 +163,7 @@ def test_smoke_before_tests_a_candidate_and_never_promotes_a_failure(repo, owner
     code, _, err = run(capsys, "apply", ".", "--auto-approve")
     assert code == 3 and "blog-writer: not-promoted" in err
     assert versions(sdk, blog_id) == [1]  # nothing was written to the real assistant
-    candidates = [a for a in sdk.assistants.search(limit=1000) if a["metadata"].get("controller/candidate")]
+    candidates = [a for a in search_all(sdk) if a["metadata"].get("controller/candidate")]
     assert candidates == []
 
 

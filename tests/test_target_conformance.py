@@ -1,6 +1,6 @@
-"""One behaviour, two backends: every test here runs against the embedded target and
-the real Agent Server (``langgraph dev``), so the reconciler can rely on exactly
-these assertions whichever target it talks to.
+"""One behaviour, three backends: every test here runs against the embedded target,
+the real Agent Server (``langgraph dev``) and Aegra, so the reconciler can rely on
+exactly these assertions whichever target it talks to.
 
 Where the server differs by design, the test asks the target (``predict_set_active``)
 instead of special-casing a backend.
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from remote_servers import server_named
 
 from controller.core.content import (
     NAME_KEY,
@@ -33,7 +34,11 @@ GRAPHS = {"writer", "chat", "boom", "slow", "messages"}
 T = TypeVar("T")
 
 
-@pytest.fixture(params=["embedded", pytest.param("remote", marks=pytest.mark.server)])
+@pytest.fixture(params=[
+    "embedded",
+    pytest.param("langgraph-dev", marks=pytest.mark.server),
+    pytest.param("aegra", marks=[pytest.mark.server, pytest.mark.aegra]),
+])
 def target(request: pytest.FixtureRequest, tmp_path: Path, test_project: Path) -> Iterator[Target]:
     if request.param == "embedded":
         from controller.targets.embedded import EmbeddedTarget
@@ -42,7 +47,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path, test_project: Path) -
     else:
         from controller.targets.remote import RemoteTarget
 
-        t = RemoteTarget(request.getfixturevalue("agent_server").url)
+        t = RemoteTarget(server_named(request, request.param).url)
     assert isinstance(t, Target)
     yield t
     asyncio.run(t.aclose())
@@ -108,6 +113,7 @@ def test_create_existing_id_conflicts(target: Target, owner: str) -> None:
     arun(body)
 
 
+@pytest.mark.aegra_known_gap(reason="set-latest restores the version's context; the target assumes the server keeps the last written one (faithful_repin)")
 def test_update_repin_and_update_again(target: Target, owner: str) -> None:
     aid = assistant_id_for(owner, "a")
     v1 = writer(owner, "a", style="blog")
@@ -193,6 +199,7 @@ def test_context_only_content_round_trips(target: Target, owner: str) -> None:
     arun(body)
 
 
+@pytest.mark.aegra_known_gap(reason="refuses a second assistant of one graph with an identical config (409 on create); this test creates several")
 def test_list_assistants_filters_by_owner(target: Target, owner: str) -> None:
     ours = {assistant_id_for(owner, n): writer(owner, n) for n in ("a", "b", "c")}
     other = f"{owner}-other"
@@ -209,6 +216,7 @@ def test_list_assistants_filters_by_owner(target: Target, owner: str) -> None:
     arun(body)
 
 
+@pytest.mark.aegra_known_gap(reason="refuses a second assistant of one graph with an identical config (409 on create); this test creates several")
 @pytest.mark.parametrize("n_new", [1, 60])  # on a server: GETs, or one count and one listing
 def test_get_many_returns_exactly_the_ids_that_exist(target: Target, owner: str, n_new: int) -> None:
     existing = {assistant_id_for(owner, n): writer(owner, n, style="tweet") for n in ("a", "b")}
