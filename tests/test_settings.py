@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.core.errors import InvalidInput, Problem
 from controller.config.settings import API_KEY_ENVS, TargetSpec, git_toplevel, load_settings
+from controller.core.errors import InvalidInput, Problem
 
 CONFIG = """\
 apiVersion: assistant-controller/v1

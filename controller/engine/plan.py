@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import jsonschema
 
-from controller.core.content import NAME_KEY, OWNER_KEY, Content, same_content, with_removals
-from controller.engine.desired import ContentPath, Declaration, Desired
-from controller.core.errors import InvalidInput, Problem
 from controller.config.manifest import SmokeCase
+from controller.core.content import NAME_KEY, OWNER_KEY, Content, same_content, with_removals
+from controller.core.errors import InvalidInput, Problem
+from controller.engine.desired import ContentPath, Declaration, Desired
 from controller.targets.base import AssistantState, GraphInfo
 
 #: What a target's set-active makes of a version over the live content (``Target.predict_set_active``).
