@@ -179,24 +179,8 @@ def _plan_one(
             return None
         adopting = True
     seen = {"seen_version": live.version, "before": live.content, "adopt": adopting}
-
     if d.pin is not None:
-        entry = live.version_entry(d.pin) if live.versions is not None else None
-        if d.pin != live.version and entry is None:
-            problems.append(Problem(**where, path="spec.activeVersion",
-                                    message=f"version {d.pin} of {d.name!r} does not exist (latest is {_latest(live)})"))
-            return None
-        pinned = entry.content if entry else live.content
-        notes = []
-        if not same_content(pinned, d.content):
-            notes.append(f"pinned to version {d.pin}: the manifest's content differs and is not applied")
-        if d.pin == live.version:
-            return Change("noop", d.declared, content=live.content, warnings=tuple(notes), reason=f"pinned to v{d.pin}", **seen)
-        if not faithful(predict, pinned, live.content):
-            notes.append("this server does not restore context/graph on repin; they stay as they are now")
-        return Change("repin", d.declared, content=pinned, to_version=d.pin, warnings=tuple(notes),
-                      reason=f"pinned to v{d.pin}", **seen)
-
+        return _plan_pinned(d, d.pin, live, predict, seen, where, problems)
     if same_content(live.content, d.content):
         return Change("noop", d.declared, content=live.content, **seen)
     # An older version with exactly this content: move the pointer (a git revert), no new version.
@@ -208,6 +192,26 @@ def _plan_one(
             break
     return Change("update", d.declared, content=with_removals(d.content, live.content),
                   reason="adopt" if adopting else "content differs", **seen)
+
+
+def _plan_pinned(d: Desired, pin: int, live: AssistantState, predict: Predict, seen: dict[str, Any],
+                 where: dict[str, Any], problems: list[Problem]) -> Change | None:
+    """``activeVersion: N``: version N is made active whatever the manifest's content says."""
+    entry = live.version_entry(pin) if live.versions is not None else None
+    if pin != live.version and entry is None:
+        problems.append(Problem(**where, path="spec.activeVersion",
+                                message=f"version {pin} of {d.name!r} does not exist (latest is {_latest(live)})"))
+        return None
+    pinned = entry.content if entry else live.content
+    notes = []
+    if not same_content(pinned, d.content):
+        notes.append(f"pinned to version {pin}: the manifest's content differs and is not applied")
+    if pin == live.version:
+        return Change("noop", d.declared, content=live.content, warnings=tuple(notes), reason=f"pinned to v{pin}", **seen)
+    if not faithful(predict, pinned, live.content):
+        notes.append("this server does not restore context/graph on repin; they stay as they are now")
+    return Change("repin", d.declared, content=pinned, to_version=pin, warnings=tuple(notes),
+                  reason=f"pinned to v{pin}", **seen)
 
 
 def _latest(live: AssistantState) -> int:
