@@ -240,6 +240,7 @@ async def _roll_back(target: Target, change: Change, outcome: Outcome, keep_fail
                 await target.delete(change.assistant_id)
                 outcome.status, outcome.message = "rolled-back", "smoke tests failed; the new assistant was deleted"
         else:
+            assert change.seen_version is not None  # an update or repin saw a live version
             restored = await restore_version(target, change.assistant_id, change.seen_version, change.name)
             outcome.status = "rolled-back"
             outcome.message = f"smoke tests failed; v{restored.version} restored the previous content"

@@ -159,7 +159,7 @@ def _plan_one(
     d: Desired, live: AssistantState | None, owner: str, predict: Predict, adopt: bool, problems: list[Problem]
 ) -> Change | None:
     file, line = d.location(("spec", "activeVersion") if d.pin is not None else ("metadata", "name"))
-    where = {"file": file, "line": line}
+    where: dict[str, Any] = {"file": file, "line": line}
     if live is None:
         if d.pin is not None:
             problems.append(Problem(**where, path="spec.activeVersion",
@@ -178,7 +178,7 @@ def _plan_one(
                                     message=f"assistant {d.assistant_id} exists with {holder}; use apply --adopt to take it over"))
             return None
         adopting = True
-    seen = {"seen_version": live.version, "before": live.content, "adopt": adopting}
+    seen: dict[str, Any] = {"seen_version": live.version, "before": live.content, "adopt": adopting}
     if d.pin is not None:
         return _plan_pinned(d, d.pin, live, predict, seen, where, problems)
     if same_content(live.content, d.content):
@@ -226,7 +226,7 @@ def faithful(predict: Predict, version: Content, live: Content) -> bool:
 def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: list[str]) -> list[Problem]:
     """Unknown graph → error; configurable/context checked against the graph's JSON Schema."""
     file, line = d.location(("spec", "graph"))
-    where = {"file": file, "line": line}
+    where: dict[str, Any] = {"file": file, "line": line}
     graph = graphs.get(d.content.graph_id)
     if graph is None:
         return [Problem(**where, path="spec.graph",
@@ -239,6 +239,7 @@ def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: l
         if note not in warnings:  # once per graph, not once per manifest
             warnings.append(note)
     # the content is mirrored (configurable == context); check it where the manifest declared it
+    checks: list[tuple[tuple[str, ...], dict[str, Any], dict[str, Any] | None]]
     if d.declared.mirror_as == "context":
         checks = [(("spec", "context"), d.content.context, graph.context_schema or graph.config_schema)]
     else:

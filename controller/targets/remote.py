@@ -305,7 +305,8 @@ class RemoteTarget:
         try:
             return (await self._send(method, path, **kwargs))[0]
         finally:
-            self._inflight.discard(task)  # type: ignore[arg-type]
+            if task is not None:
+                self._inflight.discard(task)
 
     async def _pages(self, path: str, body: dict[str, Any], *, empty_is_404: bool = False) -> list[dict]:
         """All rows of a paged POST (search, versions), following ``X-Pagination-Next``
