@@ -113,7 +113,7 @@ def test_create_existing_id_conflicts(target: Target, owner: str) -> None:
     arun(body)
 
 
-@pytest.mark.aegra_known_gap(reason="set-latest restores the version's context; the target assumes the server keeps the last written one (faithful_repin)")
+@pytest.mark.aegra_known_gap(reason="set-latest restores the version's context; RemoteTarget.predict_set_active assumes the official server, which keeps the last written one")
 def test_update_repin_and_update_again(target: Target, owner: str) -> None:
     aid = assistant_id_for(owner, "a")
     v1 = writer(owner, "a", style="blog")
