@@ -2,7 +2,8 @@
 
 Shaped by the server's observed behaviour (AGENT_SERVER_API.md, "Quirks"):
 
-- Every request is bounded by one semaphore (``concurrency``), so a plan over
+- At most ``concurrency`` requests are in flight (a pool of single-connection
+  clients, controller/targets/pool.py), so a plan over
   thousands of assistants never floods the server.
 - Requests that are safe to repeat (reads, search, DELETE, set-latest, create with
   a deterministic id and ``if_exists: raise``) are retried with capped exponential
@@ -35,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import dataclasses
 import email.utils
 import json
@@ -53,6 +53,7 @@ from controller.core.content import Content, declared, system_assistant_id
 from controller.core.errors import Conflict, TargetError, UncertainWrite
 from controller.targets import httpfail
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
+from controller.targets.pool import ClientPool
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def _write_fields(content: Content, *, patch: bool) -> dict[str, Any]:
     body: dict[str, Any] = {"graph_id": content.graph_id, "name": content.name, "config": config}
     if not config.get("configurable"):
         body["config"], body["context"] = ({**config, "configurable": {}} if not context else config), context
-    body["metadata"] = copy.deepcopy(content.metadata or {})
+    body["metadata"] = dict(content.metadata or {})  # only encoded, never mutated: no deep copy
     body["description"] = (content.description or "") if patch else content.description
     return body
 
@@ -112,6 +113,13 @@ def _row_problem(row: Any, key: str = "assistant_id") -> str | None:
 
 
 _detail = httpfail.detail
+_JSON_HEADERS = {"content-type": "application/json"}
+
+
+def _encode(body: Any) -> bytes:
+    """A request body as httpx's ``json=`` would encode it, done once by the caller:
+    ``json=`` re-encodes on every attempt and costs a copy per request."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 def _retry_after(resp: httpx.Response | None) -> float | None:
@@ -147,8 +155,7 @@ class RemoteTarget:
         self._retries = max(0, retries)
         self._backoff = (backoff_base, backoff_cap)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
-        self._slots: asyncio.Semaphore | None = None
+        self._pool: ClientPool | None = None
         self._probing: asyncio.Lock | None = None
         self._inflight: set[asyncio.Task] = set()
 
@@ -163,19 +170,21 @@ class RemoteTarget:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _session(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        """Client and semaphore of the running loop: both are bound to the loop that first
-        used them, and a process may run several loops (one ``asyncio.run`` per command)."""
+    def _session(self) -> ClientPool:
+        """The clients of the running loop: they are bound to the loop that first used
+        them, and a process may run several loops (one ``asyncio.run`` per command)."""
         loop = asyncio.get_running_loop()
-        if self._client is None or self._slots is None or self._loop is not loop:
+        if self._pool is None or self._loop is not loop:
             self._check_url()
             headers = {"x-api-key": self._api_key} if self._api_key else {}
-            limits = httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency)
-            self._client = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=TIMEOUT,
-                                             limits=limits, transport=self._transport)
-            self._slots, self._loop = asyncio.Semaphore(self._concurrency), loop
+
+            def client(limits: httpx.Limits, verify: Any) -> httpx.AsyncClient:
+                return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=TIMEOUT, limits=limits,
+                                         verify=verify, transport=self._transport)
+
+            self._pool, self._loop = ClientPool(self._concurrency, client), loop
             self._probing = asyncio.Lock()
-        return self._client, self._slots
+        return self._pool
 
     def _check_url(self) -> None:
         """A URL without ``http://`` would otherwise fail as a relative path, deep in httpx."""
@@ -244,13 +253,15 @@ class RemoteTarget:
         """
         where = f"{method} {path}" + (f" (assistant {assistant_id})" if assistant_id and assistant_id not in path else "")
         maybe_landed = False
+        content = None if json_body is None else _encode(json_body)  # once, not once per attempt
+        headers = _JSON_HEADERS if content is not None else None
         for attempt in range(self._retries + 1):
-            client, slots = self._session()
+            pool = self._session()
             resp: httpx.Response | None = None
             connecting = False
             try:
-                async with slots:
-                    resp = await client.request(method, path, json=json_body, params=params)
+                async with pool.lease() as client:
+                    resp = await client.request(method, path, content=content, headers=headers, params=params)
             except NOT_SENT as exc:
                 if httpfail.dns_failure(exc) is not None:  # a wrong host name does not heal with retries
                     raise self._unreachable(httpfail.describe(exc, httpx.URL(self.url).host), 1) from None
@@ -498,12 +509,13 @@ class RemoteTarget:
             body["multitask_strategy"] = "reject"
         deadline = timeout + RUN_MARGIN_S
         ref: tuple[str, str] | None = None
-        client, slots = self._session()
+        pool = self._session()
         try:
-            async with (  # the deadline starts once a slot is ours
-                slots,
+            async with (  # the deadline starts once a client is ours
+                pool.lease() as client,
                 asyncio.timeout(deadline),
-                client.stream("POST", path, json=body, timeout=httpx.Timeout(deadline, connect=10.0)) as resp,
+                client.stream("POST", path, content=_encode(body), headers=_JSON_HEADERS,
+                              timeout=httpx.Timeout(deadline, connect=10.0)) as resp,
             ):
                 m = _RUN_REF.search(resp.headers.get("content-location", ""))
                 ref = (m.group(1), m.group(2)) if m else None
@@ -586,7 +598,7 @@ class RemoteTarget:
         if orphans:
             await asyncio.gather(*orphans, return_exceptions=True)
         self._inflight.clear()
-        client, self._client, self._slots = self._client, None, None
-        if client is not None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
             with contextlib.suppress(RuntimeError):  # its loop is gone: nothing left to close cleanly
-                await client.aclose()
+                await pool.aclose()
