@@ -102,8 +102,21 @@ class Target(Protocol):
     async def get(self, assistant_id: str, *, versions: bool = False) -> AssistantState | None:
         """One assistant, or None when there is none with that id."""
 
-    async def get_many(self, assistant_ids: Collection[str]) -> dict[str, AssistantState]:
-        """The assistants among these ids that exist, by id (absent ids are left out)."""
+    async def get_many(self, assistant_ids: Collection[str], *, total: int | None = None) -> dict[str, AssistantState]:
+        """The assistants among these ids that exist, by id (absent ids are left out).
+
+        ``total``: what :meth:`count` answered, when the caller already asked (a server
+        then need not ask again before choosing between GETs and one listing).
+        """
+
+    async def count(self) -> int | None:
+        """How many assistants the target holds, when that is cheap to learn; else None."""
+
+    async def history(self, state: AssistantState) -> AssistantState | None:
+        """``state``, as a listing returned it, with its versions; None when it is gone.
+
+        The listing already answered the live state: a server reads only the versions.
+        """
 
     async def create(self, assistant_id: str, content: Content) -> AssistantState:
         """Create with this exact id (version 1). Raises Conflict when the id exists."""

@@ -203,9 +203,15 @@ class EmbeddedTarget:
             )
         return state
 
-    async def get_many(self, assistant_ids: Collection[str]) -> dict[str, AssistantState]:
+    async def get_many(self, assistant_ids: Collection[str], *, total: int | None = None) -> dict[str, AssistantState]:
         found = [await self.get(i) for i in assistant_ids]
         return {state.assistant_id: state for state in found if state is not None}
+
+    async def count(self) -> int | None:
+        return None  # lookups are local: nothing to choose between
+
+    async def history(self, state: AssistantState) -> AssistantState | None:
+        return await self.get(state.assistant_id, versions=True)
 
     # -- writes ------------------------------------------------------------------
 

@@ -396,20 +396,33 @@ class RemoteTarget:
                 httpfail.decode(resp)
                 return None
             raise self._not_agent_server(f"{where} answered HTTP 404 ({_detail(resp)})")
-        entries = None
-        if versions:
-            rows = await self._pages(f"/assistants/{assistant_id}/versions", {}, empty_is_404=True)
-            found = [Version(int(v["version"]), Content.from_api(v), v.get("created_at", "")) for v in rows]
-            entries = tuple(sorted(found, key=lambda v: v.number, reverse=True))
+        entries = await self._versions(assistant_id) if versions else None
         return self._assistant(resp, where, entries)
 
-    async def get_many(self, assistant_ids: Collection[str]) -> dict[str, AssistantState]:
+    async def _versions(self, assistant_id: str) -> tuple[Version, ...]:
+        """Every version, newest first (none: the assistant is gone)."""
+        rows = await self._pages(f"/assistants/{assistant_id}/versions", {}, empty_is_404=True)
+        found = [Version(int(v["version"]), Content.from_api(v), v.get("created_at", "")) for v in rows]
+        return tuple(sorted(found, key=lambda v: v.number, reverse=True))
+
+    async def history(self, state: AssistantState) -> AssistantState | None:
+        """The versions alone: a GET would repeat what the listing said (one request, not two)."""
+        entries = await self._versions(state.assistant_id)
+        return dataclasses.replace(state, versions=entries) if entries else None
+
+    async def count(self) -> int | None:
+        resp = await self._request("POST", "/assistants/count", json_body={"metadata": {}})
+        total = self._decode(resp, "POST /assistants/count", object, "a number")
+        return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+    async def get_many(self, assistant_ids: Collection[str], *, total: int | None = None) -> dict[str, AssistantState]:
         """One GET per id, or, when that is fewer requests, one listing of every assistant
-        (a first apply of 1,000 manifests would otherwise spend 1,000 GETs learning "404")."""
+        (a first apply of 1,000 manifests would otherwise spend 1,000 GETs learning "404").
+        ``total``: the count, when the caller asked for it alongside its other reads."""
         wanted = set(assistant_ids)
         if len(wanted) > 2:
-            resp = await self._request("POST", "/assistants/count", json_body={"metadata": {}})
-            total = self._decode(resp, "POST /assistants/count", object, "a number")
+            if total is None:
+                total = await self.count()
             page = _PAGE_CAPS.get(self.url, PAGE)
             if isinstance(total, int) and -(-total // page) + 1 < len(wanted):
                 return {a.assistant_id: a for a in await self.list_assistants() if a.assistant_id in wanted}
