@@ -12,6 +12,7 @@ from controller.cli import planview
 from controller.cli.console import Console
 from controller.cli.views import View
 from controller.config.manifest import parse_duration
+from controller.config.settings import SMOKE_CONCURRENCY
 from controller.core.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine import planfile
@@ -142,7 +143,7 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
         missing = [d.name for d in desired if d.smoke and await target.get(d.assistant_id) is None]
         if missing:
             raise ControllerError(f"not on {ws.spec.label}: {', '.join(missing)} (run controller apply first)")
-        suite = await run_suite(target, items, concurrency=ws.spec.concurrency,
+        suite = await run_suite(target, items, concurrency=min(ws.spec.concurrency, SMOKE_CONCURRENCY),
                                 secrets={d.name: d.content.values_at(d.sensitive) for d in desired})
     for r in suite.results:
         console.line(format_result(r, color=console.color))

@@ -16,7 +16,7 @@ def _common(p: argparse.ArgumentParser, *, target: bool = True) -> None:
     if target:
         g.add_argument("-t", "--target", metavar="T", help="target from controller.yaml (default: $CONTROLLER_TARGET, then defaultTarget)")
         g.add_argument("--url", metavar="URL", help="an ad-hoc remote Agent Server instead of a configured target")
-        g.add_argument("--concurrency", type=int, metavar="N", help="parallel requests to a remote target (default 8)")
+        g.add_argument("--concurrency", type=int, metavar="N", help="parallel requests to a remote target (default 32)")
     g.add_argument("-v", "--verbose", action="store_true", help="more detail; tracebacks on errors")
     g.add_argument("-q", "--quiet", action="store_true", help="only results and errors")
     g.add_argument("--no-color", action="store_true", help="no colour (also NO_COLOR); colour is used only on a TTY")

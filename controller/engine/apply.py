@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from controller.config.settings import DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETES, TargetSpec
+from controller.config.settings import DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETES, SMOKE_CONCURRENCY, TargetSpec
 from controller.core.content import CANDIDATE_KEY, OWNER_KEY, canonical, same_content, with_removals
 from controller.core.errors import Conflict, ControllerError, TargetError, UncertainWrite
 from controller.engine.events import Applied, Deleted, Event, Failed, NotPromoted, RolledBack, SmokeResult
@@ -133,7 +133,8 @@ async def apply_plan(target: Target, plan: Plan, options: SyncOptions = SyncOpti
             tested = [c for c in syncing if c.smoke and outcomes[c.assistant_id].status == "applied"]
             if tested:
                 suite = await run_suite(
-                    target, [(c.name, c.assistant_id, list(c.smoke)) for c in tested], concurrency=options.concurrency,
+                    target, [(c.name, c.assistant_id, list(c.smoke)) for c in tested],
+                    concurrency=min(options.concurrency, SMOKE_CONCURRENCY),
                     secrets={c.name: c.secrets for c in tested},
                 )
                 for c in tested:
