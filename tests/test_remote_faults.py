@@ -411,3 +411,54 @@ def test_versions_page_until_the_empty_page_404() -> None:
 
     arun(body)
     assert fake.limits == [1000, 100, 100, 100]  # the third page is the empty 404
+
+
+def test_history_of_a_listed_assistant_reads_only_its_versions() -> None:
+    fake = FakeServer(3)
+    target = RemoteTarget("http://agents.test", transport=httpx.MockTransport(fake.handler), **FAST)
+
+    async def body() -> None:
+        listed = await target.list_assistants()
+        fake.requests.clear()
+        state = await target.history(listed[0])
+        assert state is not None and state.content == listed[0].content
+        assert [v.number for v in state.versions or ()] == [3, 2, 1]
+
+    arun(body)
+    assert fake.requests == [f"POST /assistants/{fake.rows[0]['assistant_id']}/versions"]  # no GET: the listing said it
+
+
+def test_history_of_an_assistant_deleted_since_the_listing_is_none() -> None:
+    fake = FakeServer(1)
+
+    async def body() -> None:
+        listed = await target.list_assistants()
+        fake.rows.clear()  # deleted by someone else: /versions now answers 404
+        assert await target.history(listed[0]) is None
+
+    target = RemoteTarget("http://agents.test", transport=httpx.MockTransport(fake.handler), **FAST)
+    arun(body)
+
+
+def test_no_more_than_concurrency_requests_are_in_flight() -> None:
+    fake = FakeServer(1)
+    in_flight, most = [0], [0]
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        await asyncio.sleep(0.01)
+        in_flight[0] -= 1
+        return fake.handler(request)
+
+    target = RemoteTarget("http://agents.test", transport=httpx.MockTransport(handler), concurrency=3, **FAST)
+
+    async def body() -> None:
+        try:
+            found = await asyncio.gather(*(target.get(fake.rows[0]["assistant_id"]) for _ in range(20)))
+            assert all(s is not None for s in found)
+        finally:
+            await target.aclose()
+
+    arun(body)
+    assert most[0] == 3 and len(fake.requests) == 20
