@@ -462,3 +462,22 @@ def test_no_more_than_concurrency_requests_are_in_flight() -> None:
 
     arun(body)
     assert most[0] == 3 and len(fake.requests) == 20
+
+
+def test_history_of_an_assistant_never_written_since_its_create_needs_no_request() -> None:
+    fake = FakeServer(2)
+    for row in fake.rows:
+        row["created_at"] = row["updated_at"] = "2026-11-24T00:44:57.399501+00:00"
+    fake.rows[1]["updated_at"] = "2026-11-24T00:45:17.921107+00:00"  # patched since: its versions are read
+    target = RemoteTarget("http://agents.test", transport=httpx.MockTransport(fake.handler), **FAST)
+
+    async def body() -> None:
+        fresh, patched = await target.list_assistants()
+        fake.requests.clear()
+        state = await target.history(fresh)
+        assert state is not None and [(v.number, v.content) for v in state.versions or ()] == [(1, fresh.content)]
+        assert fake.requests == []
+        assert await target.history(patched) is not None
+        assert fake.requests == [f"POST /assistants/{patched.assistant_id}/versions"]
+
+    arun(body)

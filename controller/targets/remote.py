@@ -408,7 +408,15 @@ class RemoteTarget:
         return tuple(sorted(found, key=lambda v: v.number, reverse=True))
 
     async def history(self, state: AssistantState) -> AssistantState | None:
-        """The versions alone: a GET would repeat what the listing said (one request, not two)."""
+        """The versions alone: a GET would repeat what the listing said (one request, not two).
+
+        None at all for an assistant never written since its create: it is at version 1
+        with ``updated_at == created_at``, because every PATCH and every ``/latest`` bumps
+        ``updated_at`` (AGENT_SERVER_API.md; Aegra alike), so version 1 is its only
+        version and holds what the listing shows.
+        """
+        if state.version == 1 and state.created_at and state.created_at == state.updated_at:
+            return dataclasses.replace(state, versions=(Version(1, state.content, state.created_at),))
         entries = await self._versions(state.assistant_id)
         return dataclasses.replace(state, versions=entries) if entries else None
 
