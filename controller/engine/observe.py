@@ -12,9 +12,10 @@ whichever is fewer requests.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 
+from controller.core.errors import TargetError
 from controller.engine.desired import Desired
 from controller.engine.plan import needs_versions, ownership_filter
 from controller.targets.base import AssistantState, GraphInfo, Target
@@ -27,18 +28,45 @@ class Observed:
     graphs: Mapping[str, GraphInfo]
 
 
-async def observe(target: Target, desired: list[Desired], owner: str) -> Observed:
-    # Reads are simply gathered: the remote target bounds its own concurrency. The
-    # start-up reads do not depend on each other, so they cost one round trip, not three:
-    # the count (which decides how ``get_many`` looks up what the owner listing lacks)
-    # is asked alongside the listings, at the price of one request a no-op plan ignores.
-    lookups = len(desired) > 2
+@dataclass(frozen=True)
+class StartupReads:
+    """What the target answers before the manifests matter: owned assistants, graphs, count."""
+
+    owned: list[AssistantState]
+    graphs: Mapping[str, GraphInfo]
+    total: int | None
+
+
+async def startup_reads(target: Target, owner: str, *, count: bool = True) -> StartupReads:
+    """The reads that do not depend on each other, gathered: one round trip, not three.
+
+    The count (which decides how ``get_many`` looks up what the owner listing lacks) is
+    asked alongside the listings, at the price of one request a no-op plan ignores.
+    """
     owned, graphs, total = await asyncio.gather(
-        target.list_assistants(ownership_filter(owner)), target.graphs(), target.count() if lookups else _none())
-    by_id = {a.assistant_id: a for a in owned}
+        target.list_assistants(ownership_filter(owner)), target.graphs(), _count(target) if count else _none())
+    return StartupReads(owned, graphs, total)
+
+
+async def _count(target: Target) -> int | None:
+    """The count, or None when it fails: it only saves requests, and the listings beside it
+    fail with the error that says what is wrong (a 404 there: not an Agent Server URL)."""
+    try:
+        return await target.count()
+    except TargetError:
+        return None
+
+
+async def observe(target: Target, desired: list[Desired], owner: str,
+                  reads: Awaitable[StartupReads] | None = None) -> Observed:
+    """``reads``: :func:`startup_reads` already under way (started before the manifests
+    were parsed); else they are made here. Reads are simply gathered: the remote target
+    bounds its own concurrency."""
+    first = await (reads if reads is not None else startup_reads(target, owner, count=len(desired) > 2))
+    by_id = {a.assistant_id: a for a in first.owned}
     missing = [d.assistant_id for d in desired if d.assistant_id not in by_id]
     if missing:
-        by_id.update(await target.get_many(missing, total=total))
+        by_id.update(await target.get_many(missing, total=first.total))
 
     async def with_versions(assistant_id: str) -> None:
         state = await target.history(by_id[assistant_id])  # the live state is known: only the versions are read
@@ -46,7 +74,7 @@ async def observe(target: Target, desired: list[Desired], owner: str) -> Observe
             by_id[assistant_id] = state
 
     await asyncio.gather(*(with_versions(i) for i in needs_versions(desired, by_id)))
-    return Observed(by_id, owned, graphs)
+    return Observed(by_id, first.owned, first.graphs)
 
 
 async def _none() -> None:
