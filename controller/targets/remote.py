@@ -385,8 +385,11 @@ class RemoteTarget:
 
         Unlike GET, search also lists assistants whose graph is no longer registered.
         """
+        return [_state(row) for row in await self._search(metadata)]
+
+    async def _search(self, metadata: dict[str, Any] | None = None) -> list[dict]:
         body = {"metadata": metadata or {}, "sort_by": "assistant_id", "sort_order": "asc"}
-        return [_state(row) for row in await self._pages("/assistants/search", body)]
+        return await self._pages("/assistants/search", body)
 
     async def get(self, assistant_id: str, *, versions: bool = False) -> AssistantState | None:
         """The assistant, or None. None also for an assistant whose graph is unregistered:
@@ -435,7 +438,7 @@ class RemoteTarget:
                 total = await self.count()
             page = _PAGE_CAPS.get(self.url, PAGE)
             if isinstance(total, int) and -(-total // page) + 1 < len(wanted):
-                return {a.assistant_id: a for a in await self.list_assistants() if a.assistant_id in wanted}
+                return {r["assistant_id"]: _state(r) for r in await self._search() if r["assistant_id"] in wanted}
         found = await asyncio.gather(*(self.get(i) for i in wanted))
         return {state.assistant_id: state for state in found if state is not None}
 
