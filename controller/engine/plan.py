@@ -235,7 +235,7 @@ def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: l
         return [Problem(**where, path="spec.graph",
                         message=f"unknown graph {d.content.graph_id!r}; the target has: {', '.join(sorted(graphs)) or 'none'}")]
     if graph.error:
-        return [Problem(**where, path="spec.graph", message=f"graph {graph.graph_id!r} cannot be loaded: {graph.error}")]
+        return [Problem(**where, path="spec.graph", message=f"graph cannot be loaded: {graph.error}")]
     problems = []
     if graph.schema_error:
         note = f"graph {graph.graph_id!r}: config was not checked against this graph's schema, which could not be read: {graph.schema_error}"
