@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from controller.cli import planview
 from controller.cli.console import Console
@@ -222,11 +222,11 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
 def _when(stamp: str) -> str:
     """A server time as ``2026-03-01 09:30:00+00:00``: with its zone (UTC when the server gave none)."""
     try:
-        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(stamp)  # (3.11+ reads a trailing Z)
     except (ValueError, AttributeError):
         return stamp
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when.isoformat(sep=" ", timespec="seconds")
 
 
