@@ -50,7 +50,7 @@ def test_multiline_strings_render_as_unified_diffs_and_colour_only_when_asked():
 
 def test_no_changes_message_and_json_shape():
     plan = Plan("o", "t", (Change("noop", Declaration("w", "id"), seen_version=3, before=c(), content=c()),))
-    assert render_text(plan) == "No changes. The target matches the manifests."
+    assert render_text(plan) == "Plan for owner o on t\n\nNo changes. The target matches the manifests."
     data = render_json(plan)
     assert data["summary"] == {"create": 0, "update": 0, "repin": 0, "delete": 0, "noop": 1}
     assert data["changes"][0] == {"action": "noop", "name": "w", "assistant_id": "id", "source": "", "seen_version": 3,

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from controller.cli import planview
@@ -38,8 +39,13 @@ def _scope(args: argparse.Namespace) -> Scope:
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     ws = _workspace(args)
-    loaded = ws.manifests()
-    console.emit({"ok": True, "manifests": [{"name": m.name, "source": m.location} for m in loaded]})
+    # Without --require-env an unset variable is a warning: pre-commit hooks and PR jobs have no secrets.
+    unset: list[Problem] | None = None if args.require_env else []
+    loaded = ws.manifests(unset_warnings=unset)
+    for problem in unset or ():
+        console.warn(f"{problem} (set it to apply; validate --require-env makes this an error)")
+    console.emit({"ok": True, "manifests": [{"name": m.name, "source": m.location} for m in loaded],
+                  "warnings": [str(p) for p in unset or ()]})
     console.result(f"{len(loaded)} manifest{'s' if len(loaded) != 1 else ''} valid (owner {ws.settings.owner}, target {ws.spec.name}).")
     return 0
 
@@ -61,6 +67,10 @@ def _show_plan(plan: Plan, console: Console) -> None:
         console.warn(warning)
     if console.json:
         console.emit(planview.render_json(plan))
+    elif console.output == "markdown":
+        console.result(planview.render_markdown(plan))
+    elif console.quiet:  # -q: errors and the summary only
+        console.result(plan.summary() if plan.has_changes else "No changes. The target matches the manifests.")
     else:
         console.result(planview.render_text(dataclasses.replace(plan, warnings=()), color=console.color))
 
@@ -71,7 +81,7 @@ async def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         plan = await plan_workspace(ws, target, _scope(args))
     _show_plan(plan, console)
     if args.out:
-        planfile.save(plan, args.out)
+        planfile.save(plan, args.out, _record(ws))
         console.line(f"Saved the plan to {args.out}. Apply exactly it with: controller apply {args.out}")
     return 2 if args.detailed_exitcode and plan.has_changes else 0
 
@@ -86,6 +96,27 @@ def _confirm(auto_approve: bool) -> None:
         raise ControllerError("apply cancelled; nothing was changed")
 
 
+def _record(ws: Workspace) -> planfile.TargetRecord:
+    spec = ws.spec
+    return planfile.TargetRecord(name=spec.name if not spec.from_flag else spec.label, url=spec.url,
+                                 embedded=spec.embedded, graphs=spec.graphs)
+
+
+def _saved_workspace(args: argparse.Namespace, path: str) -> Workspace:
+    """The workspace to apply a saved plan in: its recorded target unless -t/--url says otherwise."""
+    ws = _workspace(args, paths=["."])  # like terraform: the plan applies from here
+    record = planfile.recorded_target(path)
+    if record is None or args.target or args.url:
+        return ws
+    if record.url and not (ws.settings.config and record.name in ws.settings.config.targets):
+        spec = ws.settings.target(url=record.url, concurrency=args.concurrency)
+    elif ws.settings.config and record.name in ws.settings.config.targets:
+        spec = ws.settings.target(record.name, concurrency=args.concurrency)
+    else:
+        spec = dataclasses.replace(ws.spec, name=record.name, embedded=record.embedded, graphs=record.graphs)
+    return dataclasses.replace(ws, spec=spec)
+
+
 async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
     plan = planfile.load(path, ws.spec.values, os.environ)
     if plan.target != ws.spec.label:
@@ -96,7 +127,7 @@ async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
 
 async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     saved = len(args.paths) == 1 and planfile.is_plan_file(args.paths[0])
-    ws = _workspace(args, paths=["."] if saved else None)  # like terraform: the plan applies from here
+    ws = _saved_workspace(args, args.paths[0]) if saved else _workspace(args)
     options = SyncOptions.resolve(ws.spec, no_smoke=args.no_smoke, smoke=args.smoke, keep_failed=args.keep_failed,
                                   max_deletes=args.max_deletes)
     view = View(console)
@@ -107,7 +138,7 @@ async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
             raise ControllerError(refused)
         if not plan.has_changes:
             return 0
-        _confirm(args.auto_approve)
+        _confirm(args.auto_approve or saved)  # a saved plan is the approval (as in Terraform)
         console.line("")
         result = await apply_plan(target, plan, options, view)
     if args.junit:
@@ -177,7 +208,7 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
     async with open_target(ws.spec) as target:
         state = await _find(ws, target, args.name)
     rows: list[dict[str, Any]] = [
-        {"version": v.number, "created": v.created_at, "revision": v.content.metadata.get(REVISION_KEY) or "",
+        {"version": v.number, "created": _when(v.created_at), "revision": v.content.metadata.get(REVISION_KEY) or "",
          "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version}
         for v in state.versions or ()
     ]
@@ -187,6 +218,17 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
         for r in rows:
             console.result(f"{r['version']:<8} {r['created'][:26]:<26} {r['revision'][:12]:<12} {r['source'][:32]:<32} {'*' if r['active'] else ''}")
     return 0
+
+
+def _when(stamp: str) -> str:
+    """A server time as ``2026-03-01 09:30:00+00:00``: with its zone (UTC when the server gave none)."""
+    try:
+        when = datetime.fromisoformat(stamp)  # (3.11+ reads a trailing Z)
+    except (ValueError, AttributeError):
+        return stamp
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.isoformat(sep=" ", timespec="seconds")
 
 
 async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
@@ -210,6 +252,15 @@ async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
 
 # -- watch / import ----------------------------------------------------------------------
 
+def _require_manifests(ws: Workspace) -> None:
+    """No manifest at all is a wrong path: exit now. Invalid ones are watch's to report and wait out."""
+    try:
+        ws.manifests(unset_warnings=[])
+    except InvalidInput as exc:
+        if any(p.message.startswith("no manifests found") for p in exc.problems):
+            raise
+
+
 def cmd_watch(args: argparse.Namespace, console: Console) -> int:
     from controller.engine.watch import WatchOptions, run_watch
 
@@ -217,6 +268,7 @@ def cmd_watch(args: argparse.Namespace, console: Console) -> int:
         interval = parse_duration(args.interval)
     except ValueError as exc:
         raise InvalidInput([Problem(path="--interval", message=str(exc))]) from None
+    _require_manifests(_workspace(args))
     options = WatchOptions(paths=tuple(args.paths or ["."]), config=args.config, target=args.target, url=args.url,
                            concurrency=args.concurrency, interval=interval, self_heal=args.self_heal,
                            prune=args.prune, max_deletes=args.max_deletes, no_smoke=args.no_smoke)

@@ -9,16 +9,18 @@ from controller import __version__
 EPILOG = "Docs: README.md. Exit codes: 0 ok/no changes, 1 error, 2 plan --detailed-exitcode with changes, 3 smoke test failed."
 
 
-def _common(p: argparse.ArgumentParser, *, target: bool = True) -> None:
+def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool = False) -> None:
     g = p.add_argument_group("common options")
-    g.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format (default: text)")
+    formats = ("text", "json", "markdown") if markdown else ("text", "json")
+    g.add_argument("-o", "--output", choices=formats, default="text",
+                   help="output format (default: text)" + ("; markdown: for a pull-request comment" if markdown else ""))
     g.add_argument("--config", metavar="FILE", help="controller.yaml to use (default: found by walking up from PATH)")
     if target:
         g.add_argument("-t", "--target", metavar="T", help="target from controller.yaml (default: $CONTROLLER_TARGET, then defaultTarget)")
         g.add_argument("--url", metavar="URL", help="an ad-hoc remote Agent Server instead of a configured target")
         g.add_argument("--concurrency", type=int, metavar="N", help="parallel requests to a remote target (default 8)")
     g.add_argument("-v", "--verbose", action="store_true", help="more detail; tracebacks on errors")
-    g.add_argument("-q", "--quiet", action="store_true", help="only results and errors")
+    g.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
     g.add_argument("--no-color", action="store_true", help="no colour (also NO_COLOR); colour is used only on a TTY")
 
 
@@ -36,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("validate", help="check manifests offline: YAML, schema, interpolation, duplicates",
-                       description="Load every manifest under PATH and report all problems, one line each. Talks to no target.")
+                       description="Load every manifest under PATH and report all problems, one line each. Talks to no target. "
+                                   "Needs no secrets: an unset variable is a warning unless --require-env.")
     _paths(p)
+    p.add_argument("--require-env", action="store_true", help="an unset ${VAR} is an error, as it is for plan and apply")
     _common(p)
 
     p = sub.add_parser("plan", help="show what apply would change", description="Compare the manifests with the target and print the changes.", epilog=EPILOG)
@@ -47,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adopt", action="store_true", help="plan taking over assistants that exist with another or no owner")
     p.add_argument("--out", metavar="PLAN", help="save the plan to apply exactly later: controller apply PLAN")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes, 0 when none")
-    _common(p)
+    _common(p, markdown=True)
 
     p = sub.add_parser("apply", help="make the target match the manifests (or apply a saved plan)",
                        description="Plan, confirm, then create/update/repin/delete, gating each change with its smoke tests.", epilog=EPILOG)
@@ -55,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="delete owned assistants no manifest declares")
     p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to prune more than N (default 10, or the target's maxDeletes)")
     p.add_argument("-l", "--selector", metavar="SELECTOR", help="only manifests whose labels match, e.g. team=content")
-    p.add_argument("--auto-approve", action="store_true", help="apply without asking (needed without a terminal)")
+    p.add_argument("--auto-approve", action="store_true", help="apply without asking (needed without a terminal; a saved plan is already approved)")
     p.add_argument("--smoke", choices=("after", "before"), help="after: apply, test, roll back on failure (default); before: test a candidate first")
     p.add_argument("--no-smoke", action="store_true", help="skip smoke tests")
     p.add_argument("--keep-failed", action="store_true", help="keep a newly created assistant whose smoke tests failed")

@@ -55,6 +55,14 @@ def read_text(path: str) -> str:
         raw = fh.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
         raise YamlError("file is larger than 1 MiB")
+    # Editors on Windows save "Unicode" as UTF-16 with a byte-order mark: read it, by its BOM.
+    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                       (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec)
+            except UnicodeDecodeError:
+                raise YamlError(f"not valid {codec.upper()} text (it starts with a {codec.upper()} byte-order mark); save it as UTF-8") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

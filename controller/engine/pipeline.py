@@ -59,12 +59,21 @@ class Workspace:
         settings = load_settings(paths, config)
         return cls(paths, settings, settings.target(target, url, concurrency=concurrency))
 
-    def manifests(self, environ: Mapping[str, str] | None = None) -> list[LoadedManifest]:
-        return load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed)
+    def manifests(self, environ: Mapping[str, str] | None = None, *, require: bool = True,
+                  unset_warnings: list[Problem] | None = None) -> list[LoadedManifest]:
+        """The valid manifests under the paths. ``require``: none at all is an error, so a
+        wrong path in CI fails instead of planning "No changes"."""
+        loaded = load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed,
+                                unset_warnings=unset_warnings, root=self.settings.root)
+        if require and not loaded:
+            raise InvalidInput([Problem(message=f"no manifests found under {' '.join(self.paths)}")])
+        return loaded
 
-    def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None) -> list[Desired]:
+    def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
+                *, require: bool = True) -> list[Desired]:
         revision = git_revision(self.settings.root)
-        items = [desired_state(m, self.settings.owner, revision, self.settings.root) for m in self.manifests(environ)]
+        items = [desired_state(m, self.settings.owner, revision, self.settings.root)
+                 for m in self.manifests(environ, require=require)]
         if selector:
             items = [d for d in items if all(d.labels.get(k) == v for k, v in selector.items())]
         return items

@@ -137,8 +137,15 @@ def make_plan(
     problems: list[Problem] = []
     warnings: list[str] = []
     changes: list[Change] = []
+    broken: set[str] = set()  # graphs that failed to load: reported at their first manifest only
     for d in desired:
-        problems.extend(check_against_graph(d, graphs, warnings))
+        graph = graphs.get(d.content.graph_id)
+        if graph is not None and graph.error:
+            if graph.graph_id not in broken:
+                broken.add(graph.graph_id)
+                problems.extend(check_against_graph(d, graphs, warnings))
+        else:
+            problems.extend(check_against_graph(d, graphs, warnings))
         change = _plan_one(d, observed.get(d.assistant_id), owner, predict_set_active, adopt, problems)
         if change is not None:
             changes.append(change)
