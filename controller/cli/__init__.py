@@ -33,15 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(result)
         return int(result)
     except InvalidInput as exc:
-        for problem in exc.problems:
-            console.error(str(problem))
-        n = len(exc.problems)
-        if console.json:
-            console.emit({"ok": False, "errors": [str(p) for p in exc.problems]})
-        # validate never writes, so saying nothing was written would only puzzle
-        written = "" if args.command == "validate" else "; nothing was written"
-        console.error(f"{n} error{'s' if n != 1 else ''}{written}.")
-        return exc.exit_code
+        return _invalid(exc, console, args.command)
     except ControllerError as exc:
         if console.verbose:
             traceback.print_exc()
@@ -60,6 +52,19 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         console.error(f"error: {type(exc).__name__}: {exc} (run with -v for details)")
         return 1
+
+
+def _invalid(exc: InvalidInput, console: Console, command: str) -> int:
+    """Every problem, one line each, then how many; nothing was written before them."""
+    for problem in exc.problems:
+        console.error(str(problem))
+    n = len(exc.problems)
+    if console.json:
+        console.emit({"ok": False, "errors": [str(p) for p in exc.problems]})
+    # validate never writes, so saying nothing was written would only puzzle
+    written = "" if command == "validate" else "; nothing was written"
+    console.error(f"{n} error{'s' if n != 1 else ''}{written}.")
+    return exc.exit_code
 
 
 def _silence_stdout() -> None:
