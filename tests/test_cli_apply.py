@@ -262,3 +262,26 @@ def test_history_and_rollback(repo, capsys):
     assert state(repo, "blog-writer").version == 1
     code, out, _ = run(capsys, "plan", ".")
     assert "repin v1 → v2" in out  # git still says v2's content: shown as drift
+
+
+def test_a_secret_written_earlier_stays_masked_when_the_default_is_used_now(repo, capsys, monkeypatch):
+    """MODEL=sk-secret apply, then every command without MODEL: the live value is the secret."""
+    monkeypatch.setenv("MODEL", SECRET)
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0
+    monkeypatch.delenv("MODEL")
+    edit(BLOG, "{path: model, exists: true}", '{path: model, equals: "a-different-model"}')  # fails on any model
+    outputs = []
+    for argv in (("plan", "."), ("plan", ".", "-o", "json"), ("plan", ".", "--out", "p.plan"),
+                 ("test", "blog-writer", "--junit", "test.xml"), ("test", "blog-writer", "-o", "json"),
+                 ("apply", "p.plan", "--auto-approve", "--junit", "apply.xml"),
+                 ("apply", ".", "--auto-approve", "-o", "json"), ("history", "blog-writer", "-o", "json")):
+        code, out, err = run(capsys, *argv)
+        outputs.append(" ".join(argv) + "\n" + out + err)
+    for file in ("p.plan", "test.xml", "apply.xml"):
+        outputs.append(Path(file).read_text())
+    for text in outputs:
+        assert SECRET not in text, text
+    code, out, _ = run(capsys, "plan", ".", "-o", "json")
+    assert code == 0
+    assert '"(sensitive)"' in outputs[1] and "anthropic:claude-sonnet" not in outputs[1]
+    assert json.loads(Path("p.plan").read_text())["changes"][0]["before"]["config"]["configurable"]["model"]["$sensitive"]

@@ -138,11 +138,14 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
         desired = [d for d in desired if d.name in args.names]
     items = [(d.name, d.assistant_id, list(d.smoke)) for d in desired if d.smoke]
     async with open_target(ws.spec) as target:
-        missing = [d.name for d in desired if d.smoke and await target.get(d.assistant_id) is None]
+        live = {d.name: await target.get(d.assistant_id) for d in desired if d.smoke}
+        missing = [name for name, state in live.items() if state is None]
         if missing:
             raise ControllerError(f"not on {ws.spec.label}: {', '.join(missing)} (run controller apply first)")
-        suite = await run_suite(target, items, concurrency=ws.spec.concurrency,
-                                secrets={d.name: d.content.values_at(d.sensitive) for d in desired})
+        # what runs is the live content: its values at sensitive paths are secrets too
+        secrets = {d.name: d.content.values_at(d.sensitive) | live[d.name].content.values_at(d.sensitive)  # type: ignore[union-attr]
+                   for d in desired if d.smoke}
+        suite = await run_suite(target, items, concurrency=ws.spec.concurrency, secrets=secrets)
     for r in suite.results:
         console.line(format_result(r, color=console.color))
     if args.junit:

@@ -80,8 +80,13 @@ class Change:
 
     @property
     def secrets(self) -> set[str]:
-        """Values from the environment in the new content: smoke output must not show them."""
-        return self.content.values_at(self.sensitive) if self.content is not None else set()
+        """The values at sensitive paths of the new content *and* of the live one: smoke
+        output must show neither (the live value may be a secret an earlier run wrote)."""
+        found: set[str] = set()
+        for content in (self.content, self.before):
+            if content is not None:
+                found |= content.values_at(self.sensitive)
+        return found
 
 
 @dataclass(frozen=True)
