@@ -179,3 +179,56 @@ def test_a_raising_graph_and_a_timeout_are_clear_failures(repo, owner, capsys):
     assert "✗ boom-probe › raises" in out and "ValueError" in out and "boom: requested failure" in out
     assert "✗ slow-probe › too slow" in out and "timed out after 1s" in out
     assert "boom-probe: rolled-back: smoke tests failed; the new assistant was deleted" in err
+
+
+SLOWPOKE = ("apiVersion: assistant-controller/v1\nkind: Assistant\nmetadata: {name: slowpoke}\n"
+            "spec:\n  graph: slow\n  smoke:\n    - name: takes its time\n      input: {seconds: 60}\n      timeout: 120s\n")
+
+
+def test_a_candidate_left_by_kill_9_is_cleaned_up_and_never_planned_as_a_delete(repo, owner, sdk, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    Path("assistants/slowpoke.yaml").write_text(SLOWPOKE)
+    slowpoke_id = assistant_id_for(owner, "slowpoke")
+    cli = "import sys; from controller.cli import main; sys.exit(main(sys.argv[1:]))"
+    log = (repo / "child.log").open("w")
+    child = subprocess.Popen([sys.executable, "-c", cli, "apply", ".", "--auto-approve", "--smoke", "before"],
+                             stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+    def candidates() -> list[dict]:
+        return [a for a in search_all(sdk, metadata={"controller/owner": owner}) if a["metadata"].get("controller/candidate")]
+
+    try:
+        deadline = time.monotonic() + 60
+        while not candidates() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = candidates()
+        assert left, "the candidate never appeared: " + (repo / "child.log").read_text()
+        time.sleep(1)  # its smoke run (60s) is under way
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+        log.close()
+    assert [a["metadata"]["controller/candidate"] for a in candidates()] == [slowpoke_id]
+    assert sdk.assistants.search(metadata={"controller/owner": owner, "controller/name": "slowpoke"})  # the stray
+
+    Path("assistants/slowpoke.yaml").unlink()
+    code, out, _ = run(capsys, "plan", ".", "--prune")
+    assert code == 0 and "slowpoke" not in out and "No changes." in out  # never "- slowpoke", "1 to delete"
+    code, out, err = run(capsys, "history", "slowpoke")
+    assert code == 1 and "no assistant named 'slowpoke'" in err  # the candidate is not slowpoke
+
+    code, out, err = run(capsys, "apply", ".", "--auto-approve", "--prune", "--max-deletes", "0")
+    assert code == 0, out + err
+    assert f"cleaned up a leftover smoke candidate of slowpoke ({left[0]['assistant_id']})" in out
+    assert "No changes." in out
+    assert candidates() == []
+    assert sdk.assistants.search(metadata={"controller/owner": owner, "controller/name": "slowpoke"}) == []
+    code, out, _ = run(capsys, "plan", ".", "--prune", "-o", "json")
+    assert code == 0 and "slowpoke" not in out

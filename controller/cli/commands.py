@@ -11,10 +11,10 @@ from controller.cli import planview
 from controller.cli.console import Console
 from controller.cli.views import View
 from controller.config.manifest import parse_duration
-from controller.core.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
+from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine import planfile
-from controller.engine.apply import SyncOptions, apply_plan, check_fresh, restore_version
+from controller.engine.apply import SyncOptions, apply_plan, check_fresh, clean_candidates, restore_version
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
 from controller.targets import open_target
@@ -100,6 +100,7 @@ async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
                                   max_deletes=args.max_deletes)
     view = View(console)
     async with open_target(ws.spec) as target:
+        await clean_candidates(target, ws.settings.owner, view)
         plan = await (_saved_plan(args.paths[0], ws, target) if saved else plan_workspace(ws, target, _scope(args)))
         _show_plan(plan, console)
         if refused := options.deletes_refused(plan.changes):
@@ -167,7 +168,8 @@ async def _find(ws: Workspace, target: Target, name: str) -> AssistantState:
         state = await target.get(assistant_id, versions=True)
         if state is not None:
             return state
-    owned = await target.list_assistants({OWNER_KEY: ws.settings.owner, NAME_KEY: name})
+    owned = [a for a in await target.list_assistants({OWNER_KEY: ws.settings.owner, NAME_KEY: name})
+             if CANDIDATE_KEY not in a.content.metadata]  # a smoke candidate carries the name too
     found = await target.get(owned[0].assistant_id, versions=True) if owned else None
     if found is None:
         raise ControllerError(f"no assistant named {name!r} owned by {ws.settings.owner!r} on {ws.spec.label}")

@@ -15,6 +15,7 @@ from controller.config.manifest import format_duration
 from controller.engine.apply import ApplyResult
 from controller.engine.events import (
     Applied,
+    CleanedUp,
     Deleted,
     Drift,
     Event,
@@ -46,6 +47,8 @@ def event_text(event: Event) -> list[tuple[str, str]]:
         return [("out", f"{_SYMBOL[event.action]} {event.name}: {_PAST[event.action]} ({detail})")]
     if isinstance(event, Deleted):
         return [("out", f"- {event.name}: deleted")]
+    if isinstance(event, CleanedUp):
+        return [("out", f"cleaned up a leftover smoke candidate of {event.name} ({event.assistant_id})")]
     if isinstance(event, SmokeResult):
         return [("out", format_result(event.result))]
     if isinstance(event, RolledBack):
@@ -82,6 +85,9 @@ def event_json(event: Event) -> dict[str, Any]:
                 "version": event.version, "from_version": event.from_version}
     if isinstance(event, Deleted):
         return {"event": "applied", "name": event.name, "action": "delete", "assistant_id": event.assistant_id}
+    if isinstance(event, CleanedUp):
+        return {"event": "cleaned-up", "name": event.name, "assistant_id": event.assistant_id,
+                "reason": "leftover smoke candidate"}
     if isinstance(event, SmokeResult):
         case = case_json(event.result)
         return {"event": "smoke", "name": event.name, "case": case["case"], "passed": case["passed"],

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from controller.config.settings import DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETES, TargetSpec
-from controller.core.content import CANDIDATE_KEY, OWNER_KEY, canonical, same_content, with_removals
+from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, canonical, same_content, with_removals
 from controller.core.errors import Conflict, ControllerError, TargetError, UncertainWrite
-from controller.engine.events import Applied, Deleted, Event, Failed, NotPromoted, RolledBack, SmokeResult
+from controller.engine.events import Applied, CleanedUp, Deleted, Event, Failed, NotPromoted, RolledBack, SmokeResult
 from controller.engine.plan import Change, Plan
 from controller.smoke.runner import CaseResult, run_suite
 from controller.targets.base import AssistantState, Target
@@ -110,6 +110,22 @@ async def check_fresh(target: Target, plan: Plan) -> None:
             moved.append(f"{change.name} ({seen} at plan time, {'absent' if now is None else f'v{now}'} now)")
     if moved:
         raise Conflict(f"the target changed since the plan was made: {'; '.join(moved)}. Nothing was applied; plan again")
+
+
+async def clean_candidates(target: Target, owner: str, emit: Emit = _ignore) -> list[str]:
+    """Delete ``smoke: before`` candidates of ``owner`` left behind by an apply that died
+    (kill -9 skips the ``finally`` that deletes them). Run at the start of an apply or a
+    watch pass, which hold the owner's target: a candidate then is never a live one's.
+
+    Returns the deleted ids. A candidate already gone (deleted concurrently) is fine."""
+    cleaned = []
+    for state in await target.list_assistants({OWNER_KEY: owner}):
+        if CANDIDATE_KEY not in state.content.metadata:
+            continue
+        await target.delete(state.assistant_id)
+        cleaned.append(state.assistant_id)
+        emit(CleanedUp(state.content.metadata.get(NAME_KEY) or state.assistant_id, state.assistant_id))
+    return cleaned
 
 
 async def apply_plan(target: Target, plan: Plan, options: SyncOptions = SyncOptions(),

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import jsonschema
 
-from controller.core.content import NAME_KEY, OWNER_KEY, Content, same_content, with_removals
+from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, Content, same_content, with_removals
 from controller.engine.desired import ContentPath, Declaration, Desired
 from controller.core.errors import InvalidInput, Problem
 from controller.config.manifest import SmokeCase
@@ -151,6 +151,8 @@ def make_plan(
         declared = {d.assistant_id for d in desired}
         for live in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id)):
             if live.assistant_id in declared or live.content.is_system or live.content.owner != owner:
+                continue
+            if CANDIDATE_KEY in live.content.metadata:  # a leftover smoke candidate is not the assistant it stands for
                 continue
             name = live.content.metadata.get(NAME_KEY) or live.assistant_id
             changes.append(Change("delete", Declaration(name, live.assistant_id), seen_version=live.version,
