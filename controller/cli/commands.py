@@ -14,7 +14,15 @@ from controller.config.manifest import parse_duration
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine import planfile
-from controller.engine.apply import SyncOptions, apply_plan, check_fresh, clean_candidates, restore_version
+from controller.engine.apply import (
+    SyncOptions,
+    apply_plan,
+    check_fresh,
+    choose_rollback,
+    clean_candidates,
+    failed_versions,
+    restore_version,
+)
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
 from controller.targets import open_target
@@ -180,16 +188,19 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
     ws = _workspace(args, paths=args.paths)
     async with open_target(ws.spec) as target:
         state = await _find(ws, target, args.name)
+    failed = failed_versions(state)
     rows = [
         {"version": v.number, "created": v.created_at, "revision": v.content.metadata.get(REVISION_KEY) or "",
-         "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version}
+         "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version,
+         "failed": v.number in failed}
         for v in state.versions or ()
     ]
     console.emit({"name": args.name, "assistant_id": state.assistant_id, "active": state.version, "versions": rows})
     if not console.json:
-        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<12} {'SOURCE':<32} ACTIVE")
+        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<12} {'SOURCE':<32} {'SMOKE':<7} ACTIVE")
         for r in rows:
-            console.result(f"{r['version']:<8} {r['created'][:26]:<26} {r['revision'][:12]:<12} {r['source'][:32]:<32} {'*' if r['active'] else ''}")
+            smoke = "failed" if r["failed"] else ""
+            console.result(f"{r['version']:<8} {r['created'][:26]:<26} {r['revision'][:12]:<12} {r['source'][:32]:<32} {smoke:<7} {'*' if r['active'] else ''}")
     return 0
 
 
@@ -197,19 +208,46 @@ async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
     ws = _workspace(args, paths=args.paths)
     async with open_target(ws.spec) as target:
         state = await _find(ws, target, args.name)
-        numbers = sorted(v.number for v in state.versions or ())
-        to = args.to if args.to is not None else max((n for n in numbers if n < state.version), default=None)
-        if to is None or to not in numbers:
-            raise ControllerError(f"{args.name}: no version {to if to is not None else 'before v' + str(state.version)} (versions: {', '.join(map(str, numbers))})")
+        to = choose_rollback(state, args.name, args.to, args.force)
         if to == state.version:
             console.result(f"{args.name}: v{to} is already active; nothing to do.")
             return 0
         restored = await restore_version(target, state.assistant_id, to, args.name)
-    how = "repinned" if restored.version == to else f"restored as new version v{restored.version}"
+        how = "repinned" if restored.version == to else f"restored as new version v{restored.version}"
+        console.line(f"{args.name}: v{state.version} → v{to} ({how}).")
+        if not args.no_smoke and not await _smoke_restored(ws, target, state, restored, args, console):
+            back = await restore_version(target, state.assistant_id, state.version, args.name,
+                                         failed={to, restored.version})
+            console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": back.version,
+                          "smoke": "failed"})
+            console.error(f"{args.name}: the smoke tests failed on v{to}; v{state.version}'s content is active again "
+                          f"(v{back.version}), and v{to} is recorded as failed.")
+            return 3
     console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": restored.version})
     console.result(f"{args.name}: v{state.version} → v{to} ({how}).")
     console.warn("the manifests in git now differ from the target: plan shows this as drift until you commit the change or apply again.")
     return 0
+
+
+async def _smoke_restored(ws: Workspace, target: Target, before: AssistantState, restored: AssistantState,
+                          args: argparse.Namespace, console: Console) -> bool:
+    """Run the manifest's smoke cases (if it declares any) on what rollback made active."""
+    from controller.smoke.report import format_result
+    from controller.smoke.runner import run_suite
+
+    try:
+        declared = [d for d in ws.desired() if d.name == args.name and d.assistant_id == before.assistant_id]
+    except InvalidInput:
+        declared = []
+    if not declared or not declared[0].smoke:
+        return True
+    d = declared[0]
+    secrets = d.content.values_at(d.sensitive) | before.content.values_at(d.sensitive) | restored.content.values_at(d.sensitive)
+    suite = await run_suite(target, [(d.name, d.assistant_id, list(d.smoke))], concurrency=ws.spec.concurrency,
+                            secrets={d.name: secrets})
+    for r in suite.results:
+        console.line(format_result(r, color=console.color))
+    return suite.ok
 
 
 # -- watch / import ----------------------------------------------------------------------
