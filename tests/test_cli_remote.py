@@ -6,6 +6,7 @@ trusts the controller to report on itself. Each test has its own owner (see conf
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,43 @@ def test_a_candidate_left_by_kill_9_is_cleaned_up_and_never_planned_as_a_delete(
     assert sdk.assistants.search(metadata={"controller/owner": owner, "controller/name": "slowpoke"}) == []
     code, out, _ = run(capsys, "plan", ".", "--prune", "-o", "json")
     assert code == 0 and "slowpoke" not in out
+
+
+def test_rollback_after_a_failed_smoke_never_goes_to_the_failed_content(repo, owner, sdk, capsys):
+    blog_id = assistant_id_for(owner, "blog-writer")
+    assert run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")[0] == 0
+    edit(BLOG, "style: blog", "style: plain")  # fails the blog case
+    code, _, err = run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")
+    assert code == 3 and "blog-writer: rolled-back" in err
+    assert versions(sdk, blog_id) == [1, 2, 3]
+    assert sdk.assistants.get(blog_id)["metadata"]["controller/failed"] == [2]  # on the server: any checkout knows
+
+    code, out, _ = run(capsys, "history", "blog-writer", "-o", "json")
+    assert [(v["version"], v["failed"]) for v in json.loads(out)["versions"]] == [(3, False), (2, True), (1, False)]
+    code, _, err = run(capsys, "rollback", "blog-writer")
+    assert code == 1 and "no version before v3 differs from it and passed its smoke tests" in err
+    code, _, err = run(capsys, "rollback", "blog-writer", "--to", "2")
+    assert code == 1 and "v2 failed its smoke tests" in err
+    code, out, err = run(capsys, "rollback", "blog-writer", "--to", "2", "--force")
+    assert code == 3 and "✗ blog-writer › writes a blog post" in out
+    live = sdk.assistants.get(blog_id)
+    assert live["config"]["configurable"]["style"] == "blog" and live["context"]["style"] == "blog"
+    assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 2  # git still says plain: an honest update
+
+
+def test_a_secret_written_earlier_is_masked_in_every_output_on_the_server(repo, owner, capsys, monkeypatch):
+    secret = "sk-secret-remote-7731"
+    monkeypatch.setenv("MODEL", secret)
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    monkeypatch.delenv("MODEL")
+    edit(BLOG, "{path: model, exists: true}", '{path: model, equals: "a-different-model"}')
+    outputs = []
+    for argv in (("plan", "."), ("plan", ".", "-o", "json"), ("plan", ".", "--out", "p.plan"),
+                 ("test", "blog-writer", "--junit", "test.xml"),
+                 ("apply", "p.plan", "--auto-approve", "--junit", "apply.xml"), ("history", "blog-writer", "-o", "json")):
+        code, out, err = run(capsys, *argv)
+        outputs.append(out + err)
+    outputs += [Path(f).read_text() for f in ("p.plan", "test.xml", "apply.xml")]
+    for text in outputs:
+        assert secret not in text, text
+    assert '"(sensitive)"' in outputs[1]
