@@ -13,10 +13,18 @@ from controller.cli import planview
 from controller.cli.console import Console
 from controller.cli.views import View
 from controller.config.manifest import parse_duration
-from controller.core.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
+from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine import planfile
-from controller.engine.apply import SyncOptions, apply_plan, check_fresh, restore_version
+from controller.engine.apply import (
+    SyncOptions,
+    apply_plan,
+    check_fresh,
+    choose_rollback,
+    clean_candidates,
+    failed_versions,
+    restore_version,
+)
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
 from controller.targets import open_target
@@ -132,6 +140,7 @@ async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
                                   max_deletes=args.max_deletes)
     view = View(console)
     async with open_target(ws.spec) as target:
+        await clean_candidates(target, ws.settings.owner, view)
         plan = await (_saved_plan(args.paths[0], ws, target) if saved else plan_workspace(ws, target, _scope(args)))
         _show_plan(plan, console)
         if refused := options.deletes_refused(plan.changes):
@@ -170,11 +179,14 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
         desired = [d for d in desired if d.name in args.names]
     items = [(d.name, d.assistant_id, list(d.smoke)) for d in desired if d.smoke]
     async with open_target(ws.spec) as target:
-        missing = [d.name for d in desired if d.smoke and await target.get(d.assistant_id) is None]
+        live = {d.name: await target.get(d.assistant_id) for d in desired if d.smoke}
+        missing = [name for name, state in live.items() if state is None]
         if missing:
             raise ControllerError(f"not on {ws.spec.label}: {', '.join(missing)} (run controller apply first)")
-        suite = await run_suite(target, items, concurrency=ws.spec.concurrency,
-                                secrets={d.name: d.content.values_at(d.sensitive) for d in desired})
+        # what runs is the live content: its values at sensitive paths are secrets too
+        secrets = {d.name: d.content.values_at(d.sensitive) | live[d.name].content.values_at(d.sensitive)  # type: ignore[union-attr]
+                   for d in desired if d.smoke}
+        suite = await run_suite(target, items, concurrency=ws.spec.concurrency, secrets=secrets)
     for r in suite.results:
         console.line(format_result(r, color=console.color))
     if args.junit:
@@ -196,7 +208,8 @@ async def _find(ws: Workspace, target: Target, name: str) -> AssistantState:
         state = await target.get(assistant_id, versions=True)
         if state is not None:
             return state
-    owned = await target.list_assistants({OWNER_KEY: ws.settings.owner, NAME_KEY: name})
+    owned = [a for a in await target.list_assistants({OWNER_KEY: ws.settings.owner, NAME_KEY: name})
+             if CANDIDATE_KEY not in a.content.metadata]  # a smoke candidate carries the name too
     found = await target.get(owned[0].assistant_id, versions=True) if owned else None
     if found is None:
         raise ControllerError(f"no assistant named {name!r} owned by {ws.settings.owner!r} on {ws.spec.label}")
@@ -207,16 +220,19 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
     ws = _workspace(args, paths=args.paths)
     async with open_target(ws.spec) as target:
         state = await _find(ws, target, args.name)
+    failed = failed_versions(state)
     rows: list[dict[str, Any]] = [
         {"version": v.number, "created": _when(v.created_at), "revision": v.content.metadata.get(REVISION_KEY) or "",
-         "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version}
+         "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version,
+         "failed": v.number in failed}
         for v in state.versions or ()
     ]
     console.emit({"name": args.name, "assistant_id": state.assistant_id, "active": state.version, "versions": rows})
     if not console.json:
-        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<12} {'SOURCE':<32} ACTIVE")
+        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<12} {'SOURCE':<32} {'SMOKE':<7} ACTIVE")
         for r in rows:
-            console.result(f"{r['version']:<8} {r['created'][:26]:<26} {r['revision'][:12]:<12} {r['source'][:32]:<32} {'*' if r['active'] else ''}")
+            smoke = "failed" if r["failed"] else ""
+            console.result(f"{r['version']:<8} {r['created'][:26]:<26} {r['revision'][:12]:<12} {r['source'][:32]:<32} {smoke:<7} {'*' if r['active'] else ''}")
     return 0
 
 
@@ -235,19 +251,46 @@ async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
     ws = _workspace(args, paths=args.paths)
     async with open_target(ws.spec) as target:
         state = await _find(ws, target, args.name)
-        numbers = sorted(v.number for v in state.versions or ())
-        to = args.to if args.to is not None else max((n for n in numbers if n < state.version), default=None)
-        if to is None or to not in numbers:
-            raise ControllerError(f"{args.name}: no version {to if to is not None else 'before v' + str(state.version)} (versions: {', '.join(map(str, numbers))})")
+        to = choose_rollback(state, args.name, args.to, args.force)
         if to == state.version:
             console.result(f"{args.name}: v{to} is already active; nothing to do.")
             return 0
         restored = await restore_version(target, state.assistant_id, to, args.name)
-    how = "repinned" if restored.version == to else f"restored as new version v{restored.version}"
+        how = "repinned" if restored.version == to else f"restored as new version v{restored.version}"
+        console.line(f"{args.name}: v{state.version} → v{to} ({how}).")
+        if not args.no_smoke and not await _smoke_restored(ws, target, state, restored, args, console):
+            back = await restore_version(target, state.assistant_id, state.version, args.name,
+                                         failed={to, restored.version})
+            console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": back.version,
+                          "smoke": "failed"})
+            console.error(f"{args.name}: the smoke tests failed on v{to}; v{state.version}'s content is active again "
+                          f"(v{back.version}), and v{to} is recorded as failed.")
+            return 3
     console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": restored.version})
     console.result(f"{args.name}: v{state.version} → v{to} ({how}).")
     console.warn("the manifests in git now differ from the target: plan shows this as drift until you commit the change or apply again.")
     return 0
+
+
+async def _smoke_restored(ws: Workspace, target: Target, before: AssistantState, restored: AssistantState,
+                          args: argparse.Namespace, console: Console) -> bool:
+    """Run the manifest's smoke cases (if it declares any) on what rollback made active."""
+    from controller.smoke.report import format_result
+    from controller.smoke.runner import run_suite
+
+    try:
+        declared = [d for d in ws.desired() if d.name == args.name and d.assistant_id == before.assistant_id]
+    except InvalidInput:
+        declared = []
+    if not declared or not declared[0].smoke:
+        return True
+    d = declared[0]
+    secrets = d.content.values_at(d.sensitive) | before.content.values_at(d.sensitive) | restored.content.values_at(d.sensitive)
+    suite = await run_suite(target, [(d.name, d.assistant_id, list(d.smoke))], concurrency=ws.spec.concurrency,
+                            secrets={d.name: secrets})
+    for r in suite.results:
+        console.line(format_result(r, color=console.color))
+    return suite.ok
 
 
 # -- watch / import ----------------------------------------------------------------------

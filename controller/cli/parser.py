@@ -90,9 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("rollback", help="make an earlier version active again",
-                       description="Re-pin NAME to version N (default: the version before the active one). The manifests in git then differ: plan shows it as drift.")
+                       description="Make version N of NAME active again (default: the most recent earlier version whose content differs and did not "
+                                   "fail its smoke tests), then run its smoke cases; on failure the active content is restored (exit 3). "
+                                   "The manifests in git then differ: plan shows it as drift.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--to", type=int, metavar="N", help="version to make active")
+    p.add_argument("--force", action="store_true", help="allow --to a version whose content failed its smoke tests")
+    p.add_argument("--no-smoke", action="store_true", help="skip the manifest's smoke cases on the restored version")
     p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
     _common(p)
 

@@ -29,8 +29,11 @@ REVISION_KEY = "controller/revision"
 SOURCE_KEY = "controller/source"
 #: On a temporary ``smoke: before`` candidate: the id of the assistant it stands for.
 CANDIDATE_KEY = "controller/candidate"
+#: On a version written to undo a failed change: the version numbers whose content failed its
+#: smoke tests, so ``rollback`` (in any later process or CI checkout) never restores them.
+FAILED_KEY = "controller/failed"
 #: Written for people reading the server, never compared: a new commit alone is no change.
-INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY})
+INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY, FAILED_KEY})
 
 #: Keys the server strips silently from requests (AGENT_SERVER_API.md, "Conventions").
 RESERVED_METADATA_KEYS = frozenset(

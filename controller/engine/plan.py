@@ -16,7 +16,7 @@ from typing import Any, Literal
 import jsonschema
 
 from controller.config.manifest import SmokeCase
-from controller.core.content import NAME_KEY, OWNER_KEY, Content, same_content, with_removals
+from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, Content, same_content, with_removals
 from controller.core.errors import InvalidInput, Problem
 from controller.engine.desired import ContentPath, Declaration, Desired
 from controller.targets.base import AssistantState, GraphInfo
@@ -80,8 +80,13 @@ class Change:
 
     @property
     def secrets(self) -> set[str]:
-        """Values from the environment in the new content: smoke output must not show them."""
-        return self.content.values_at(self.sensitive) if self.content is not None else set()
+        """The values at sensitive paths of the new content *and* of the live one: smoke
+        output must show neither (the live value may be a secret an earlier run wrote)."""
+        found: set[str] = set()
+        for content in (self.content, self.before):
+            if content is not None:
+                found |= content.values_at(self.sensitive)
+        return found
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,8 @@ def make_plan(
         declared = {d.assistant_id for d in desired}
         for live in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id)):
             if live.assistant_id in declared or live.content.is_system or live.content.owner != owner:
+                continue
+            if CANDIDATE_KEY in live.content.metadata:  # a leftover smoke candidate is not the assistant it stands for
                 continue
             name = live.content.metadata.get(NAME_KEY) or live.assistant_id
             changes.append(Change("delete", Declaration(name, live.assistant_id), seen_version=live.version,
