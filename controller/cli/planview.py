@@ -35,6 +35,13 @@ def _headline(change: Change) -> str:
     return f"{change.name}: no changes"
 
 
+def header(plan: Plan) -> str:
+    """Whose assistants, where: a plan for the wrong owner or target is caught before apply."""
+    how = plan.owner_source
+    how = f" ({how})" if how.startswith("default") else f" (owner from {how})" if how else ""
+    return f"Plan for owner {plan.owner} on {plan.target}{how}"
+
+
 def render_text(plan: Plan, *, color: bool = False) -> str:
     def paint(symbol: str, text: str) -> str:
         return ansi(_COLOR.get(symbol), text, color)
@@ -55,7 +62,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if lines:
         lines.append("")
     lines.append(plan.summary() if plan.has_changes else "No changes. The target matches the manifests.")
-    return "\n".join(lines)
+    return "\n".join([header(plan), "", *lines])
 
 
 def _entry_lines(entry: dict[str, Any], paint) -> list[str]:
@@ -84,6 +91,7 @@ def render_json(plan: Plan) -> dict[str, Any]:
     return {
         "format": JSON_FORMAT,
         "owner": plan.owner,
+        "owner_source": plan.owner_source,
         "target": plan.target,
         "summary": {a: plan.count(a) for a in ACTIONS},
         "changes": [

@@ -70,7 +70,7 @@ def dumps(plan: Plan) -> str:
         })
     return json.dumps({
         "format": FORMAT, "salt": salt, "owner": plan.owner, "target": plan.target,
-        "prune": plan.prune, "warnings": list(plan.warnings), "changes": changes,
+        "owner_source": plan.owner_source, "prune": plan.prune, "warnings": list(plan.warnings), "changes": changes,
     }, indent=2, sort_keys=True) + "\n"
 
 
@@ -134,7 +134,8 @@ def load(path: str, values: Mapping[str, str], environ: Mapping[str, str]) -> Pl
             warnings=tuple(c["warnings"]), reason=c["reason"],
         ))
     return Plan(owner=data["owner"], target=data["target"], changes=tuple(changes),
-                prune=data["prune"], warnings=tuple(data["warnings"]))
+                prune=data["prune"], warnings=tuple(data["warnings"]),
+                owner_source=data.get("owner_source", ""))
 
 
 def _resolve(slot: dict, salt: str, values: Mapping[str, str], environ: Mapping[str, str], name: str, path: str) -> Any:
