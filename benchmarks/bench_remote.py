@@ -29,7 +29,7 @@ import httpx
 from _common import ROOT, cpu_note, make_repo, quiet_cli, table, timed
 
 sys.path.insert(0, str(ROOT / "tests"))
-from server import AgentServer  # noqa: E402  (tests/server.py: `langgraph dev` on a free port)
+from server import AgentServer
 
 REQUESTS = [0]
 _send = httpx.AsyncClient.send

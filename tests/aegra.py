@@ -165,7 +165,7 @@ class Postgres:
         else:
             fresh = False
         self.port = self.port or free_port()
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - held by the server process
         try:
             self.proc = subprocess.Popen(
                 [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
@@ -244,7 +244,7 @@ class AegraServer:
         for inherited in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB",
                           "REDIS_URL", "AEGRA_THREAD_TTL", "LANGGRAPH_THREAD_TTL", "SERVER_URL"):
             env.pop(inherited, None)  # an outer setting must not point Aegra elsewhere
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - held by the server process
         try:
             self.proc = subprocess.Popen(
                 [str(python), "-m", "uvicorn", "aegra_api.main:app", "--host", "127.0.0.1", "--port", str(port),

@@ -68,7 +68,7 @@ class AgentServer:
             raise ServerFailed("no langgraph executable (install langgraph-cli[inmem])")
         port = self.port or free_port()
         env = {**os.environ, **SERVER_ENV}
-        log = open(self.log_path, "ab")  # appended across restarts; parsing starts at `offset`
+        log = open(self.log_path, "ab")  # appended across restarts; parsing starts at `offset`  # noqa: SIM115 - held by the server process
         offset = log.tell()
         try:
             self.proc = subprocess.Popen(

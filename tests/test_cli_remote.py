@@ -167,6 +167,7 @@ def test_smoke_before_tests_a_candidate_and_never_promotes_a_failure(repo, owner
     assert candidates == []
 
 
+@pytest.mark.aegra_known_gap(reason="Aegra's runs report every exception as 'Error': the type (ValueError) is lost")
 def test_a_raising_graph_and_a_timeout_are_clear_failures(repo, owner, capsys):
     Path("assistants/probes.yaml").write_text(
         "apiVersion: assistant-controller/v1\nkind: Assistant\nmetadata: {name: boom-probe}\n"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.core.errors import InvalidInput, Problem
 from controller.config.loader import LoadedManifest, display_path, load_manifests
 from controller.config.yamlio import MAX_FILE_BYTES
+from controller.core.errors import InvalidInput, Problem
 
 CORPUS = Path(__file__).parent / "corpus"
 BAD = sorted((CORPUS / "bad").glob("*.yaml"))

@@ -28,9 +28,8 @@ time.sleep(600)
 
 def test_a_second_holder_fails_at_once_naming_the_first(tmp_path: Path) -> None:
     state = str(tmp_path / ".controller" / "state.db")
-    with StateLock(state):
-        with pytest.raises(LockHeld) as caught:
-            StateLock(state).acquire()
+    with StateLock(state), pytest.raises(LockHeld) as caught:
+        StateLock(state).acquire()
     message = str(caught.value)
     assert isinstance(caught.value, ControllerError)
     assert f"state.db.lock: locked by pid {os.getpid()} on {socket.gethostname()} since 20" in message
@@ -62,7 +61,7 @@ def test_waiting_succeeds_when_the_holder_releases(tmp_path: Path) -> None:
         try:
             second.acquire(timeout=60)
             result.append(None)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             result.append(exc)
 
     thread = threading.Thread(target=take)
@@ -76,9 +75,8 @@ def test_waiting_succeeds_when_the_holder_releases(tmp_path: Path) -> None:
 
 def test_waiting_gives_up_after_the_timeout(tmp_path: Path) -> None:
     state = str(tmp_path / "state.db")
-    with StateLock(state):
-        with pytest.raises(LockHeld, match=r"waited 0.2s"):
-            StateLock(state).acquire(timeout=0.2)
+    with StateLock(state), pytest.raises(LockHeld, match=r"waited 0.2s"):
+        StateLock(state).acquire(timeout=0.2)
 
 
 def test_async_context_manager_waits_without_blocking_the_loop(tmp_path: Path) -> None:
@@ -128,6 +126,5 @@ def test_a_lock_left_by_a_killed_process_is_taken_over_at_once(tmp_path: Path) -
 
 def test_acquiring_twice_with_one_object_is_a_bug(tmp_path: Path) -> None:
     lock = StateLock(str(tmp_path / "state.db"))
-    with lock:
-        with pytest.raises(RuntimeError):
-            lock.acquire()
+    with lock, pytest.raises(RuntimeError):
+        lock.acquire()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from controller.core.content import Content, assistant_id_for, system_assistant_id
-from controller.engine.desired import Declaration, Desired
 from controller.core.errors import InvalidInput
+from controller.engine.desired import Declaration, Desired
 from controller.engine.plan import make_plan, needs_versions
 from controller.targets.base import AssistantState, GraphInfo, Version
 from controller.targets.embedded import EmbeddedTarget

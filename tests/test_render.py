@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from controller.cli.planview import render_json, render_text
 from controller.core.content import Content
 from controller.engine.desired import Declaration
-from controller.engine.plan import Change, Plan
-from controller.cli.planview import render_json, render_text
 from controller.engine.diff import field_diff
+from controller.engine.plan import Change, Plan
 
 
 def c(**kw) -> Content:

@@ -8,10 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from controller.core.errors import InvalidInput, Problem
 from controller.config.settings import (
-    API_KEY_ENVS, OwnerRequired, TargetSpec, git_revision, git_toplevel, load_settings,
+    API_KEY_ENVS,
+    OwnerRequired,
+    TargetSpec,
+    git_revision,
+    git_toplevel,
+    load_settings,
 )
+from controller.core.errors import InvalidInput, Problem
 from controller.engine.pipeline import Workspace
 
 CONFIG = """\

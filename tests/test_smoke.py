@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from controller.core.errors import TargetError
 from controller.config.manifest import Expect, SmokeCase
+from controller.core.errors import TargetError
 from controller.core.paths import parse_path
 from controller.smoke.checks import Failure, check, walk
 from controller.smoke.report import format_result, to_json, write_junit

@@ -113,7 +113,7 @@ def test_create_existing_id_conflicts(target: Target, owner: str) -> None:
     arun(body)
 
 
-@pytest.mark.aegra_known_gap(reason="set-latest restores the version's context; the target assumes the server keeps the last written one (faithful_repin)")
+@pytest.mark.aegra_known_gap(reason="set-latest restores the version's context; RemoteTarget.predict_set_active assumes the official server, which keeps the last written one")
 def test_update_repin_and_update_again(target: Target, owner: str) -> None:
     aid = assistant_id_for(owner, "a")
     v1 = writer(owner, "a", style="blog")
@@ -199,14 +199,14 @@ def test_context_only_content_round_trips(target: Target, owner: str) -> None:
     arun(body)
 
 
-@pytest.mark.aegra_known_gap(reason="refuses a second assistant of one graph with an identical config (409 on create); this test creates several")
 def test_list_assistants_filters_by_owner(target: Target, owner: str) -> None:
-    ours = {assistant_id_for(owner, n): writer(owner, n) for n in ("a", "b", "c")}
+    # each its own style: Aegra refuses two assistants of one graph with identical config
+    ours = {assistant_id_for(owner, n): writer(owner, n, style=f"s-{n}") for n in ("a", "b", "c")}
     other = f"{owner}-other"
 
     async def body() -> None:
         await asyncio.gather(*(target.create(i, c) for i, c in ours.items()))
-        await target.create(assistant_id_for(other, "a"), writer(other, "a"))
+        await target.create(assistant_id_for(other, "a"), writer(other, "a", style="s-other"))
         listed = await target.list_assistants({OWNER_KEY: owner})
         assert [a.assistant_id for a in listed] == sorted(ours)
         for state in listed:
@@ -216,10 +216,9 @@ def test_list_assistants_filters_by_owner(target: Target, owner: str) -> None:
     arun(body)
 
 
-@pytest.mark.aegra_known_gap(reason="refuses a second assistant of one graph with an identical config (409 on create); this test creates several")
 @pytest.mark.parametrize("n_new", [1, 60])  # on a server: GETs, or one count and one listing
 def test_get_many_returns_exactly_the_ids_that_exist(target: Target, owner: str, n_new: int) -> None:
-    existing = {assistant_id_for(owner, n): writer(owner, n, style="tweet") for n in ("a", "b")}
+    existing = {assistant_id_for(owner, n): writer(owner, n, style=f"tweet-{n}") for n in ("a", "b")}
     new = [assistant_id_for(owner, f"new-{i}") for i in range(n_new)]
 
     async def body() -> None:
@@ -267,6 +266,26 @@ def test_delete_is_idempotent(target: Target, owner: str) -> None:
     arun(body)
 
 
+def test_a_batch_that_fails_leaves_no_torn_write(target: Target, owner: str) -> None:
+    """Apply groups its writes in ``batch()``: the embedded target rolls a failed batch back
+    whole (one transaction); a server has none and keeps each write. Never anything between."""
+    aid = assistant_id_for(owner, "batch")
+
+    async def body() -> None:
+        with pytest.raises(RuntimeError):
+            async with target.batch():
+                await target.create(aid, writer(owner, "batch"))
+                await target.update(aid, writer(owner, "batch", style="tweet"))
+                raise RuntimeError("killed mid-apply")
+        got = await target.get(aid, versions=True)
+        if got is not None:
+            assert got.version == 2 and [v.number for v in got.versions or ()] == [2, 1], got
+            assert same_content(got.content, writer(owner, "batch", style="tweet"))
+        await target.delete(aid)
+
+    arun(body)
+
+
 # -- runs ---------------------------------------------------------------------------------
 
 
@@ -298,6 +317,7 @@ def test_run_output_is_plain_json(target: Target, owner: str) -> None:
     arun(body)
 
 
+@pytest.mark.aegra_known_gap(reason="Aegra's runs report every exception as 'Error': the type (ValueError) is lost")
 def test_run_failure_is_judged_by_status(target: Target, owner: str) -> None:
     aid = assistant_id_for(owner, "boom")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.server
 import json
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -245,7 +244,7 @@ def test_uncommitted_manifests_are_recorded_as_dirty(tmp_path: Path, capsys, mon
     code, out, _ = run(capsys, "history", "blog-writer")
     assert code == 0 and history_revisions(out) == [f"{head[:12]}-dirty"], out
     code, out, _ = run(capsys, "history", "blog-writer", "-o", "json")
-    assert '"revision": "%s-dirty"' % head in out
+    assert f'"revision": "{head}-dirty"' in out
 
     git(repo, "commit", "-qam", "shorter paragraphs")
     edit(repo / BLOG, "Keep paragraphs very short.", "Keep paragraphs tiny.")

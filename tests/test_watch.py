@@ -46,7 +46,7 @@ class Watch:
 
     def __init__(self, cwd: Path, *flags: str, interval: str = "1s"):
         self.err_path = cwd.parent / f"watch-{uuid.uuid4().hex[:8]}.stderr"
-        self._err = open(self.err_path, "wb")
+        self._err = open(self.err_path, "wb")  # noqa: SIM115 - held by the watch process
         self.proc = subprocess.Popen(
             [*controller_command(), "watch", ".", "-o", "json", "--interval", interval, *flags],
             cwd=cwd, env=child_env(), stdout=subprocess.PIPE, stderr=self._err, stdin=subprocess.DEVNULL, text=True,

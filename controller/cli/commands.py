@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
+from typing import Any
 
 from controller.cli import planview
 from controller.cli.console import Console
@@ -177,7 +178,7 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
     ws = _workspace(args, paths=args.paths)
     async with open_target(ws.spec) as target:
         state = await _find(ws, target, args.name)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"version": v.number, "created": v.created_at, "revision": v.content.metadata.get(REVISION_KEY) or "",
          "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version}
         for v in state.versions or ()

@@ -7,6 +7,7 @@ printed it, and `-o json` has one stable shape per event.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -39,82 +40,144 @@ def _counts(counts: dict[str, int]) -> str:
             f"{counts.get('repin', 0)} repinned, {counts.get('delete', 0)} deleted")
 
 
+@functools.singledispatch
 def event_text(event: Event) -> list[tuple[str, str]]:
     """The event as ``(stream, line)`` pairs; stream is "out", "err" or "warn"."""
-    if isinstance(event, Applied):
-        detail = f"v{event.version}" if event.action == "create" else f"v{event.from_version} → v{event.version}"
-        return [("out", f"{_SYMBOL[event.action]} {event.name}: {_PAST[event.action]} ({detail})")]
-    if isinstance(event, Deleted):
-        return [("out", f"- {event.name}: deleted")]
-    if isinstance(event, SmokeResult):
-        return [("out", format_result(event.result))]
-    if isinstance(event, RolledBack):
-        return [("err", f"⟲ {event.name}: rolled-back: {event.message}")]
-    if isinstance(event, NotPromoted):
-        return [("err", f"✗ {event.name}: not-promoted: {event.message}")]
-    if isinstance(event, Failed):
-        if event.name:
-            return [("err", f"! {event.name}: error: {event.message}")]
-        retry = f"; retrying in {format_duration(event.retry_in)}" if event.retry_in is not None else ""
-        return [("err", f"error: {line}") for line in (*event.errors, event.message + retry)]
-    if isinstance(event, Warned):
-        return [("warn", event.message)]
-    if isinstance(event, ReconcileStarted):
-        return [("out", f"reconcile started (trigger: {event.trigger})")]
-    if isinstance(event, Drift):
-        how = "repairing (--self-heal)" if event.repair else "not repaired (use --self-heal, or controller apply)"
-        names = ", ".join(f"{a.name} ({a.action})" for a in event.assistants)
-        return [("out", f"drift: {names}; {how}")]
-    if isinstance(event, ReconcileFinished):
-        text = f"reconcile {'finished' if event.ok else 'failed'}: {_counts(event.counts)}"
-        text += f"; {event.drift} drifted" if event.drift else ""
-        text += f"; held until the next edit (smoke tests failed): {', '.join(event.held)}" if event.held else ""
-        return [("out", text)]
-    if isinstance(event, Stopped):
-        return [("out", "stopped" if event.exit_code == 0 else "interrupted")]
     raise TypeError(f"not an event: {event!r}")
 
 
+@event_text.register
+def _(event: Applied) -> list[tuple[str, str]]:
+    detail = f"v{event.version}" if event.action == "create" else f"v{event.from_version} → v{event.version}"
+    return [("out", f"{_SYMBOL[event.action]} {event.name}: {_PAST[event.action]} ({detail})")]
+
+
+@event_text.register
+def _(event: Deleted) -> list[tuple[str, str]]:
+    return [("out", f"- {event.name}: deleted")]
+
+
+@event_text.register
+def _(event: SmokeResult) -> list[tuple[str, str]]:
+    return [("out", format_result(event.result))]
+
+
+@event_text.register
+def _(event: RolledBack) -> list[tuple[str, str]]:
+    return [("err", f"⟲ {event.name}: rolled-back: {event.message}")]
+
+
+@event_text.register
+def _(event: NotPromoted) -> list[tuple[str, str]]:
+    return [("err", f"✗ {event.name}: not-promoted: {event.message}")]
+
+
+@event_text.register
+def _(event: Failed) -> list[tuple[str, str]]:
+    if event.name:
+        return [("err", f"! {event.name}: error: {event.message}")]
+    retry = f"; retrying in {format_duration(event.retry_in)}" if event.retry_in is not None else ""
+    return [("err", f"error: {line}") for line in (*event.errors, event.message + retry)]
+
+
+@event_text.register
+def _(event: Warned) -> list[tuple[str, str]]:
+    return [("warn", event.message)]
+
+
+@event_text.register
+def _(event: ReconcileStarted) -> list[tuple[str, str]]:
+    return [("out", f"reconcile started (trigger: {event.trigger})")]
+
+
+@event_text.register
+def _(event: Drift) -> list[tuple[str, str]]:
+    how = "repairing (--self-heal)" if event.repair else "not repaired (use --self-heal, or controller apply)"
+    names = ", ".join(f"{a.name} ({a.action})" for a in event.assistants)
+    return [("out", f"drift: {names}; {how}")]
+
+
+@event_text.register
+def _(event: ReconcileFinished) -> list[tuple[str, str]]:
+    text = f"reconcile {'finished' if event.ok else 'failed'}: {_counts(event.counts)}"
+    text += f"; {event.drift} drifted" if event.drift else ""
+    text += f"; held until the next edit (smoke tests failed): {', '.join(event.held)}" if event.held else ""
+    return [("out", text)]
+
+
+@event_text.register
+def _(event: Stopped) -> list[tuple[str, str]]:
+    return [("out", "stopped" if event.exit_code == 0 else "interrupted")]
+
+
+@functools.singledispatch
 def event_json(event: Event) -> dict[str, Any]:
     """The event as one JSON object: ``{"event": kind, ...fields}``."""
-    if isinstance(event, Applied):
-        return {"event": "applied", "name": event.name, "action": event.action, "assistant_id": event.assistant_id,
-                "version": event.version, "from_version": event.from_version}
-    if isinstance(event, Deleted):
-        return {"event": "applied", "name": event.name, "action": "delete", "assistant_id": event.assistant_id}
-    if isinstance(event, SmokeResult):
-        case = case_json(event.result)
-        return {"event": "smoke", "name": event.name, "case": case["case"], "passed": case["passed"],
-                "duration_s": case["duration_s"], "candidate": event.candidate, "failure": case["failure"]}
-    if isinstance(event, RolledBack | NotPromoted):
-        kind = "rolled-back" if isinstance(event, RolledBack) else "not-promoted"
-        return {"event": kind, "name": event.name, "message": event.message}
-    if isinstance(event, Failed):
-        out: dict[str, Any] = {"event": "error", "message": event.message}
-        if event.name:
-            out["name"] = event.name
-        if event.errors:
-            out["errors"] = list(event.errors)
-        if event.retry_in is not None:
-            out["retry_in"] = event.retry_in
-        if event.refused:
-            out["refused"] = list(event.refused)
-        return out
-    if isinstance(event, Warned):
-        return {"event": "warning", "message": event.message}
-    if isinstance(event, ReconcileStarted):
-        return {"event": "reconcile-started", "trigger": event.trigger}
-    if isinstance(event, Drift):
-        return {"event": "drift", "repair": event.repair,
-                "assistants": [{"name": a.name, "assistant_id": a.assistant_id, "action": a.action,
-                                "active_version": a.active_version, "diff": list(a.diff)} for a in event.assistants]}
-    if isinstance(event, ReconcileFinished):
-        counts = {_PAST.get(a, "deleted"): event.counts.get(a, 0) for a in _ACTIONS}
-        return {"event": "reconcile-finished", "trigger": event.trigger, "ok": event.ok, **counts,
-                "drift": event.drift, "held": list(event.held)}
-    if isinstance(event, Stopped):
-        return {"event": "stopped", "exit_code": event.exit_code}
     raise TypeError(f"not an event: {event!r}")
+
+
+@event_json.register
+def _(event: Applied) -> dict[str, Any]:
+    return {"event": "applied", "name": event.name, "action": event.action, "assistant_id": event.assistant_id,
+            "version": event.version, "from_version": event.from_version}
+
+
+@event_json.register
+def _(event: Deleted) -> dict[str, Any]:
+    return {"event": "applied", "name": event.name, "action": "delete", "assistant_id": event.assistant_id}
+
+
+@event_json.register
+def _(event: SmokeResult) -> dict[str, Any]:
+    case = case_json(event.result)
+    return {"event": "smoke", "name": event.name, "case": case["case"], "passed": case["passed"],
+            "duration_s": case["duration_s"], "candidate": event.candidate, "failure": case["failure"]}
+
+
+@event_json.register
+def _(event: RolledBack) -> dict[str, Any]:
+    return {"event": "rolled-back", "name": event.name, "message": event.message}
+
+
+@event_json.register
+def _(event: NotPromoted) -> dict[str, Any]:
+    return {"event": "not-promoted", "name": event.name, "message": event.message}
+
+
+@event_json.register
+def _(event: Failed) -> dict[str, Any]:
+    optional = {"name": event.name or None, "errors": list(event.errors) or None, "retry_in": event.retry_in,
+                "refused": list(event.refused) or None}
+    return {"event": "error", "message": event.message, **{k: v for k, v in optional.items() if v is not None}}
+
+
+@event_json.register
+def _(event: Warned) -> dict[str, Any]:
+    return {"event": "warning", "message": event.message}
+
+
+@event_json.register
+def _(event: ReconcileStarted) -> dict[str, Any]:
+    return {"event": "reconcile-started", "trigger": event.trigger}
+
+
+@event_json.register
+def _(event: Drift) -> dict[str, Any]:
+    return {"event": "drift", "repair": event.repair,
+            "assistants": [{"name": a.name, "assistant_id": a.assistant_id, "action": a.action,
+                            "active_version": a.active_version, "diff": list(a.diff)} for a in event.assistants]}
+
+
+@event_json.register
+def _(event: ReconcileFinished) -> dict[str, Any]:
+    counts = {_PAST.get(a, "deleted"): event.counts.get(a, 0) for a in _ACTIONS}
+    return {"event": "reconcile-finished", "trigger": event.trigger, "ok": event.ok, **counts,
+            "drift": event.drift, "held": list(event.held)}
+
+
+@event_json.register
+def _(event: Stopped) -> dict[str, Any]:
+    return {"event": "stopped", "exit_code": event.exit_code}
 
 
 class View:

@@ -16,12 +16,12 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from controller.core.errors import InvalidInput, Problem
-from controller.core.fs import display_path
-from controller.core.paths import dotted
 from controller.config.interpolate import interpolate
 from controller.config.manifest import API_VERSION, AssistantManifest
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
+from controller.core.errors import InvalidInput, Problem
+from controller.core.fs import display_path
+from controller.core.paths import dotted
 
 SKIP_DIRS = {".git", ".controller", ".venv", "venv", "node_modules", "__pycache__", ".langgraph_api"}
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -232,10 +232,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> Path:
     path: list[str | int] = []
     node = data
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             path.append(part)
             node = node[part]
         elif i == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str):

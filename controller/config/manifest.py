@@ -91,7 +91,7 @@ class Expect(Strict):
         return path
 
     @model_validator(mode="after")
-    def _one_matcher(self) -> "Expect":
+    def _one_matcher(self) -> Expect:
         given = [m for m in MATCHERS if (m if m != "schema" else "json_schema") in self.model_fields_set]
         if len(given) != 1:
             raise ValueError(
@@ -138,7 +138,7 @@ class SmokeCase(Strict):
     timeout: Duration = Field(60.0, description="Per run, e.g. 30s or 2m (default 60s)")
 
     @model_validator(mode="after")
-    def _input_or_steps(self) -> "SmokeCase":
+    def _input_or_steps(self) -> SmokeCase:
         has_input = "input" in self.model_fields_set
         if has_input == (self.steps is not None):
             raise ValueError("give exactly one of input or steps")
@@ -233,7 +233,7 @@ class Spec(Strict):
         return metadata
 
     @model_validator(mode="after")
-    def _configurable_or_context(self) -> "Spec":
+    def _configurable_or_context(self) -> Spec:
         if self.config.get("configurable") and self.context:
             raise ValueError(
                 "context: give config.configurable or context, not both (the Agent Server refuses both with 400)"
@@ -271,7 +271,7 @@ class TargetConfig(Strict):
     concurrency: int | None = Field(None, ge=1, le=64)
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "TargetConfig":
+    def _one_kind(self) -> TargetConfig:
         if (self.embedded is None) == (self.url is None):
             raise ValueError("give exactly one of embedded or url")
         if self.url is not None and self.graphs is not None:
@@ -293,7 +293,7 @@ class ControllerConfig(Strict):
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _default_exists(self) -> "ControllerConfig":
+    def _default_exists(self) -> ControllerConfig:
         if self.defaultTarget is not None and self.defaultTarget not in self.targets:
             raise ValueError(
                 f"defaultTarget: {self.defaultTarget!r} is not one of the targets ({', '.join(self.targets) or 'none'})"

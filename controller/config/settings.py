@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.config.loader import pydantic_problems
-from controller.core.fs import display_path, find_up
 from controller.config.manifest import ControllerConfig, TargetConfig
 from controller.config.yamlio import YamlError, load_documents, read_text
+from controller.core.errors import ControllerError, InvalidInput, Problem
+from controller.core.fs import display_path, find_up
 
 CONFIG_NAMES = ("controller.yaml", "controller.yml")
 API_KEY_ENVS = ("LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY")

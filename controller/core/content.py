@@ -77,7 +77,7 @@ class Content:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_api(cls, body: dict[str, Any]) -> "Content":
+    def from_api(cls, body: dict[str, Any]) -> Content:
         """Read an assistant or version object of the Agent Server API."""
         return cls(
             graph_id=body.get("graph_id", ""),
@@ -106,7 +106,7 @@ class Content:
     def is_system(self) -> bool:
         return self.metadata.get("created_by") == "system"
 
-    def with_metadata(self, **changes: Any) -> "Content":
+    def with_metadata(self, **changes: Any) -> Content:
         return replace(self, metadata={**self.metadata, **changes})
 
     def values_at(self, paths: Iterable[tuple]) -> set[str]:

@@ -234,12 +234,15 @@ async def _roll_back(target: Target, change: Change, outcome: Outcome, keep_fail
     """Undo a change whose smoke tests failed: restore what was active before it."""
     try:
         if change.action == "create":
-            if keep_failed:
+            if keep_failed:  # not rolled back: say so plainly
                 outcome.status, outcome.message = "failed", "smoke tests failed; kept (--keep-failed)"
+                emit(Failed(outcome.message, name=change.name))
+                return
             else:
                 await target.delete(change.assistant_id)
                 outcome.status, outcome.message = "rolled-back", "smoke tests failed; the new assistant was deleted"
         else:
+            assert change.seen_version is not None  # an update or repin saw a live version
             restored = await restore_version(target, change.assistant_id, change.seen_version, change.name)
             outcome.status = "rolled-back"
             outcome.message = f"smoke tests failed; v{restored.version} restored the previous content"

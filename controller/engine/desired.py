@@ -7,10 +7,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.core.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY, Content, assistant_id_for, mirror_path, mirrored
 from controller.config.loader import LoadedManifest
 from controller.config.manifest import SmokeCase
 from controller.config.yamlio import Document
+from controller.core.content import (
+    NAME_KEY,
+    OWNER_KEY,
+    REVISION_KEY,
+    SOURCE_KEY,
+    Content,
+    assistant_id_for,
+    mirror_path,
+    mirrored,
+)
 
 #: Where a manifest's spec fields land in the assistant's content.
 _SPEC_TO_CONTENT = {"graph": "graph_id", "displayName": "name", "description": "description",

@@ -23,13 +23,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from controller.config.interpolate import substitute
+from controller.config.manifest import API_VERSION, NAME_PATTERN, AssistantManifest
+from controller.config.settings import git_toplevel
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, RESERVED_METADATA_KEYS, declared
 from controller.core.errors import ControllerError, InvalidInput, Problem
-from controller.config.interpolate import substitute
 from controller.core.fs import display_path, find_up
-from controller.config.manifest import API_VERSION, NAME_PATTERN, AssistantManifest
 from controller.engine.pipeline import Workspace
-from controller.config.settings import git_toplevel
 from controller.targets.base import AssistantState, Target
 
 SCHEMA_FILE = os.path.join("schemas", "assistant.schema.json")

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import jsonschema
 
-from controller.core.content import NAME_KEY, OWNER_KEY, Content, same_content, with_removals
-from controller.engine.desired import ContentPath, Declaration, Desired
-from controller.core.errors import InvalidInput, Problem
 from controller.config.manifest import SmokeCase
+from controller.core.content import NAME_KEY, OWNER_KEY, Content, same_content, with_removals
+from controller.core.errors import InvalidInput, Problem
+from controller.engine.desired import ContentPath, Declaration, Desired
 from controller.targets.base import AssistantState, GraphInfo
 
 #: What a target's set-active makes of a version over the live content (``Target.predict_set_active``).
@@ -161,7 +161,7 @@ def _plan_one(
     d: Desired, live: AssistantState | None, owner: str, predict: Predict, adopt: bool, problems: list[Problem]
 ) -> Change | None:
     file, line = d.location(("spec", "activeVersion") if d.pin is not None else ("metadata", "name"))
-    where = {"file": file, "line": line}
+    where: dict[str, Any] = {"file": file, "line": line}
     if live is None:
         if d.pin is not None:
             problems.append(Problem(**where, path="spec.activeVersion",
@@ -180,25 +180,9 @@ def _plan_one(
                                     message=f"assistant {d.assistant_id} exists with {holder}; use apply --adopt to take it over"))
             return None
         adopting = True
-    seen = {"seen_version": live.version, "before": live.content, "adopt": adopting}
-
+    seen: dict[str, Any] = {"seen_version": live.version, "before": live.content, "adopt": adopting}
     if d.pin is not None:
-        entry = live.version_entry(d.pin) if live.versions is not None else None
-        if d.pin != live.version and entry is None:
-            problems.append(Problem(**where, path="spec.activeVersion",
-                                    message=f"version {d.pin} of {d.name!r} does not exist (latest is {_latest(live)})"))
-            return None
-        pinned = entry.content if entry else live.content
-        notes = []
-        if not same_content(pinned, d.content):
-            notes.append(f"pinned to version {d.pin}: the manifest's content differs and is not applied")
-        if d.pin == live.version:
-            return Change("noop", d.declared, content=live.content, warnings=tuple(notes), reason=f"pinned to v{d.pin}", **seen)
-        if not faithful(predict, pinned, live.content):
-            notes.append("this server does not restore context/graph on repin; they stay as they are now")
-        return Change("repin", d.declared, content=pinned, to_version=d.pin, warnings=tuple(notes),
-                      reason=f"pinned to v{d.pin}", **seen)
-
+        return _plan_pinned(d, d.pin, live, predict, seen, where, problems)
     if same_content(live.content, d.content):
         return Change("noop", d.declared, content=live.content, **seen)
     # An older version with exactly this content: move the pointer (a git revert), no new version.
@@ -210,6 +194,26 @@ def _plan_one(
             break
     return Change("update", d.declared, content=with_removals(d.content, live.content),
                   reason="adopt" if adopting else "content differs", **seen)
+
+
+def _plan_pinned(d: Desired, pin: int, live: AssistantState, predict: Predict, seen: dict[str, Any],
+                 where: dict[str, Any], problems: list[Problem]) -> Change | None:
+    """``activeVersion: N``: version N is made active whatever the manifest's content says."""
+    entry = live.version_entry(pin) if live.versions is not None else None
+    if pin != live.version and entry is None:
+        problems.append(Problem(**where, path="spec.activeVersion",
+                                message=f"version {pin} of {d.name!r} does not exist (latest is {_latest(live)})"))
+        return None
+    pinned = entry.content if entry else live.content
+    notes = []
+    if not same_content(pinned, d.content):
+        notes.append(f"pinned to version {pin}: the manifest's content differs and is not applied")
+    if pin == live.version:
+        return Change("noop", d.declared, content=live.content, warnings=tuple(notes), reason=f"pinned to v{pin}", **seen)
+    if not faithful(predict, pinned, live.content):
+        notes.append("this server does not restore context/graph on repin; they stay as they are now")
+    return Change("repin", d.declared, content=pinned, to_version=pin, warnings=tuple(notes),
+                  reason=f"pinned to v{pin}", **seen)
 
 
 def _latest(live: AssistantState) -> int:
@@ -224,7 +228,7 @@ def faithful(predict: Predict, version: Content, live: Content) -> bool:
 def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: list[str]) -> list[Problem]:
     """Unknown graph → error; configurable/context checked against the graph's JSON Schema."""
     file, line = d.location(("spec", "graph"))
-    where = {"file": file, "line": line}
+    where: dict[str, Any] = {"file": file, "line": line}
     graph = graphs.get(d.content.graph_id)
     if graph is None:
         return [Problem(**where, path="spec.graph",
@@ -237,6 +241,7 @@ def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: l
         if note not in warnings:  # once per graph, not once per manifest
             warnings.append(note)
     # the content is mirrored (configurable == context); check it where the manifest declared it
+    checks: list[tuple[tuple[str, ...], dict[str, Any], dict[str, Any] | None]]
     if d.declared.mirror_as == "context":
         checks = [(("spec", "context"), d.content.context, graph.context_schema or graph.config_schema)]
     else:

@@ -15,11 +15,11 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from controller.config.interpolate import UnsetVariable, substitute
+from controller.config.manifest import SmokeCase
 from controller.core.content import Content
 from controller.core.errors import ControllerError
 from controller.core.mask import MASK
-from controller.config.interpolate import UnsetVariable, substitute
-from controller.config.manifest import SmokeCase
 from controller.engine.desired import Declaration
 from controller.engine.plan import Change, Plan
 

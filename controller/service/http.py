@@ -234,7 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "assistant-controller"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:
         """The watch output is the log: requests go to the debug level only."""
         log.debug("%s %s", self.address_string(), format % args)
 

@@ -109,7 +109,7 @@ class Notifier:
         """Queue ``{**event, "text": text}`` for delivery. Never blocks, never raises."""
         try:
             body = json.dumps({**event, "text": text}, default=str).encode()
-        except Exception as exc:  # noqa: BLE001 - a notification must not break the caller
+        except Exception as exc:
             log.warning("notification to %s not sent: event is not JSON (%s)", self.target, type(exc).__name__)
             with self._cond:
                 self.failed += 1
@@ -169,7 +169,7 @@ class Notifier:
                 self._busy = True
             try:
                 self._deliver(body)
-            except Exception as exc:  # noqa: BLE001 - the worker must outlive any surprise
+            except Exception as exc:
                 with self._cond:
                     self.failed += 1
                 log.warning("notification to %s failed unexpectedly: %s", self.target, type(exc).__name__)

@@ -7,6 +7,7 @@ user reading a CI log can tell a wrong value from a wrong path.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -70,6 +71,21 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _contains(actual: Any, expected: Any, fail: Callable[[str], Failure]) -> Failure | None:
+    """``contains``: a substring of a string, an item of a list, or a key of a mapping."""
+    if isinstance(actual, str):
+        number = isinstance(expected, int | float) and not isinstance(expected, bool)
+        needle = str(expected) if number else expected  # `contains: 42` in YAML means the text "42"
+        if not isinstance(needle, str):
+            return fail(f"contains on a string needs a string, got {_kind(expected)}")
+        return None if needle in actual else fail("the string does not contain the expected text")
+    if isinstance(actual, list | tuple):
+        return None if any(_same(item, expected) for item in actual) else fail("no item of the list equals the expected value")
+    if isinstance(actual, dict):
+        return None if isinstance(expected, str) and expected in actual else fail("the mapping has no such key")
+    return fail(f"contains needs a string, list or mapping, got {_kind(actual)}")
+
+
 def check(expect: Expect, output: Any) -> Failure | None:
     """Judge one assertion against a run's output; None when it holds."""
     matcher, expected, path = expect.matcher, expect.expected, expect.path
@@ -86,17 +102,7 @@ def check(expect: Expect, output: Any) -> Failure | None:
         return None if _same(actual, expected) else fail(
             "values differ" if _kind(actual) == _kind(expected) else f"values differ: expected {_kind(expected)}, got {_kind(actual)}")
     if matcher == "contains":
-        if isinstance(actual, str):
-            number = isinstance(expected, int | float) and not isinstance(expected, bool)
-            needle = str(expected) if number else expected  # `contains: 42` in YAML means the text "42"
-            if not isinstance(needle, str):
-                return fail(f"contains on a string needs a string, got {_kind(expected)}")
-            return None if needle in actual else fail("the string does not contain the expected text")
-        if isinstance(actual, list | tuple):
-            return None if any(_same(item, expected) for item in actual) else fail("no item of the list equals the expected value")
-        if isinstance(actual, dict):
-            return None if isinstance(expected, str) and expected in actual else fail("the mapping has no such key")
-        return fail(f"contains needs a string, list or mapping, got {_kind(actual)}")
+        return _contains(actual, expected, fail)
     if matcher == "matches":
         if not isinstance(actual, str):
             return fail(f"matches needs a string, got {_kind(actual)}")

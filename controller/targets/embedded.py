@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
@@ -62,7 +62,7 @@ FROM assistants a JOIN versions v ON v.assistant_id = a.assistant_id AND v.versi
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _content(row: sqlite3.Row | tuple) -> Content:
@@ -371,7 +371,7 @@ async def _in_daemon_thread(job: Callable[[], Any], timeout: float) -> Any:
         result, error = None, None
         try:
             result = job()
-        except BaseException as exc:  # noqa: BLE001 - reported as the run's error
+        except BaseException as exc:
             error = exc
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
             loop.call_soon_threadsafe(_settle, future, result, error)

@@ -126,7 +126,7 @@ class GraphRegistry:
             if inspect.isawaitable(value):
                 import asyncio
 
-                value = asyncio.run(value)  # called from a worker thread with no loop
+                value = asyncio.run(value)  # type: ignore[arg-type]  # called from a worker thread with no loop
             if isinstance(value, StateGraph):
                 value = value.compile()
             if not isinstance(value, Pregel):
@@ -156,5 +156,5 @@ def _configurable_schema(graph: Pregel) -> dict | None:
         fields = getattr(graph.config_schema(), "model_fields", None) or {}
     if "configurable" not in fields:
         return None
-    schema = TypeAdapter(fields["configurable"].annotation).json_schema()
+    schema = TypeAdapter(fields["configurable"].annotation).json_schema()  # type: ignore[maybe-unrecognized-str-typeform]
     return schema or None

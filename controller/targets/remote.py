@@ -264,12 +264,8 @@ class RemoteTarget:
                 if resp.status_code in ok:
                     return resp, maybe_landed
                 cause = f"HTTP {resp.status_code}: {_detail(resp)}"
-                if resp.status_code in (401, 403):
-                    raise self._rejected(where, resp)
-                if resp.status_code != 429 and resp.status_code < 500:
-                    raise self._error(TargetError, where, cause)
-                if resp.status_code == 500 and write:
-                    raise self._error(TargetError, where, f"the server answered {cause} (not sent again)")
+                if (final := self._final_answer(resp, where, cause, write)) is not None:
+                    raise final
                 sent = resp.status_code != 429  # a rate-limited request was not processed
             if sent and not idempotent:
                 raise self._error(UncertainWrite, where, f"{cause}; it may or may not have been applied, re-read before writing again")
@@ -278,14 +274,29 @@ class RemoteTarget:
                 if connecting:
                     raise self._unreachable(cause, attempt + 1)
                 raise self._error(TargetError, where, f"gave up after {attempt + 1} attempts: {cause}")
-            delay = _retry_after(resp)
-            if delay is None:
-                base, cap = self._backoff
-                ceiling = min(cap, base * 2**attempt)
-                delay = random.uniform(ceiling / 2, ceiling)
+            delay = self._delay(resp, attempt)
             log.debug("retrying %s in %.2fs: %s", where, delay, self._scrub(cause))
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _final_answer(self, resp: httpx.Response, where: str, cause: str, write: bool) -> Exception | None:
+        """The error an unwanted answer is when sending again cannot help; None when it may."""
+        if resp.status_code in (401, 403):
+            return self._rejected(where, resp)
+        if resp.status_code != 429 and resp.status_code < 500:
+            return self._error(TargetError, where, cause)
+        if resp.status_code == 500 and write:  # an answer, not a lost request: never sent twice
+            return self._error(TargetError, where, f"the server answered {cause} (not sent again)")
+        return None
+
+    def _delay(self, resp: httpx.Response | None, attempt: int) -> float:
+        """``Retry-After`` when the server gives one, else capped exponential backoff with jitter."""
+        delay = _retry_after(resp)
+        if delay is None:
+            base, cap = self._backoff
+            ceiling = min(cap, base * 2**attempt)
+            delay = random.uniform(ceiling / 2, ceiling)
+        return delay
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         task = asyncio.current_task()
@@ -294,7 +305,8 @@ class RemoteTarget:
         try:
             return (await self._send(method, path, **kwargs))[0]
         finally:
-            self._inflight.discard(task)  # type: ignore[arg-type]
+            if task is not None:
+                self._inflight.discard(task)
 
     async def _pages(self, path: str, body: dict[str, Any], *, empty_is_404: bool = False) -> list[dict]:
         """All rows of a paged POST (search, versions), following ``X-Pagination-Next``
@@ -488,11 +500,14 @@ class RemoteTarget:
         ref: tuple[str, str] | None = None
         client, slots = self._session()
         try:
-            async with slots, asyncio.timeout(deadline):  # the deadline starts once a slot is ours
-                async with client.stream("POST", path, json=body, timeout=httpx.Timeout(deadline, connect=10.0)) as resp:
-                    m = _RUN_REF.search(resp.headers.get("content-location", ""))
-                    ref = (m.group(1), m.group(2)) if m else None
-                    raw = await resp.aread()
+            async with (  # the deadline starts once a slot is ours
+                slots,
+                asyncio.timeout(deadline),
+                client.stream("POST", path, json=body, timeout=httpx.Timeout(deadline, connect=10.0)) as resp,
+            ):
+                m = _RUN_REF.search(resp.headers.get("content-location", ""))
+                ref = (m.group(1), m.group(2)) if m else None
+                raw = await resp.aread()
         except (TimeoutError, httpx.ReadTimeout, httpx.WriteTimeout):
             if ref and not thread_id:
                 await self._forget_thread(ref[0])

@@ -1,0 +1,106 @@
+"""apply.py's decisions a plan cannot make: an uncertain write, a failed create, a candidate."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import TWEET, edit, example_repo, git_init, on_embedded, run
+
+from controller.core.content import CANDIDATE_KEY, OWNER_KEY, Content, assistant_id_for, mirrored
+from controller.core.errors import UncertainWrite
+from controller.engine.apply import apply_plan
+from controller.engine.desired import Declaration
+from controller.engine.plan import Change, Plan
+from controller.targets.embedded import EmbeddedTarget
+
+OWNER = "demo-agents"
+FAILING = '{path: out, contains: "#update"}'  # the tweet case expects this; "plain" style drops it
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = example_repo(tmp_path / "repo")
+    git_init(root)
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("CONTROLLER_TARGET", raising=False)
+    return root
+
+
+def writer(style: str) -> Content:
+    config, context = mirrored({"configurable": {"style": style}}, {})
+    return Content("writer", "w", None, config, context, {OWNER_KEY: OWNER, "controller/name": "w"})
+
+
+class FlakyUpdates(EmbeddedTarget):
+    """Raises UncertainWrite on the first update, after (``landed``) or without writing it."""
+
+    def __init__(self, *args: Any, landed: bool):
+        super().__init__(*args)
+        self.landed, self.updates = landed, 0
+
+    async def update(self, assistant_id: str, content: Content) -> Any:
+        self.updates += 1
+        if self.updates == 1:
+            if self.landed:
+                await super().update(assistant_id, content)
+            raise UncertainWrite("the answer was lost")
+        return await super().update(assistant_id, content)
+
+
+@pytest.mark.parametrize("landed", [True, False])
+def test_an_uncertain_update_is_re_read_and_never_doubled(tmp_path: Path, test_project: Path, landed: bool) -> None:
+    """The PATCH may have landed: apply re-reads; one new version either way, never two."""
+    async def body() -> None:
+        target = FlakyUpdates(str(tmp_path / "s.db"), str(test_project / "langgraph.json"), landed=landed)
+        aid = assistant_id_for(OWNER, "w")
+        await target.create(aid, writer("blog"))
+        change = Change("update", Declaration("w", aid), seen_version=1, before=writer("blog"), content=writer("tweet"))
+        result = await apply_plan(target, Plan(OWNER, "t", (change,)))
+        live = await target.get(aid, versions=True)
+        await target.aclose()
+        assert result.exit_code == 0 and result.outcomes[0].status == "applied"
+        assert live is not None and live.version == 2 and [v.number for v in live.versions or ()] == [2, 1]
+        assert live.content.config["configurable"]["style"] == "tweet"
+        assert target.updates == (1 if landed else 2)
+
+    asyncio.run(body())
+
+
+def test_keep_failed_keeps_a_new_assistant_whose_smoke_tests_failed(repo: Path, capsys: pytest.CaptureFixture) -> None:
+    edit(repo / TWEET, "style: tweet", "style: plain")  # the case expects "#update": it fails
+    code, out, err = run(capsys, "apply", ".", "--auto-approve", "--keep-failed")
+    assert code == 3, out + err
+    assert "tweet-writer: rolled-back" not in err and "tweet-writer: error: smoke tests failed; kept (--keep-failed)" in err
+    kept = on_embedded(repo, lambda t: t.get(assistant_id_for(OWNER, "tweet-writer")))
+    assert kept is not None and kept.version == 1  # kept, as asked
+    code, out, err = run(capsys, "apply", ".", "--auto-approve")
+    assert code == 0 and "No changes" in out  # and it is what the manifests declare
+
+
+def test_without_keep_failed_a_failed_create_is_deleted(repo: Path, capsys: pytest.CaptureFixture) -> None:
+    edit(repo / TWEET, "style: tweet", "style: plain")
+    code, _, err = run(capsys, "apply", ".", "--auto-approve")
+    assert code == 3 and "tweet-writer: rolled-back" in err
+    assert on_embedded(repo, lambda t: t.get(assistant_id_for(OWNER, "tweet-writer"))) is None
+
+
+def test_smoke_before_on_the_embedded_target_never_writes_a_failing_change(repo: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0
+    edit(repo / TWEET, "style: tweet", "style: plain")
+    code, out, err = run(capsys, "apply", ".", "--auto-approve", "--smoke", "before")
+    assert code == 3, out + err
+    assert "tweet-writer: not-promoted" in err
+    live = on_embedded(repo, lambda t: t.get(assistant_id_for(OWNER, "tweet-writer"), versions=True))
+    assert live is not None and live.version == 1 and len(live.versions or ()) == 1  # never written
+    everything = on_embedded(repo, lambda t: t.list_assistants())
+    assert not [a for a in everything if CANDIDATE_KEY in a.content.metadata]  # the candidate is gone
+    # and a passing change is promoted after its candidate passed
+    edit(repo / TWEET, "style: plain", "style: tweet")
+    edit(repo / TWEET, "tags: [social]", "tags: [social, launch]")
+    code, out, err = run(capsys, "apply", ".", "--auto-approve", "--smoke", "before")
+    assert code == 0, out + err
+    live = on_embedded(repo, lambda t: t.get(assistant_id_for(OWNER, "tweet-writer")))
+    assert live is not None and live.version == 2 and live.content.config["tags"] == ["social", "launch"]
