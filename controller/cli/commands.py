@@ -13,6 +13,7 @@ from controller.cli import planview
 from controller.cli.console import Console
 from controller.cli.views import View
 from controller.config.manifest import parse_duration
+from controller.config.settings import OwnerRequired
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine import planfile
@@ -35,7 +36,7 @@ def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Work
     return Workspace.load(
         paths if paths is not None else (args.paths or ["."]),
         config=args.config, target=getattr(args, "target", None), url=getattr(args, "url", None),
-        concurrency=getattr(args, "concurrency", None),
+        concurrency=getattr(args, "concurrency", None), owner=getattr(args, "owner", None),
     )
 
 
@@ -212,7 +213,8 @@ async def _find(ws: Workspace, target: Target, name: str) -> AssistantState:
              if CANDIDATE_KEY not in a.content.metadata]  # a smoke candidate carries the name too
     found = await target.get(owned[0].assistant_id, versions=True) if owned else None
     if found is None:
-        raise ControllerError(f"no assistant named {name!r} owned by {ws.settings.owner!r} on {ws.spec.label}")
+        where = ws.spec.url or os.path.abspath(ws.spec.embedded or "")
+        raise ControllerError(f"no assistant named {name!r} for {ws.settings.owner_label} on {where}")
     return found
 
 
@@ -229,11 +231,18 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
     ]
     console.emit({"name": args.name, "assistant_id": state.assistant_id, "active": state.version, "versions": rows})
     if not console.json:
-        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<12} {'SOURCE':<32} {'SMOKE':<7} ACTIVE")
+        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<18} {'SOURCE':<32} {'SMOKE':<7} ACTIVE")
         for r in rows:
             smoke = "failed" if r["failed"] else ""
-            console.result(f"{r['version']:<8} {r['created'][:26]:<26} {r['revision'][:12]:<12} {r['source'][:32]:<32} {smoke:<7} {'*' if r['active'] else ''}")
+            console.result(f"{r['version']:<8} {r['created'][:26]:<26} {_short_revision(r['revision']):<18} "
+                           f"{r['source'][:32]:<32} {smoke:<7} {'*' if r['active'] else ''}")
     return 0
+
+
+def _short_revision(revision: str) -> str:
+    """The short sha, keeping ``-dirty``: uncommitted manifests must stay visible in history."""
+    sha, dirty, _ = revision.partition("-dirty")
+    return sha[:12] + ("-dirty" if dirty else "")
 
 
 def _when(stamp: str) -> str:
@@ -311,8 +320,16 @@ def cmd_watch(args: argparse.Namespace, console: Console) -> int:
         interval = parse_duration(args.interval)
     except ValueError as exc:
         raise InvalidInput([Problem(path="--interval", message=str(exc))]) from None
-    _require_manifests(_workspace(args))
+    try:
+        ws: Workspace | None = _workspace(args)  # no owner for a remote target: exit now, before any request
+    except OwnerRequired:
+        raise
+    except InvalidInput:
+        ws = None  # a bad controller.yaml: the watch reports it and waits for the fix
+    if ws is not None:
+        _require_manifests(ws)
     options = WatchOptions(paths=tuple(args.paths or ["."]), config=args.config, target=args.target, url=args.url,
+                           owner=args.owner,
                            concurrency=args.concurrency, interval=interval, self_heal=args.self_heal,
                            prune=args.prune, max_deletes=args.max_deletes, no_smoke=args.no_smoke)
     return run_watch(options, View(console, timestamps=True))

@@ -45,7 +45,10 @@ LONG = 200
 
 
 def header(plan: Plan) -> str:
-    return f"Plan for owner {plan.owner} on {plan.target}"
+    """Whose assistants, where: a plan for the wrong owner or target is caught before apply."""
+    how = plan.owner_source
+    how = f" ({how})" if how.startswith("default") else f" (owner from {how})" if how else ""
+    return f"Plan for owner {plan.owner} on {plan.target}{how}"
 
 
 def render_text(plan: Plan, *, color: bool = False) -> str:
@@ -171,6 +174,7 @@ def render_json(plan: Plan) -> dict[str, Any]:
     return {
         "format": JSON_FORMAT,
         "owner": plan.owner,
+        "owner_source": plan.owner_source,
         "target": plan.target,
         "summary": {a: plan.count(a) for a in ACTIONS},
         "changes": [

@@ -96,6 +96,8 @@ class Plan:
     changes: tuple[Change, ...]
     prune: bool = False
     warnings: tuple[str, ...] = ()
+    #: How the owner was chosen (settings.py: ``--owner``, ``controller.yaml``, ...), for the header.
+    owner_source: str = ""
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)

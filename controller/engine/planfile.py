@@ -104,6 +104,7 @@ class _PlanFile(_Loose):
     owner: str
     target: str
     target_spec: TargetRecord | None = None
+    owner_source: str = ""
     prune: bool
     warnings: list[str]
     changes: list[_Change]
@@ -124,7 +125,7 @@ def dumps(plan: Plan, where: TargetRecord | None = None) -> str:
         })
     return json.dumps({
         "format": FORMAT, "salt": salt, "owner": plan.owner, "target": plan.target,
-        "target_spec": where.model_dump() if where else None,
+        "target_spec": where.model_dump() if where else None, "owner_source": plan.owner_source,
         "prune": plan.prune, "warnings": list(plan.warnings), "changes": changes,
     }, indent=2, sort_keys=True) + "\n"
 
@@ -248,7 +249,8 @@ def _build(path: str, data: dict[str, Any], values: Mapping[str, str], environ: 
             warnings=tuple(c["warnings"]), reason=c["reason"],
         ))
     return Plan(owner=data["owner"], target=data["target"], changes=tuple(changes),
-                prune=data["prune"], warnings=tuple(data["warnings"]))
+                prune=data["prune"], warnings=tuple(data["warnings"]),
+                owner_source=data.get("owner_source", ""))
 
 
 def _resolve(slot: dict, salt: str, values: Mapping[str, str], environ: Mapping[str, str], name: str, path: str) -> Any:

@@ -57,6 +57,7 @@ class WatchOptions:
     target: str | None = None
     url: str | None = None
     concurrency: int | None = None
+    owner: str | None = None
     interval: float = 60.0
     self_heal: bool = False
     prune: bool = False
@@ -80,7 +81,8 @@ class Watcher:
 
     def load(self) -> Workspace:
         o = self.options
-        return Workspace.load(list(o.paths), config=o.config, target=o.target, url=o.url, concurrency=o.concurrency)
+        return Workspace.load(list(o.paths), config=o.config, target=o.target, url=o.url, concurrency=o.concurrency,
+                              owner=o.owner)
 
     # -- the loop ----------------------------------------------------------------------
 
