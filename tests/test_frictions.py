@@ -146,7 +146,7 @@ def test_a_graph_that_fails_to_load_is_reported_once(repo, capsys):
 def test_the_text_plan_starts_with_owner_and_target(repo, capsys):
     code, out, _ = run(capsys, "plan", ".")
     assert code == 0
-    assert out.splitlines()[0] == "Plan for owner demo-agents on embedded .controller/state.db"
+    assert out.splitlines()[0] == "Plan for owner demo-agents on embedded .controller/state.db (owner from controller.yaml)"
 
 
 def _content(prompt: str) -> Content:
@@ -190,7 +190,7 @@ def test_plan_into_a_reader_that_stops_early_exits_quietly(repo, reader):
     script = f"{sys.executable} -c 'import sys; from controller.cli import main; sys.exit(main())' plan . | {reader}"
     done = subprocess.run(["bash", "-o", "pipefail", "-c", script], check=False, capture_output=True, text=True, env=env, cwd=repo)
     if reader.startswith("head"):
-        assert done.stdout == "Plan for owner demo-agents on embedded .controller/state.db\n"
+        assert done.stdout == "Plan for owner demo-agents on embedded .controller/state.db (owner from controller.yaml)\n"
     assert done.stderr == "" and done.returncode == 0, done.stderr
 
 
@@ -199,7 +199,7 @@ def test_markdown_plan_for_a_pull_request(repo, capsys, monkeypatch):
     monkeypatch.setenv("MODEL", secret)
     code, out, err = run(capsys, "plan", ".", "-o", "markdown")
     assert code == 0, err
-    assert out.startswith("### Plan for owner demo-agents on embedded .controller/state.db\n")
+    assert out.startswith("### Plan for owner demo-agents on embedded .controller/state.db (owner from controller.yaml)\n")
     assert "| create | 3 |" in out and "**Plan: 3 to create, 0 to update, 0 to repin, 0 to delete.**" in out
     assert out.count("<details>") == 3 and out.count("</details>") == 3
     assert "<summary><code>+ blog-writer: create</code>" in out and "```diff" in out

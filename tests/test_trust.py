@@ -37,7 +37,9 @@ def bare_project(folder: Path) -> Path:
 
 def history_revisions(out: str) -> list[str]:
     """The REVISION column of `history`, newest first."""
-    return [line.split()[2] for line in out.splitlines()[1:] if line.strip()]
+    header, *rows = out.splitlines()
+    at = header.index("REVISION")
+    return [line[at:].split()[0] for line in rows if line.strip()]
 
 
 # -- point 1: one project root -----------------------------------------------------------
@@ -265,6 +267,7 @@ def test_history_column_fits_a_dirty_revision(tmp_path: Path, capsys, monkeypatc
     assert run(capsys, "apply", "--auto-approve", "--no-smoke")[0] == 0
     code, out, _ = run(capsys, "history", "blog-writer")
     header, row = out.splitlines()[:2]
-    assert row.split()[2].endswith("-dirty")
-    assert row.index(row.split()[2]) == header.index("REVISION")
-    assert header.index("SOURCE") > header.index("REVISION") + len(row.split()[2])
+    (revision,) = history_revisions(out)[:1]
+    assert revision.endswith("-dirty")
+    assert row.index(revision) == header.index("REVISION")
+    assert header.index("SOURCE") > header.index("REVISION") + len(revision)
