@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -11,6 +12,7 @@ from controller.cli import planview
 from controller.cli.console import Console
 from controller.cli.views import View
 from controller.config.manifest import parse_duration
+from controller.config.settings import TargetSpec
 from controller.core.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine import planfile
@@ -19,6 +21,7 @@ from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_wo
 from controller.engine.plan import Plan
 from controller.targets import open_target
 from controller.targets.base import AssistantState, Target
+from controller.targets.lock import StateLock
 
 
 def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Workspace:
@@ -27,6 +30,23 @@ def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Work
         config=args.config, target=getattr(args, "target", None), url=getattr(args, "url", None),
         concurrency=getattr(args, "concurrency", None),
     )
+
+
+def _duration(args: argparse.Namespace, flag: str, default: float = 0.0) -> float:
+    value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+    if value is None:
+        return default
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise InvalidInput([Problem(path=flag, message=str(exc))]) from None
+
+
+def state_lock(spec: TargetSpec, timeout: float) -> contextlib.AbstractContextManager:
+    """The embedded target's state lock for a whole run (a remote target has no state file here)."""
+    if spec.url:
+        return contextlib.nullcontext()
+    return StateLock(os.path.abspath(spec.embedded or ".controller/state.db"), timeout=timeout)
 
 
 def _scope(args: argparse.Namespace) -> Scope:
@@ -99,6 +119,18 @@ async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     options = SyncOptions.resolve(ws.spec, no_smoke=args.no_smoke, smoke=args.smoke, keep_failed=args.keep_failed,
                                   max_deletes=args.max_deletes)
     view = View(console)
+    lock = state_lock(ws.spec, _duration(args, "--lock-timeout"))
+    if isinstance(lock, StateLock):
+        await lock.acquire_async()
+    try:
+        return await _apply(args, console, ws, options, view, saved)
+    finally:
+        if isinstance(lock, StateLock):
+            lock.release()
+
+
+async def _apply(args: argparse.Namespace, console: Console, ws: Workspace, options: SyncOptions, view: View,
+                 saved: bool) -> int:
     async with open_target(ws.spec) as target:
         plan = await (_saved_plan(args.paths[0], ws, target) if saved else plan_workspace(ws, target, _scope(args)))
         _show_plan(plan, console)
@@ -120,6 +152,30 @@ def _write_junit(cases: list, path: str) -> None:
     from controller.smoke.runner import SuiteResult
 
     write_junit(SuiteResult(list(cases)), path)
+
+
+# -- status ----------------------------------------------------------------------------
+
+async def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    from controller.config.settings import git_revision
+    from controller.engine.pipeline import status_plan
+    from controller.engine.status import all_synced, status_json, status_rows
+
+    ws = _workspace(args)
+    desired = ws.desired()
+    async with open_target(ws.spec) as target:
+        plan = await status_plan(ws, target, desired)
+    rows = status_rows(plan)
+    console.emit(status_json(plan, rows, git_revision(ws.settings.root)))
+    if not console.json:
+        console.result(f"{'NAME':<24} {'SYNC':<10} {'VERSION':<8} {'REVISION':<12} SMOKE")
+        for r in rows:
+            version = f"v{r.version}" if r.version is not None else "-"
+            smoke = "failed" if r.smoke_failed else ""
+            console.result(f"{r.name:<24} {r.sync:<10} {version:<8} {r.revision[:12] or '-':<12} {smoke}".rstrip())
+        if not rows:
+            console.result(f"No assistants declared or owned by {ws.settings.owner} on {ws.spec.label}.")
+    return 2 if args.detailed_exitcode and not all_synced(rows) else 0
 
 
 # -- test ------------------------------------------------------------------------------

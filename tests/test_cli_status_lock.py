@@ -1,0 +1,79 @@
+"""`controller status` on the embedded target (all four states) and the state lock at the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from helpers import BLOG, TWEET, edit, example_repo, git_init, run
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = example_repo(tmp_path / "repo")
+    git_init(root)
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("MODEL", raising=False)
+    monkeypatch.delenv("CONTROLLER_TARGET", raising=False)
+    return root
+
+
+def test_status_shows_all_four_states_and_writes_nothing(repo, capsys):
+    code, out, _ = run(capsys, "status", "--detailed-exitcode", "--no-color")
+    assert code == 2 and out.count("Missing") == 3, out
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    code, out, _ = run(capsys, "status", "--detailed-exitcode", "-o", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["synced"] and doc["counts"]["Synced"] == 3
+    head = doc["revision"]
+    assert head and {a["revision"] for a in doc["assistants"]} == {head}
+    assert {a["version"] for a in doc["assistants"]} == {1}
+
+    edit(repo / BLOG, "style: blog", "style: essay")          # content differs → OutOfSync
+    (repo / TWEET).rename(repo / "tweet.yaml.off")             # owned, undeclared → Orphan
+    (repo / "assistants" / "extra.yaml").write_text(
+        (repo / "tweet.yaml.off").read_text().replace("name: tweet-writer", "name: extra-writer"))  # → Missing
+    before = (repo / ".controller" / "state.db").stat().st_mtime_ns
+    code, out, _ = run(capsys, "status", "--detailed-exitcode", "-o", "json")
+    states = {a["name"]: a["sync"] for a in json.loads(out)["assistants"]}
+    assert code == 2
+    assert states == {"blog-writer": "OutOfSync", "support-bot": "Synced", "tweet-writer": "Orphan",
+                      "extra-writer": "Missing"}
+    assert (repo / ".controller" / "state.db").stat().st_mtime_ns == before
+    code, out, _ = run(capsys, "status", "--no-color")
+    assert code == 0 and "OutOfSync" in out and "Orphan" in out and head[:12] in out
+
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from controller.targets.lock import StateLock
+    lock = StateLock(sys.argv[1]); lock.acquire()
+    print("held", flush=True)
+    time.sleep(120)
+""")
+
+
+def test_apply_fails_at_once_while_the_state_is_locked_and_succeeds_after_kill_9(repo, capsys):
+    state = str(repo / ".controller" / "state.db")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, state], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, out, err = run(capsys, "apply", ".", "--auto-approve", "--no-smoke")
+        assert code == 1
+        assert f"locked by pid {holder.pid} on " in err and " since " in err
+        assert "Plan:" not in out  # refused before planning: nothing written
+        assert not os.path.exists(state)
+        started = time.monotonic()
+        code, _, err = run(capsys, "apply", ".", "--auto-approve", "--no-smoke", "--lock-timeout", "1s")
+        assert code == 1 and "waited 1s" in err and time.monotonic() - started >= 1
+    finally:
+        holder.kill()  # SIGKILL: the kernel drops the flock with the process
+        holder.wait(timeout=10)
+    code, out, _ = run(capsys, "apply", ".", "--auto-approve", "--no-smoke")
+    assert code == 0 and "Apply complete: 3 created" in out
