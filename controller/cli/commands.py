@@ -266,16 +266,45 @@ async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
 # -- watch / import ----------------------------------------------------------------------
 
 def cmd_watch(args: argparse.Namespace, console: Console) -> int:
-    from controller.engine.watch import WatchOptions, run_watch
+    import asyncio
 
-    try:
-        interval = parse_duration(args.interval)
-    except ValueError as exc:
-        raise InvalidInput([Problem(path="--interval", message=str(exc))]) from None
+    from controller.cli.notifications import NotifySink
+    from controller.engine.watch import WatchOptions
+    from controller.service.http import parse_listen
+    from controller.service.runner import ServiceOptions, ServiceWatcher
+
+    interval = _duration(args, "--interval")
     options = WatchOptions(paths=tuple(args.paths or ["."]), config=args.config, target=args.target, url=args.url,
                            concurrency=args.concurrency, interval=interval, self_heal=args.self_heal,
                            prune=args.prune, max_deletes=args.max_deletes, no_smoke=args.no_smoke)
-    return run_watch(options, View(console, timestamps=True))
+    listen = None
+    if args.listen:
+        try:
+            listen = parse_listen(args.listen)
+        except ValueError as exc:
+            raise InvalidInput([Problem(path="--listen", message=str(exc))]) from None
+    secret_env = args.webhook_secret_env or ("CONTROLLER_WEBHOOK_SECRET" if os.environ.get("CONTROLLER_WEBHOOK_SECRET") else None)
+    secret = os.environ.get(secret_env) if secret_env else None
+    if secret_env and not secret:
+        raise InvalidInput([Problem(path="--webhook-secret-env", message=f"{secret_env} is not set or empty")])
+    if args.notify_url and not args.notify_url.startswith(("http://", "https://")):
+        raise InvalidInput([Problem(path="--notify-url", message="expected an http:// or https:// URL")])
+    if not args.git and (args.workdir or args.ref != "main"):
+        raise InvalidInput([Problem(path="--workdir" if args.workdir else "--ref", message="only with --git URL")])
+    service = ServiceOptions(git_url=args.git, ref=args.ref, workdir=args.workdir, listen=listen,
+                             webhook_secret=secret, lock_timeout=_duration(args, "--lock-timeout"))
+    watcher: ServiceWatcher | None = None
+
+    def configured() -> str | None:
+        ws = watcher.ws if watcher is not None else None
+        return ws.settings.config.notify if ws is not None and ws.settings.config is not None else None
+
+    sink = NotifySink(View(console, timestamps=True), args.notify_url, configured)
+    watcher = ServiceWatcher(options, service, sink)
+    try:
+        return asyncio.run(watcher.run())
+    finally:
+        sink.close()
 
 
 async def cmd_import(args: argparse.Namespace, console: Console) -> int:
