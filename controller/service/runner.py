@@ -89,7 +89,10 @@ class ServiceWatcher(Watcher):
         self.metrics = Metrics()
         self.health = Health(options.interval)
         self.snapshot = Snapshot({"revision": None, "assistants": [], "last_pass": None})
-        super().__init__(options, MetricsSink(self.metrics, emit))
+        super().__init__(options, self.emit_held)
+        self.sink = MetricsSink(self.metrics, emit)
+        self.held: list[Event] = []  # a pass's ReconcileFinished, sent after /status is updated
+        self.in_pass = False
         self.source: GitSource | None = None
         if service.git_url:
             from controller.service.gitsource import default_workdir
@@ -103,6 +106,14 @@ class ServiceWatcher(Watcher):
         self.lock_free = False
         self.fatal: ControllerError | None = None
         self.git_failures = 0
+
+    def emit_held(self, event: Event) -> None:
+        """Hold a pass's ReconcileFinished until its status is published: whoever sees the
+        event (a log reader, a test) then finds /status and /metrics already up to date."""
+        if self.in_pass and isinstance(event, ReconcileFinished):
+            self.held.append(event)
+        else:
+            self.sink(event)
 
     # -- where the manifests come from ----------------------------------------------
 
@@ -158,6 +169,16 @@ class ServiceWatcher(Watcher):
         return trigger
 
     async def reconcile(self, trigger: str) -> bool:
+        self.in_pass = True
+        try:
+            return await self.reconcile_service(trigger)
+        finally:
+            self.in_pass = False
+            held, self.held = self.held, []
+            for event in held:
+                self.sink(event)
+
+    async def reconcile_service(self, trigger: str) -> bool:
         self.health.pass_started()
         if self.source is not None:
             try:
