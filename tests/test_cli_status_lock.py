@@ -77,3 +77,43 @@ def test_apply_fails_at_once_while_the_state_is_locked_and_succeeds_after_kill_9
         holder.wait(timeout=10)
     code, out, _ = run(capsys, "apply", ".", "--auto-approve", "--no-smoke")
     assert code == 0 and "Apply complete: 3 created" in out
+
+
+def test_watch_refuses_to_start_while_the_state_is_locked(repo):
+    from test_watch import child_env, controller_command
+
+    state = str(repo / ".controller" / "state.db")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, state], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        out = subprocess.run([*controller_command(), "watch", ".", "--interval", "600s"], cwd=repo, env=child_env(),
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1
+        assert f"locked by pid {holder.pid} on " in out.stderr
+        assert not os.path.exists(state)
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+
+
+@pytest.mark.server
+def test_status_on_a_remote_server_all_four_states(tmp_path, owner, agent_server, capsys, monkeypatch):
+    root = example_repo(tmp_path / "remote", owner)
+    config = root / "controller.yaml"
+    config.write_text(config.read_text().replace("http://127.0.0.1:2024", agent_server.url))
+    git_init(root)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("CONTROLLER_TARGET", "dev-server")
+    monkeypatch.delenv("MODEL", raising=False)
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    code, out, _ = run(capsys, "status", "--detailed-exitcode", "-o", "json")
+    assert code == 0 and json.loads(out)["counts"]["Synced"] == 3
+    edit(root / BLOG, "Keep paragraphs short.", "Keep them short.")
+    (root / TWEET).rename(root / "tweet.yaml.off")
+    (root / "assistants" / "extra.yaml").write_text(
+        (root / "tweet.yaml.off").read_text().replace("name: tweet-writer", "name: extra-writer"))
+    code, out, _ = run(capsys, "status", "--detailed-exitcode", "-o", "json")
+    states = {a["name"]: a["sync"] for a in json.loads(out)["assistants"]}
+    assert code == 2
+    assert states == {"blog-writer": "OutOfSync", "support-bot": "Synced", "tweet-writer": "Orphan",
+                      "extra-writer": "Missing"}
