@@ -234,3 +234,36 @@ def test_git_webhook_status_metrics_and_notifications(served, owner, agent_serve
     finally:
         watch.close()
         inbox.shutdown()
+
+
+def test_polling_an_embedded_target_survives_a_git_outage(served, owner, tmp_path):
+    """Polling (no webhook): a push is applied by the next poll (trigger ``git``); the embedded
+    state lives in the workdir, not in the checkout that every sync cleans; a fetch failure is
+    reported with a retry and the last good commit stays in force."""
+    daemon, work = served
+    example = example_repo(tmp_path / "example", owner)
+    subprocess.run(["cp", "-r", f"{example}/.", str(work)], check=True)
+    first = push(work, "the example")
+    watch = ServiceWatch(tmp_path, daemon.url(), "--interval", "1s", "--no-smoke", env=child_env())
+    try:
+        start = watch.finished("the first pass", trigger="start")
+        assert start["ok"] and start["created"] == 3, watch.report()
+        assert (tmp_path / "wd" / "state" / ".controller" / "state.db").exists()
+        assert not (tmp_path / "wd" / "checkout" / ".controller").exists()
+        assert watch.status()["revision"] == first
+
+        edit(work / BLOG, "Keep paragraphs short.", "Keep paragraphs very short.")
+        second = push(work, "shorter")
+        done = watch.finished("the poll that found the push", trigger="git")
+        assert done["ok"] and done["updated"] == 1, watch.report()
+        assert watch.status()["revision"] == second
+
+        daemon.stop()
+        failed = watch.wait(lambda e: e["event"] == "error" and "git fetch" in e["message"], "the fetch failure")
+        assert failed["retry_in"] > 0 and "last good commit stays in force" in failed["message"]
+        assert watch.http("/healthz")[0] == 200 and watch.status()["revision"] == second
+        daemon.start()
+        watch.finished("a pass after git came back", ok=True)
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
