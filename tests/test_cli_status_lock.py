@@ -117,3 +117,52 @@ def test_status_on_a_remote_server_all_four_states(tmp_path, owner, agent_server
     assert code == 2
     assert states == {"blog-writer": "OutOfSync", "support-bot": "Synced", "tweet-writer": "Orphan",
                       "extra-writer": "Missing"}
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--listen", "nowhere"], "--listen: expected HOST:PORT"),
+    (["--webhook-secret-env", "NO_SUCH_VARIABLE_SET"], "NO_SUCH_VARIABLE_SET is not set or empty"),
+    (["--notify-url", "ftp://x"], "--notify-url: expected an http:// or https:// URL"),
+    (["--workdir", "wd"], "--workdir: only with --git URL"),
+    (["--lock-timeout", "soon"], "--lock-timeout: invalid duration"),
+])
+def test_bad_watch_flags_are_one_line_and_exit_1(repo, capsys, monkeypatch, flags, message):
+    monkeypatch.delenv("NO_SUCH_VARIABLE_SET", raising=False)
+    code, _, err = run(capsys, "watch", ".", *flags)
+    assert code == 1 and message in err, err
+    assert not (repo / ".controller").exists()
+
+
+def test_notify_in_controller_yaml_receives_applied_events_with_text(repo):
+    import queue
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from test_watch import Watch
+
+    received: queue.Queue = queue.Queue()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.put(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    inbox = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=inbox.serve_forever, daemon=True).start()
+    config = repo / "controller.yaml"
+    config.write_text(config.read_text() + f"notify: http://127.0.0.1:{inbox.server_address[1]}/hook\n")
+    watch = Watch(repo, "--no-smoke", interval="600s")
+    try:
+        assert watch.finished("the first pass", trigger="start")["created"] == 3
+        got = [received.get(timeout=30) for _ in range(3)]
+        assert {e["event"] for e in got} == {"applied"}
+        assert {e["text"] for e in got} == {"+ blog-writer: created (v1)", "+ tweet-writer: created (v1)",
+                                            "+ support-bot: created (v1)"}
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
+        inbox.shutdown()
