@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -13,7 +14,7 @@ from controller.cli import planview
 from controller.cli.console import Console
 from controller.cli.views import View
 from controller.config.manifest import parse_duration
-from controller.config.settings import OwnerRequired
+from controller.config.settings import OwnerRequired, TargetSpec
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine import planfile
@@ -30,6 +31,7 @@ from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_wo
 from controller.engine.plan import Plan
 from controller.targets import open_target
 from controller.targets.base import AssistantState, Target
+from controller.targets.lock import StateLock
 
 
 def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Workspace:
@@ -38,6 +40,23 @@ def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Work
         config=args.config, target=getattr(args, "target", None), url=getattr(args, "url", None),
         concurrency=getattr(args, "concurrency", None), owner=getattr(args, "owner", None),
     )
+
+
+def _duration(args: argparse.Namespace, flag: str, default: float = 0.0) -> float:
+    value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+    if value is None:
+        return default
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise InvalidInput([Problem(path=flag, message=str(exc))]) from None
+
+
+def state_lock(spec: TargetSpec, timeout: float) -> contextlib.AbstractContextManager:
+    """The embedded target's state lock for a whole run (a remote target has no state file here)."""
+    if spec.url:
+        return contextlib.nullcontext()
+    return StateLock(os.path.abspath(spec.embedded or ".controller/state.db"), timeout=timeout)
 
 
 def _scope(args: argparse.Namespace) -> Scope:
@@ -140,6 +159,18 @@ async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     options = SyncOptions.resolve(ws.spec, no_smoke=args.no_smoke, smoke=args.smoke, keep_failed=args.keep_failed,
                                   max_deletes=args.max_deletes)
     view = View(console)
+    lock = state_lock(ws.spec, _duration(args, "--lock-timeout"))
+    if isinstance(lock, StateLock):
+        await lock.acquire_async()
+    try:
+        return await _apply(args, console, ws, options, view, saved)
+    finally:
+        if isinstance(lock, StateLock):
+            lock.release()
+
+
+async def _apply(args: argparse.Namespace, console: Console, ws: Workspace, options: SyncOptions, view: View,
+                 saved: bool) -> int:
     async with open_target(ws.spec) as target:
         await clean_candidates(target, ws.settings.owner, view)
         plan = await (_saved_plan(args.paths[0], ws, target) if saved else plan_workspace(ws, target, _scope(args)))
@@ -162,6 +193,30 @@ def _write_junit(cases: list, path: str) -> None:
     from controller.smoke.runner import SuiteResult
 
     write_junit(SuiteResult(list(cases)), path)
+
+
+# -- status ----------------------------------------------------------------------------
+
+async def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    from controller.config.settings import git_revision
+    from controller.engine.pipeline import status_plan
+    from controller.engine.status import all_synced, status_json, status_rows
+
+    ws = _workspace(args)
+    desired = ws.desired()
+    async with open_target(ws.spec) as target:
+        plan = await status_plan(ws, target, desired)
+    rows = status_rows(plan)
+    console.emit(status_json(plan, rows, git_revision(ws.settings.root)))
+    if not console.json:
+        console.result(f"{'NAME':<24} {'SYNC':<10} {'VERSION':<8} {'REVISION':<12} SMOKE")
+        for r in rows:
+            version = f"v{r.version}" if r.version is not None else "-"
+            smoke = "failed" if r.smoke_failed else ""
+            console.result(f"{r.name:<24} {r.sync:<10} {version:<8} {r.revision[:12] or '-':<12} {smoke}".rstrip())
+        if not rows:
+            console.result(f"No assistants declared or owned by {ws.settings.owner} on {ws.spec.label}.")
+    return 2 if args.detailed_exitcode and not all_synced(rows) else 0
 
 
 # -- test ------------------------------------------------------------------------------
@@ -313,26 +368,62 @@ def _require_manifests(ws: Workspace) -> None:
             raise
 
 
-def cmd_watch(args: argparse.Namespace, console: Console) -> int:
-    from controller.engine.watch import WatchOptions, run_watch
-
+def _precheck_local(args: argparse.Namespace) -> None:
+    """Fail now, before any request, on what waiting cannot fix: a remote target without an
+    owner, or a path with no manifests. A bad edit is the watch's to report and wait out."""
     try:
-        interval = parse_duration(args.interval)
-    except ValueError as exc:
-        raise InvalidInput([Problem(path="--interval", message=str(exc))]) from None
-    try:
-        ws: Workspace | None = _workspace(args)  # no owner for a remote target: exit now, before any request
+        ws: Workspace | None = _workspace(args)
     except OwnerRequired:
         raise
     except InvalidInput:
         ws = None  # a bad controller.yaml: the watch reports it and waits for the fix
     if ws is not None:
         _require_manifests(ws)
+
+
+def cmd_watch(args: argparse.Namespace, console: Console) -> int:
+    import asyncio
+
+    from controller.cli.notifications import NotifySink
+    from controller.engine.watch import WatchOptions
+    from controller.service.http import parse_listen
+    from controller.service.runner import ServiceOptions, ServiceWatcher
+
+    interval = _duration(args, "--interval")
+    if not args.git:  # (a git source's project is not checked out yet)
+        _precheck_local(args)
     options = WatchOptions(paths=tuple(args.paths or ["."]), config=args.config, target=args.target, url=args.url,
                            owner=args.owner,
                            concurrency=args.concurrency, interval=interval, self_heal=args.self_heal,
                            prune=args.prune, max_deletes=args.max_deletes, no_smoke=args.no_smoke)
-    return run_watch(options, View(console, timestamps=True))
+    listen = None
+    if args.listen:
+        try:
+            listen = parse_listen(args.listen)
+        except ValueError as exc:
+            raise InvalidInput([Problem(path="--listen", message=str(exc))]) from None
+    secret_env = args.webhook_secret_env or ("CONTROLLER_WEBHOOK_SECRET" if os.environ.get("CONTROLLER_WEBHOOK_SECRET") else None)
+    secret = os.environ.get(secret_env) if secret_env else None
+    if secret_env and not secret:
+        raise InvalidInput([Problem(path="--webhook-secret-env", message=f"{secret_env} is not set or empty")])
+    if args.notify_url and not args.notify_url.startswith(("http://", "https://")):
+        raise InvalidInput([Problem(path="--notify-url", message="expected an http:// or https:// URL")])
+    if not args.git and (args.workdir or args.ref != "main"):
+        raise InvalidInput([Problem(path="--workdir" if args.workdir else "--ref", message="only with --git URL")])
+    service = ServiceOptions(git_url=args.git, ref=args.ref, workdir=args.workdir, listen=listen,
+                             webhook_secret=secret, lock_timeout=_duration(args, "--lock-timeout"))
+    watcher: ServiceWatcher | None = None
+
+    def configured() -> str | None:
+        ws = watcher.ws if watcher is not None else None
+        return ws.settings.config.notify if ws is not None and ws.settings.config is not None else None
+
+    sink = NotifySink(View(console, timestamps=True), args.notify_url, configured)
+    watcher = ServiceWatcher(options, service, sink)
+    try:
+        return asyncio.run(watcher.run())
+    finally:
+        sink.close()
 
 
 async def cmd_import(args: argparse.Namespace, console: Console) -> int:

@@ -26,6 +26,11 @@ def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool =
     g.add_argument("--no-color", action="store_true", help="no colour (also NO_COLOR); colour is used only on a TTY")
 
 
+def _lock_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lock-timeout", metavar="DURATION",
+                   help="on an embedded target, wait this long for another controller's state lock (default: fail at once)")
+
+
 def _paths(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="manifest files or folders (default: .)")
 
@@ -67,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-failed", action="store_true", help="keep a newly created assistant whose smoke tests failed")
     p.add_argument("--adopt", action="store_true", help="take over assistants that exist with another or no owner")
     p.add_argument("--junit", metavar="FILE", help="write smoke test results as JUnit XML")
+    _lock_timeout(p)
+    _common(p)
+
+    p = sub.add_parser("status", help="show each assistant's sync state, version and revision",
+                       description="One row per declared or owned assistant: Synced, OutOfSync (content differs), "
+                                   "Missing (declared, absent) or Orphan (owned, undeclared). Writes nothing.", epilog=EPILOG)
+    _paths(p)
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 unless every assistant is Synced, 0 when all are")
     _common(p)
 
     p = sub.add_parser("watch", help="reconcile continuously: at start, on file changes, every interval",
@@ -77,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="delete owned assistants no manifest declares")
     p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to prune more than N per reconcile")
     p.add_argument("--no-smoke", action="store_true", help="skip smoke tests")
+    p.add_argument("--git", metavar="URL", help="reconcile the commits of this git repository (its checkout is the project root)")
+    p.add_argument("--ref", default="main", metavar="REF", help="branch, tag or commit to follow with --git (default: main)")
+    p.add_argument("--workdir", metavar="DIR", help="where --git keeps its checkout and an embedded target's state "
+                                                    "(default: ~/.cache/assistant-controller/<hash of URL>)")
+    p.add_argument("--listen", metavar="HOST:PORT", help="serve /healthz, /readyz, /status, /metrics and POST /hooks/git")
+    p.add_argument("--webhook-secret-env", metavar="VAR", help="env variable holding the /hooks/git secret "
+                                                               "(default: CONTROLLER_WEBHOOK_SECRET when set)")
+    p.add_argument("--notify-url", metavar="URL", help="POST applied, rolled-back, drift and error events as JSON here "
+                                                       "(default: notify in controller.yaml)")
+    _lock_timeout(p)
     _common(p)
 
     p = sub.add_parser("test", help="run smoke tests against what is active now",

@@ -104,3 +104,13 @@ async def compute_plan(ws: Workspace, target: Target, desired: list[Desired], sc
 async def plan_workspace(ws: Workspace, target: Target, scope: Scope = Scope()) -> Plan:
     """The manifests under ``ws`` planned against ``target``."""
     return await compute_plan(ws, target, ws.desired(scope.selector), scope)
+
+
+async def status_plan(ws: Workspace, target: Target, desired: list[Desired]) -> Plan:
+    """``desired`` planned with prune semantics (owned, undeclared → delete) but none of the
+    prune safety checks: `controller status` only reads, so listing orphans is always safe."""
+    seen = await observe(target, desired, ws.settings.owner)
+    return make_plan(
+        desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
+        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=True,
+    )
