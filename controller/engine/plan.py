@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import jsonschema
-
 from controller.core.content import NAME_KEY, OWNER_KEY, Content, same_content, with_removals
 from controller.engine.desired import ContentPath, Declaration, Desired
 from controller.core.errors import InvalidInput, Problem
@@ -263,6 +261,8 @@ def schema_findings(values: dict[str, Any], schema: dict[str, Any]) -> tuple[lis
                 close = difflib.get_close_matches(key, sorted(known), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 notes.append(((key,), f"not in the graph's schema{hint}"))
+    import jsonschema  # imported when a manifest sets values a graph schema checks
+
     relaxed = {**schema, "additionalProperties": True}
     relaxed.pop("required", None)
     validator = jsonschema.validators.validator_for(relaxed)(relaxed)

@@ -26,8 +26,6 @@ from collections.abc import AsyncIterator, Callable, Collection
 from datetime import datetime, timezone
 from typing import Any
 
-from langgraph.checkpoint.memory import InMemorySaver
-
 from controller.core.content import Content, mirrored, system_assistant_id
 from controller.core.errors import Conflict, TargetError
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
@@ -82,14 +80,14 @@ def _contains(haystack: Any, needle: Any) -> bool:
 class EmbeddedTarget:
     """Assistants in SQLite at ``db_path``; graphs from the langgraph.json at ``graphs_file``."""
 
-    def __init__(self, db_path: str, graphs_file: str | None):
+    def __init__(self, db_path: str, graphs_file: str | None, cache_dir: str | None = None):
         self.db_path = db_path
         self.description = f"embedded {db_path}"
-        self.registry = GraphRegistry(graphs_file)
+        self.registry = GraphRegistry(graphs_file, os.path.join(cache_dir, "graphs.json") if cache_dir else None)
         self._db: sqlite3.Connection | None = None
         self._in_batch = False
         self._lock = threading.RLock()
-        self._checkpointer = InMemorySaver()
+        self._checkpointer: Any = None  # an InMemorySaver, made by the first run on a thread
         self._threads: set[str] = set()
 
     @staticmethod
@@ -161,8 +159,9 @@ class EmbeddedTarget:
     async def graphs(self) -> dict[str, GraphInfo]:
         out = {}
         for graph_id, entry in self.registry.entries.items():
-            config_schema, context_schema = self.registry.schemas(graph_id)
-            out[graph_id] = GraphInfo(graph_id, config_schema, context_schema, entry.description, entry.error)
+            config_schema, context_schema, error = self.registry.schemas(graph_id)
+            out[graph_id] = GraphInfo(graph_id, config_schema, context_schema, entry.description, error)
+        self.registry.save_cache()
         return out
 
     def _system(self) -> list[AssistantState]:
@@ -275,7 +274,8 @@ class EmbeddedTarget:
 
     async def delete_thread(self, thread_id: str) -> None:
         self._threads.discard(thread_id)
-        self._checkpointer.delete_thread(thread_id)
+        if self._checkpointer is not None:
+            self._checkpointer.delete_thread(thread_id)
 
     async def run(self, assistant_id: str, input: Any, *, thread_id: str | None = None, timeout: float = 60.0) -> RunOutcome:
         state = await self.get(assistant_id)
@@ -306,6 +306,10 @@ class EmbeddedTarget:
             configurable["thread_id"] = thread_id
         config["configurable"] = configurable
         config["metadata"] = {**content.metadata, "assistant_id": state.assistant_id, "graph_id": content.graph_id}
+        if thread_id and self._checkpointer is None:
+            from langgraph.checkpoint.memory import InMemorySaver  # only a run pays for langgraph
+
+            self._checkpointer = InMemorySaver()
         registry, checkpointer = self.registry, self._checkpointer
 
         def job() -> Any:
