@@ -21,6 +21,7 @@ from controller.core.fs import display_path
 from controller.core.paths import dotted
 from controller.config.interpolate import interpolate
 from controller.config.manifest import API_VERSION, AssistantManifest
+from controller.config.parsestore import ParseStore, text_key
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
 
 SKIP_DIRS = {".git", ".controller", ".venv", "venv", "node_modules", "__pycache__", ".langgraph_api"}
@@ -84,8 +85,13 @@ def load_manifests(
     values: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     cache: ParseCache | None = None,
+    store: ParseStore | None = None,
 ) -> list[LoadedManifest]:
-    """Load, interpolate and validate every manifest under ``paths`` (raises InvalidInput)."""
+    """Load, interpolate and validate every manifest under ``paths`` (raises InvalidInput).
+
+    ``store`` keeps parsed files between processes (by text hash): only files whose
+    text it has not seen are parsed.
+    """
     values = values or {}
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
@@ -99,7 +105,7 @@ def load_manifests(
         try:
             text = read_text(path)
             hit = cache.get(path) if cache is not None else None
-            docs = hit[1] if hit is not None and hit[0] == text else load_documents(text)
+            docs = hit[1] if hit is not None and hit[0] == text else _parse(text, store)
             if cache is not None:
                 cache[path] = (text, docs)
         except YamlError as exc:
@@ -122,9 +128,22 @@ def load_manifests(
         if explicit and ours == 0:
             problems.append(Problem(file=shown, message=f"no manifest in this file (expected apiVersion: {API_VERSION})"))
     problems.extend(_duplicates(loaded))
+    if store is not None:
+        store.save()
     if problems:
         raise InvalidInput(problems)
     return loaded
+
+
+def _parse(text: str, store: ParseStore | None) -> list[Document]:
+    if store is None:
+        return load_documents(text)
+    key = text_key(text)
+    docs = store.get(key)
+    if docs is None:
+        docs = load_documents(text)  # a YamlError is not stored: the file is parsed again next time
+        store.put(key, docs)
+    return docs
 
 
 def _our_kind(doc: Document, file: str, problems: list[Problem]) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controller.config.loader import LoadedManifest, ParseCache, load_manifests
+from controller.config.parsestore import ParseStore
 from controller.config.settings import Settings, TargetSpec, git_revision, load_settings
 from controller.core.errors import InvalidInput, Problem
 from controller.engine.desired import Desired, desired_state
@@ -60,7 +61,8 @@ class Workspace:
         return cls(paths, settings, settings.target(target, url, concurrency=concurrency))
 
     def manifests(self, environ: Mapping[str, str] | None = None) -> list[LoadedManifest]:
-        return load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed)
+        store = ParseStore(os.path.join(self.settings.root, ".controller", "cache", "parse.json"))
+        return load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed, store)
 
     def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None) -> list[Desired]:
         revision = git_revision(self.settings.root)
