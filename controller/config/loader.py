@@ -16,10 +16,11 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from controller.core.content import plain_copy
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
 from controller.core.paths import dotted
-from controller.config.interpolate import interpolate
+from controller.config.interpolate import Interpolated, interpolate
 from controller.config.manifest import API_VERSION, AssistantManifest
 from controller.config.parsestore import ParseStore, text_key
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
@@ -122,7 +123,7 @@ def load_manifests(
             ours += 1
             if kind != "Assistant":
                 continue
-            item = _validate(doc, shown, values, environ, problems)
+            item = _validate(doc, shown, values, environ, problems, plain="$" not in text)
             if item is not None:
                 loaded.append(item)
         if explicit and ours == 0:
@@ -165,9 +166,12 @@ def _our_kind(doc: Document, file: str, problems: list[Problem]) -> str | None:
 
 
 def _validate(
-    doc: Document, file: str, values: Mapping[str, str], environ: Mapping[str, str], problems: list[Problem]
+    doc: Document, file: str, values: Mapping[str, str], environ: Mapping[str, str], problems: list[Problem],
+    plain: bool = False,
 ) -> LoadedManifest | None:
-    result = interpolate(doc.data, values, environ)
+    # A file without "$" has nothing to interpolate: copy its data (documents are shared
+    # by the parse caches and must not be changed) without walking every path.
+    result = Interpolated(plain_copy(doc.data)) if plain else interpolate(doc.data, values, environ)
     unset = [exc.path for exc in result.unset]
     # Still validated (unset strings left as written), so all of a file's problems show at once.
     problems.extend(Problem(file, doc.line_of(exc.path), dotted(exc.path), str(exc)) for exc in result.unset)

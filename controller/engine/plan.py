@@ -251,6 +251,11 @@ def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: l
     return problems
 
 
+#: id(schema) → (schema, its validator): one per graph, not one per manifest. The schema is
+#: kept in the value, so its id cannot be reused by another object while the entry lives.
+_validators: dict[int, tuple[dict[str, Any], Any]] = {}
+
+
 def schema_findings(values: dict[str, Any], schema: dict[str, Any]) -> tuple[list[tuple[tuple, str]], list[tuple[tuple, str]]]:
     """(errors, warnings): type mismatches are errors; keys the schema does not know, warnings."""
     errors, notes = [], []
@@ -263,9 +268,12 @@ def schema_findings(values: dict[str, Any], schema: dict[str, Any]) -> tuple[lis
                 notes.append(((key,), f"not in the graph's schema{hint}"))
     import jsonschema  # imported when a manifest sets values a graph schema checks
 
-    relaxed = {**schema, "additionalProperties": True}
-    relaxed.pop("required", None)
-    validator = jsonschema.validators.validator_for(relaxed)(relaxed)
+    validator = _validators.get(id(schema))
+    if validator is None or validator[0] is not schema:
+        relaxed = {**schema, "additionalProperties": True}
+        relaxed.pop("required", None)
+        validator = _validators[id(schema)] = (schema, jsonschema.validators.validator_for(relaxed)(relaxed))
+    validator = validator[1]
     for err in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
         errors.append((tuple(err.absolute_path), f"{err.message} (graph schema)"))
     return errors, notes
