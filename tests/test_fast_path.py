@@ -137,3 +137,30 @@ def test_a_missing_or_damaged_cache_changes_no_result(repo, capsys, damage):
 def test_plan_on_a_fresh_checkout_writes_nothing_to_the_target(repo, capsys):
     assert run(capsys, "plan", ".")[0] == 0
     assert not (repo / ".controller" / "state.db").exists()
+
+
+def columns(db: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return [r[1] for r in conn.execute("PRAGMA table_info(versions)")]
+
+
+def test_a_state_file_from_before_content_hashes_is_migrated_on_the_first_write(repo, capsys):
+    import sqlite3
+
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    db = repo / ".controller" / "state.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE versions DROP COLUMN content_hash")  # as an older controller made it
+    code, out, err = run(capsys, "plan", ".", "--no-color")
+    assert code == 0 and "No changes" in out, out + err
+    assert "content_hash" not in columns(db)  # plan writes nothing to the target
+
+    edit(repo / BLOG, "style: blog", "style: tweet")
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    assert "content_hash" in columns(db)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM versions WHERE content_hash IS NULL").fetchone() == (0,)
+    code, out, _ = run(capsys, "plan", ".", "--no-color")
+    assert code == 0 and "No changes" in out

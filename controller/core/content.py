@@ -11,6 +11,8 @@ difference is one a user would care about.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -223,3 +225,11 @@ def canonical(content: Content, mirror_as: str = "configurable") -> dict[str, An
 
 def same_content(a: Content, b: Content) -> bool:
     return canonical(a) == canonical(b)
+
+
+def content_hash(content: Content) -> str:
+    """A hash of :func:`canonical`: equal hashes mean the same content, so a no-op plan
+    compares hashes and looks at full content only where they differ. (Different hashes
+    do not prove a difference: ``1`` and ``1.0`` compare equal but print differently.)"""
+    text = json.dumps(canonical(content), sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()

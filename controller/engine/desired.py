@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from controller.core.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY, Content, assistant_id_for, mirror_path, mirrored
+from controller.core.content import (
+    NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY, Content, assistant_id_for, content_hash, mirror_path, mirrored,
+)
 from controller.config.loader import LoadedManifest
 from controller.config.manifest import SmokeCase
 from controller.config.yamlio import Document
@@ -65,6 +68,10 @@ class Desired:
     @property
     def sensitive(self) -> frozenset[ContentPath]:
         return self.declared.sensitive
+
+    @cached_property
+    def content_hash(self) -> str:
+        return content_hash(self.content)
 
     def location(self, document_path: tuple[str | int, ...] = ()) -> tuple[str, int]:
         """(file, line) of a manifest field, for error messages."""

@@ -114,9 +114,17 @@ def needs_versions(desired: Iterable[Desired], observed: Mapping[str, AssistantS
         live = observed.get(d.assistant_id)
         if live is None:
             continue
-        if (d.pin is not None and d.pin != live.version) or (d.pin is None and not same_content(live.content, d.content)):
+        if (d.pin is not None and d.pin != live.version) or (d.pin is None and not matches(live, d)):
             out.append(d.assistant_id)
     return out
+
+
+def matches(live: AssistantState, d: Desired) -> bool:
+    """Is the live content the desired one? By hash when the target keeps one (equal
+    hashes are proof; unequal ones are checked in full)."""
+    if live.content_hash is not None and live.content_hash == d.content_hash:
+        return True
+    return same_content(live.content, d.content)
 
 
 def make_plan(
@@ -195,7 +203,7 @@ def _plan_one(
         return Change("repin", d.declared, content=pinned, to_version=d.pin, warnings=tuple(notes),
                       reason=f"pinned to v{d.pin}", **seen)
 
-    if same_content(live.content, d.content):
+    if matches(live, d):
         return Change("noop", d.declared, content=live.content, **seen)
     # An older version with exactly this content: move the pointer (a git revert), no new version.
     for entry in live.versions or ():

@@ -39,6 +39,8 @@ class AssistantState:
     created_at: str = ""
     updated_at: str = ""
     versions: tuple[Version, ...] | None = None
+    #: ``content_hash(content)`` when the target stores one (embedded), else None.
+    content_hash: str | None = field(default=None, compare=False)
 
     def version_entry(self, number: int) -> Version | None:
         for v in self.versions or ():
