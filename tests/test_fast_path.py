@@ -164,3 +164,11 @@ def test_a_state_file_from_before_content_hashes_is_migrated_on_the_first_write(
         assert conn.execute("SELECT COUNT(*) FROM versions WHERE content_hash IS NULL").fetchone() == (0,)
     code, out, _ = run(capsys, "plan", ".", "--no-color")
     assert code == 0 and "No changes" in out
+
+
+def test_a_problem_in_a_cached_file_is_reported_at_the_same_line(repo, capsys):
+    text = (repo / BLOG).read_text()
+    (repo / BLOG).write_text(text.replace("spec:\n", "spec:\n  grpah: writer\n", 1))
+    first = run(capsys, "validate", ".")
+    assert first[0] == 1 and "grpah" in first[2]
+    assert run(capsys, "validate", ".") == first  # second run: documents from .controller/cache

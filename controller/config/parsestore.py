@@ -31,8 +31,27 @@ def _encode(docs: list[Document]) -> list[Any]:
     return [[d.data, d.line, [[list(p), n] for p, n in d.lines.items()]] for d in docs]
 
 
+class _StoredDocument(Document):
+    """A document from the store; its line map (needed only to report a problem) is
+    built on first use: building 10,000 of them costs more than reading the store."""
+
+    def __init__(self, data: Any, line: int, raw_lines: list[Any]):
+        if not isinstance(line, int) or not isinstance(raw_lines, list):
+            raise ValueError("not a stored document")
+        self.data, self.line, self._raw_lines, self._lines = data, line, raw_lines, None
+
+    @property
+    def lines(self) -> dict:  # type: ignore[override]
+        if self._lines is None:
+            try:
+                self._lines = {tuple(p): n for p, n in self._raw_lines}
+            except (TypeError, ValueError):  # a damaged entry: problems point at the document's first line
+                self._lines = {}
+        return self._lines
+
+
 def _decode(raw: list[Any]) -> list[Document]:
-    return [Document(data, line, {tuple(p): n for p, n in lines}) for data, line, lines in raw]
+    return [_StoredDocument(data, line, lines) for data, line, lines in raw]
 
 
 class ParseStore:
