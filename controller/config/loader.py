@@ -17,9 +17,11 @@ from typing import Any, get_args, get_origin
 import pathspec
 from pydantic import BaseModel, ValidationError
 
-from controller.config.interpolate import interpolate
+from controller.config.interpolate import Interpolated, interpolate
 from controller.config.manifest import API_VERSION, AssistantManifest
+from controller.config.parsestore import ParseStore, text_key
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
+from controller.core.content import plain_copy
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
 from controller.core.paths import dotted
@@ -129,12 +131,14 @@ def load_manifests(
     cache: ParseCache | None = None,
     unset_warnings: list[Problem] | None = None,
     root: str | None = None,
+    store: ParseStore | None = None,
 ) -> list[LoadedManifest]:
     """Load, interpolate and validate every manifest under ``paths`` (raises InvalidInput).
 
     ``unset_warnings``: collect unset variables there instead of failing (``validate``
     in a pre-commit hook or a PR job, where the secrets are not set); such a manifest
-    is still checked, with the unset templates left as written.
+    is still checked, with the unset templates left as written. ``store`` keeps parsed
+    files between processes (by text hash): only files whose text it has not seen are parsed.
     """
     values = values or {}
     environ = os.environ if environ is None else environ
@@ -146,19 +150,10 @@ def load_manifests(
             del cache[stale]
     for path, explicit in files:
         shown = display_path(path)
-        try:
-            text = read_text(path)
-            hit = cache.get(path) if cache is not None else None
-            docs = hit[1] if hit is not None and hit[0] == text else load_documents(text)
-            if cache is not None:
-                cache[path] = (text, docs)
-        except YamlError as exc:
-            if explicit or _mentions_us(path):
-                problems.append(Problem(file=shown, line=exc.line, message=str(exc)))
+        parsed = _read(path, explicit, shown, cache, store, problems)
+        if parsed is None:
             continue
-        except OSError as exc:
-            problems.append(Problem(file=shown, message=f"cannot read: {exc.strerror}"))
-            continue
+        text, docs = parsed
         ours = 0
         for doc in docs:
             kind = _our_kind(doc, shown, problems)
@@ -167,15 +162,48 @@ def load_manifests(
             ours += 1
             if kind != "Assistant":
                 continue
-            item = _validate(doc, shown, values, environ, problems, unset_warnings)
+            item = _validate(doc, shown, values, environ, problems, unset_warnings, plain="$" not in text)
             if item is not None:
                 loaded.append(item)
         if explicit and ours == 0:
             problems.append(Problem(file=shown, message=f"no manifest in this file (expected apiVersion: {API_VERSION})"))
     problems.extend(_duplicates(loaded))
+    if store is not None:
+        store.save()
     if problems:
         raise InvalidInput(problems)
     return loaded
+
+
+def _parse(text: str, store: ParseStore | None) -> list[Document]:
+    if store is None:
+        return load_documents(text)
+    key = text_key(text)
+    docs = store.get(key)
+    if docs is None:
+        docs = load_documents(text)  # a YamlError is not stored: the file is parsed again next time
+        store.put(key, docs)
+    return docs
+
+
+def _read(path: str, explicit: bool, shown: str, cache: ParseCache | None, store: ParseStore | None,
+          problems: list[Problem]) -> tuple[str, list[Document]] | None:
+    """A file's text and documents, from a cache when its text is unchanged; None when it
+    cannot be read, or is other YAML that does not parse (skipped: it is not ours)."""
+    try:
+        text = read_text(path)
+        hit = cache.get(path) if cache is not None else None
+        docs = hit[1] if hit is not None and hit[0] == text else _parse(text, store)
+    except YamlError as exc:
+        if explicit or _mentions_us(path):
+            problems.append(Problem(file=shown, line=exc.line, message=str(exc)))
+        return None
+    except OSError as exc:
+        problems.append(Problem(file=shown, message=f"cannot read: {exc.strerror}"))
+        return None
+    if cache is not None:
+        cache[path] = (text, docs)
+    return text, docs
 
 
 def _our_kind(doc: Document, file: str, problems: list[Problem]) -> str | None:
@@ -199,8 +227,11 @@ def _our_kind(doc: Document, file: str, problems: list[Problem]) -> str | None:
 def _validate(
     doc: Document, file: str, values: Mapping[str, str], environ: Mapping[str, str], problems: list[Problem],
     unset_warnings: list[Problem] | None = None,
+    plain: bool = False,
 ) -> LoadedManifest | None:
-    result = interpolate(doc.data, values, environ)
+    # A file without "$" has nothing to interpolate: copy its data (documents are shared
+    # by the parse caches and must not be changed) without walking every path.
+    result = Interpolated(plain_copy(doc.data)) if plain else interpolate(doc.data, values, environ)
     unset = [exc.path for exc in result.unset]
     # Still validated (unset strings left as written), so all of a file's problems show at once.
     found_unset = [Problem(file, doc.line_of(exc.path), dotted(exc.path), str(exc)) for exc in result.unset]

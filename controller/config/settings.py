@@ -61,6 +61,8 @@ class TargetSpec:
     concurrency: int = DEFAULT_CONCURRENCY
     #: Given with ``--url`` rather than named in controller.yaml.
     from_flag: bool = False
+    #: ``<root>/.controller/cache``: what may be rebuilt (graph schemas); None: no cache.
+    cache_dir: str | None = None
 
     @property
     def kind(self) -> str:
@@ -142,7 +144,7 @@ class Settings:
                 spec = self._from_config(name, targets[name])
         if concurrency:
             spec = TargetSpec(**{**spec.__dict__, "concurrency": concurrency})
-        return spec
+        return TargetSpec(**{**spec.__dict__, "cache_dir": os.path.join(self.root, ".controller", "cache")})
 
     def _from_config(self, name: str, t: TargetConfig) -> TargetSpec:
         base = os.path.dirname(os.path.abspath(self.config_file)) if self.config_file else self.root

@@ -11,6 +11,8 @@ difference is one a user would care about.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -124,6 +126,21 @@ class Content:
         return found
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def plain_copy(value: Any) -> Any:
+    """A deep copy of plain JSON-like data, several times faster than ``copy.deepcopy``
+    (which a plan of 10,000 assistants calls 40,000 times); anything else is deep-copied."""
+    if isinstance(value, dict):
+        return {k: plain_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_copy(v) for v in value]
+    if isinstance(value, _SCALARS):
+        return value
+    return copy.deepcopy(value)
+
+
 # -- the server's configurable <-> context rule (AGENT_SERVER_API.md, quirk 4) ---------------
 
 def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict, dict]:
@@ -132,14 +149,14 @@ def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict, dic
     A non-empty ``configurable`` is copied to ``context``; otherwise a non-empty
     ``context`` is copied to ``configurable`` (appended last, as the server does).
     """
-    config = copy.deepcopy(config or {})
-    context = copy.deepcopy(context or {})
+    config = plain_copy(config or {})
+    context = plain_copy(context or {})
     configurable = config.get("configurable") or {}
     if configurable:
-        return config, copy.deepcopy(configurable)
+        return config, plain_copy(configurable)
     if context:
         config.pop("configurable", None)
-        config["configurable"] = copy.deepcopy(context)
+        config["configurable"] = plain_copy(context)
     return config, context
 
 
@@ -149,11 +166,11 @@ def declared(content: Content) -> tuple[dict[str, Any], dict[str, Any]]:
     A non-empty ``configurable`` carries the values (its mirrored context is not a second
     value); without one, ``context`` does and ``config`` has no ``configurable``.
     """
-    config = copy.deepcopy(content.config or {})
+    config = plain_copy(content.config or {})
     if config.get("configurable"):
         return config, {}
     config.pop("configurable", None)
-    return config, copy.deepcopy(content.context or {})
+    return config, plain_copy(content.context or {})
 
 
 def mirror_path(path: tuple) -> tuple | None:
@@ -185,11 +202,11 @@ def canonical(content: Content, mirror_as: str = "configurable") -> dict[str, An
     ``mirror_as="context"`` shows a mirrored pair as ``context`` instead, for display
     of assistants declared with ``context`` (equality is the same either way).
     """
-    config = copy.deepcopy(content.config or {})
+    config = plain_copy(content.config or {})
     configurable = config.get("configurable") or {}
     if not configurable:
         config.pop("configurable", None)
-    context = copy.deepcopy(content.context or {})
+    context = plain_copy(content.context or {})
     out: dict[str, Any] = {
         "graph_id": content.graph_id,
         "name": content.name,
@@ -211,3 +228,11 @@ def canonical(content: Content, mirror_as: str = "configurable") -> dict[str, An
 
 def same_content(a: Content, b: Content) -> bool:
     return canonical(a) == canonical(b)
+
+
+def content_hash(content: Content) -> str:
+    """A hash of :func:`canonical`: equal hashes mean the same content, so a no-op plan
+    compares hashes and looks at full content only where they differ. (Different hashes
+    do not prove a difference: ``1`` and ``1.0`` compare equal but print differently.)"""
+    text = json.dumps(canonical(content), sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from controller.config.loader import LoadedManifest
@@ -17,6 +18,7 @@ from controller.core.content import (
     SOURCE_KEY,
     Content,
     assistant_id_for,
+    content_hash,
     mirror_path,
     mirrored,
 )
@@ -74,6 +76,10 @@ class Desired:
     @property
     def sensitive(self) -> frozenset[ContentPath]:
         return self.declared.sensitive
+
+    @cached_property
+    def content_hash(self) -> str:
+        return content_hash(self.content)
 
     def location(self, document_path: tuple[str | int, ...] = ()) -> tuple[str, int]:
         """(file, line) of a manifest field, for error messages."""

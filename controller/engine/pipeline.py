@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controller.config.loader import LoadedManifest, ParseCache, load_manifests
+from controller.config.parsestore import ParseStore
 from controller.config.settings import Settings, TargetSpec, git_revision, load_settings
 from controller.core.errors import InvalidInput, Problem
 from controller.engine.desired import Desired, desired_state
@@ -71,8 +72,9 @@ class Workspace:
                   unset_warnings: list[Problem] | None = None) -> list[LoadedManifest]:
         """The valid manifests under the paths. ``require``: none at all is an error, so a
         wrong path in CI fails instead of planning "No changes"."""
+        store = ParseStore(os.path.join(self.settings.root, ".controller", "cache", "parse.json"))
         loaded = load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed,
-                                unset_warnings=unset_warnings, root=self.settings.root)
+                                unset_warnings=unset_warnings, root=self.settings.root, store=store)
         if require and not loaded:
             raise InvalidInput([Problem(message=f"no manifests found under {' '.join(self.paths)}")])
         return loaded

@@ -29,7 +29,7 @@ def connect(spec: TargetSpec, environ: Mapping[str, str] | None = None) -> Targe
         return RemoteTarget(spec.url, key, concurrency=spec.concurrency, source=spec.url_source, api_key_env=key_env)
     from controller.targets.embedded import EmbeddedTarget
 
-    return EmbeddedTarget(spec.embedded or ".controller/state.db", spec.graphs)
+    return EmbeddedTarget(spec.embedded or ".controller/state.db", spec.graphs, spec.cache_dir)
 
 
 @contextlib.asynccontextmanager
