@@ -390,8 +390,6 @@ def cmd_watch(args: argparse.Namespace, console: Console) -> int:
     from controller.service.runner import ServiceOptions, ServiceWatcher
 
     interval = _duration(args, "--interval")
-    if not args.git:  # (a git source's project is not checked out yet)
-        _precheck_local(args)
     options = WatchOptions(paths=tuple(args.paths or ["."]), config=args.config, target=args.target, url=args.url,
                            owner=args.owner,
                            concurrency=args.concurrency, interval=interval, self_heal=args.self_heal,
@@ -412,6 +410,8 @@ def cmd_watch(args: argparse.Namespace, console: Console) -> int:
         raise InvalidInput([Problem(path="--workdir" if args.workdir else "--ref", message="only with --git URL")])
     service = ServiceOptions(git_url=args.git, ref=args.ref, workdir=args.workdir, listen=listen,
                              webhook_secret=secret, lock_timeout=_duration(args, "--lock-timeout"))
+    if not args.git:  # (a git source's project is not checked out yet)
+        _precheck_local(args)
     watcher: ServiceWatcher | None = None
 
     def configured() -> str | None:

@@ -72,7 +72,7 @@ class Workspace:
                   unset_warnings: list[Problem] | None = None) -> list[LoadedManifest]:
         """The valid manifests under the paths. ``require``: none at all is an error, so a
         wrong path in CI fails instead of planning "No changes"."""
-        store = ParseStore(os.path.join(self.settings.root, ".controller", "cache", "parse.json"))
+        store = ParseStore(os.path.join(self.spec.cache_dir or os.path.join(self.settings.root, ".controller", "cache"), "parse.json"))
         loaded = load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed,
                                 unset_warnings=unset_warnings, root=self.settings.root, store=store)
         if require and not loaded:
