@@ -325,3 +325,17 @@ def test_invalid_owner_is_an_error(repo: Path):
     write(repo / "controller.yaml", CONFIG.replace("owner: acme-agents", "owner: 'acme agents'"))
     (problem,) = invalid(load_settings, [str(repo)])
     assert problem.line == 3 and problem.path == "owner"
+
+
+def test_write_timeout_reaches_the_remote_target_and_is_refused_on_an_embedded_one(repo: Path):
+    from controller.targets import connect
+
+    write(repo / "controller.yaml", CONFIG.replace("concurrency: 2}", "concurrency: 2, writeTimeout: 45}"))
+    settings = load_settings([str(repo)])
+    prod, staging = connect(settings.target("prod"), {}), connect(settings.target("staging"), {"STAGING_KEY": "k"})
+    assert (prod.write_timeout, prod.settle_window) == (45, 90)  # type: ignore[attr-defined]
+    assert staging.write_timeout == 120  # type: ignore[attr-defined]
+    write(repo / "controller.yaml", CONFIG.replace("graphs: ./langgraph.json}", "graphs: ./langgraph.json, writeTimeout: 5}"))
+    (problem,) = invalid(load_settings, [str(repo)])
+    assert (problem.line, problem.path) == (6, "targets.local.writeTimeout")
+    assert "only for url targets" in str(problem)
