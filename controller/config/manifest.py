@@ -298,6 +298,9 @@ class ControllerConfig(Strict):
     owner: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     defaultTarget: str | None = None
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
+    #: Webhook that `controller watch` POSTs applied, rolled-back, drift and error events to
+    #: (``--notify-url`` overrides it). It may hold a token, so it is never printed.
+    notify: str | None = None
 
     @model_validator(mode="after")
     def _default_exists(self) -> ControllerConfig:

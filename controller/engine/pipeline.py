@@ -7,6 +7,7 @@ is apply.py's job (:func:`controller.engine.apply.apply_plan`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,17 +55,33 @@ class Workspace:
 
     @classmethod
     def load(cls, paths: list[str], *, config: str | None = None, target: str | None = None,
-             url: str | None = None, concurrency: int | None = None) -> Workspace:
+             url: str | None = None, concurrency: int | None = None, owner: str | None = None,
+             cwd: str | None = None) -> Workspace:
+        """The project as seen from ``cwd`` (root, owner, target); ``paths`` only select manifests.
+
+        Raises OwnerRequired for a remote target without an explicit owner, before any request.
+        """
         paths = paths or ["."]
-        settings = load_settings(paths, config)
-        return cls(paths, settings, settings.target(target, url, concurrency=concurrency))
+        settings = load_settings(config, cwd=cwd, owner=owner)
+        spec = settings.target(target, url, concurrency=concurrency)
+        settings.require_owner(spec)
+        return cls(paths, settings, spec)
 
-    def manifests(self, environ: Mapping[str, str] | None = None) -> list[LoadedManifest]:
-        return load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed)
+    def manifests(self, environ: Mapping[str, str] | None = None, *, require: bool = True,
+                  unset_warnings: list[Problem] | None = None) -> list[LoadedManifest]:
+        """The valid manifests under the paths. ``require``: none at all is an error, so a
+        wrong path in CI fails instead of planning "No changes"."""
+        loaded = load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed,
+                                unset_warnings=unset_warnings, root=self.settings.root)
+        if require and not loaded:
+            raise InvalidInput([Problem(message=f"no manifests found under {' '.join(self.paths)}")])
+        return loaded
 
-    def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None) -> list[Desired]:
-        revision = git_revision(self.settings.root)
-        items = [desired_state(m, self.settings.owner, revision, self.settings.root) for m in self.manifests(environ)]
+    def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
+                *, require: bool = True) -> list[Desired]:
+        loaded = self.manifests(environ, require=require)
+        revision = git_revision(self.settings.root, [m.file for m in loaded])
+        items = [desired_state(m, self.settings.owner, revision, self.settings.root) for m in loaded]
         if selector:
             items = [d for d in items if all(d.labels.get(k) == v for k, v in selector.items())]
         return items
@@ -77,12 +94,23 @@ async def compute_plan(ws: Workspace, target: Target, desired: list[Desired], sc
     if scope.prune and not desired:
         raise InvalidInput([Problem(message="--prune refused: no manifest was loaded, so every owned assistant would be deleted")])
     seen = await observe(target, desired, ws.settings.owner)
-    return make_plan(
+    plan = make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
         target=ws.spec.label, predict_set_active=target.predict_set_active, prune=scope.prune, adopt=scope.adopt,
     )
+    return dataclasses.replace(plan, owner_source=ws.settings.owner_source)
 
 
 async def plan_workspace(ws: Workspace, target: Target, scope: Scope = Scope()) -> Plan:
     """The manifests under ``ws`` planned against ``target``."""
     return await compute_plan(ws, target, ws.desired(scope.selector), scope)
+
+
+async def status_plan(ws: Workspace, target: Target, desired: list[Desired]) -> Plan:
+    """``desired`` planned with prune semantics (owned, undeclared → delete) but none of the
+    prune safety checks: `controller status` only reads, so listing orphans is always safe."""
+    seen = await observe(target, desired, ws.settings.owner)
+    return make_plan(
+        desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
+        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=True,
+    )

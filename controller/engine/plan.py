@@ -16,7 +16,7 @@ from typing import Any, Literal
 import jsonschema
 
 from controller.config.manifest import SmokeCase
-from controller.core.content import NAME_KEY, OWNER_KEY, Content, same_content, with_removals
+from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, Content, same_content, with_removals
 from controller.core.errors import InvalidInput, Problem
 from controller.engine.desired import ContentPath, Declaration, Desired
 from controller.targets.base import AssistantState, GraphInfo
@@ -80,8 +80,13 @@ class Change:
 
     @property
     def secrets(self) -> set[str]:
-        """Values from the environment in the new content: smoke output must not show them."""
-        return self.content.values_at(self.sensitive) if self.content is not None else set()
+        """The values at sensitive paths of the new content *and* of the live one: smoke
+        output must show neither (the live value may be a secret an earlier run wrote)."""
+        found: set[str] = set()
+        for content in (self.content, self.before):
+            if content is not None:
+                found |= content.values_at(self.sensitive)
+        return found
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,8 @@ class Plan:
     changes: tuple[Change, ...]
     prune: bool = False
     warnings: tuple[str, ...] = ()
+    #: How the owner was chosen (settings.py: ``--owner``, ``controller.yaml``, ...), for the header.
+    owner_source: str = ""
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -137,8 +144,15 @@ def make_plan(
     problems: list[Problem] = []
     warnings: list[str] = []
     changes: list[Change] = []
+    broken: set[str] = set()  # graphs that failed to load: reported at their first manifest only
     for d in desired:
-        problems.extend(check_against_graph(d, graphs, warnings))
+        graph = graphs.get(d.content.graph_id)
+        if graph is not None and graph.error:
+            if graph.graph_id not in broken:
+                broken.add(graph.graph_id)
+                problems.extend(check_against_graph(d, graphs, warnings))
+        else:
+            problems.extend(check_against_graph(d, graphs, warnings))
         change = _plan_one(d, observed.get(d.assistant_id), owner, predict_set_active, adopt, problems)
         if change is not None:
             changes.append(change)
@@ -146,6 +160,8 @@ def make_plan(
         declared = {d.assistant_id for d in desired}
         for live in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id)):
             if live.assistant_id in declared or live.content.is_system or live.content.owner != owner:
+                continue
+            if CANDIDATE_KEY in live.content.metadata:  # a leftover smoke candidate is not the assistant it stands for
                 continue
             name = live.content.metadata.get(NAME_KEY) or live.assistant_id
             changes.append(Change("delete", Declaration(name, live.assistant_id), seen_version=live.version,
