@@ -391,3 +391,17 @@ def test_revision_is_marked_dirty_when_a_manifest_is_not_committed(repo: Path):
     assert git_revision(str(repo), [str(manifest), str(other)]) == f"{sha}-dirty"
     new = write(repo / "c.yaml", "new\n")
     assert git_revision(str(repo), [str(manifest), str(new)]) == f"{sha}-dirty"  # untracked
+
+
+def test_write_timeout_reaches_the_remote_target_and_is_refused_on_an_embedded_one(repo: Path):
+    from controller.targets import connect
+
+    write(repo / "controller.yaml", CONFIG.replace("concurrency: 2}", "concurrency: 2, writeTimeout: 45}"))
+    settings = load_settings(cwd=str(repo))
+    prod, staging = connect(settings.target("prod"), {}), connect(settings.target("staging"), {"STAGING_KEY": "k"})
+    assert (prod.write_timeout, prod.settle_window) == (45, 90)  # type: ignore[attr-defined]
+    assert staging.write_timeout == 120  # type: ignore[attr-defined]
+    write(repo / "controller.yaml", CONFIG.replace("graphs: ./langgraph.json}", "graphs: ./langgraph.json, writeTimeout: 5}"))
+    (problem,) = invalid(load_settings, cwd=str(repo))
+    assert (problem.line, problem.path) == (6, "targets.local.writeTimeout")
+    assert "only for url targets" in str(problem)

@@ -59,6 +59,8 @@ class TargetSpec:
     smoke: str = "after"
     max_deletes: int = DEFAULT_MAX_DELETES
     concurrency: int = DEFAULT_CONCURRENCY
+    #: Seconds a write to a remote target waits for its answer (None: the target's default).
+    write_timeout: float | None = None
     #: Given with ``--url`` rather than named in controller.yaml.
     from_flag: bool = False
     #: ``<root>/.controller/cache``: what may be rebuilt (graph schemas); None: no cache.
@@ -162,6 +164,7 @@ class Settings:
             smoke=t.smoke or "after",
             max_deletes=DEFAULT_MAX_DELETES if t.maxDeletes is None else t.maxDeletes,
             concurrency=t.concurrency or DEFAULT_CONCURRENCY,
+            write_timeout=t.writeTimeout,
         )
 
 

@@ -34,8 +34,11 @@ CANDIDATE_KEY = "controller/candidate"
 #: On a version written to undo a failed change: the version numbers whose content failed its
 #: smoke tests, so ``rollback`` (in any later process or CI checkout) never restores them.
 FAILED_KEY = "controller/failed"
+#: A fresh id per PATCH attempt, so apply can tell its own write when it lands late
+#: (a proxy held it past the timeout); it differs on every write, so it is never compared.
+WRITE_KEY = "controller/write"
 #: Written for people reading the server, never compared: a new commit alone is no change.
-INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY, FAILED_KEY})
+INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY, FAILED_KEY, WRITE_KEY})
 
 #: Keys the server strips silently from requests (AGENT_SERVER_API.md, "Conventions").
 RESERVED_METADATA_KEYS = frozenset(
@@ -196,7 +199,8 @@ def canonical(content: Content, mirror_as: str = "configurable") -> dict[str, An
       configurable is not a second value (``context`` is kept only when it carries
       information of its own: no configurable, or diverged from it);
     - metadata keys with null values count as absent (removal is written as null),
-      and the informational ``controller/revision``/``controller/source`` are dropped;
+      and the informational ``controller/revision``/``controller/source``/``controller/write``
+      are dropped;
     - an empty description equals none (the server cannot PATCH it back to null).
 
     ``mirror_as="context"`` shows a mirrored pair as ``context`` instead, for display

@@ -14,6 +14,7 @@ what to do when a non-idempotent write's fate is unknown (re-read, then decide).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -26,6 +27,7 @@ from controller.core.content import (
     FAILED_KEY,
     NAME_KEY,
     OWNER_KEY,
+    WRITE_KEY,
     Content,
     canonical,
     same_content,
@@ -38,6 +40,8 @@ from controller.smoke.runner import CaseResult, run_suite
 from controller.targets.base import AssistantState, Target
 
 SmokeMode = Literal["after", "before", "off"]
+#: How often an uncertain write's assistant is re-read while waiting for the write to show.
+SETTLE_POLL_S = 0.5
 Emit = Callable[[Event], None]
 
 
@@ -214,16 +218,60 @@ async def _write(target: Target, change: Change) -> AssistantState:
     if change.action == "repin":
         assert change.to_version is not None
         return await target.set_active(change.assistant_id, change.to_version)
-    try:
-        return await target.update(change.assistant_id, change.content)
-    except UncertainWrite:
-        # The PATCH may have landed. Re-read: done if it did; write again only if nothing moved.
+    return await _update(target, change)
+
+
+async def _update(target: Target, change: Change) -> AssistantState:
+    """PATCH ``change.content``, each attempt tagged with a fresh write id.
+
+    A PATCH whose fate is unknown (UncertainWrite) is watched for, by its id, for as
+    long as the target says it may take to show (``settle``): seen, it landed and is
+    never sent again. Unseen after a timeout, it may still land (a proxy holds it), so
+    the change fails, saying so: exiting 0 then could let it land over a newer apply.
+    Unseen after a failure that did not time out, it is sent again (a new id) while
+    nothing else moved, up to the target's retry budget.
+    """
+    assert change.content is not None
+    sent: list[str] = []
+    while True:
+        sent.append(str(uuid.uuid4()))
+        try:
+            return await target.update(change.assistant_id, change.content.with_metadata(**{WRITE_KEY: sent[-1]}))
+        except UncertainWrite as exc:
+            landed, live = await _settle(target, change, sent, exc.settle)
+            if landed is not None:
+                return landed
+            if exc.in_flight:
+                raise TargetError(
+                    f"{change.name}: the write {sent[-1]} to assistant {change.assistant_id} timed out and was not "
+                    f"seen landing within {exc.settle:g}s; it may still land: plan again once it has settled"
+                ) from None
+            if live is None or live.version != change.seen_version or len(sent) > exc.retries:
+                raise
+
+
+async def _settle(target: Target, change: Change, sent: list[str],
+                  window: float) -> tuple[AssistantState | None, AssistantState | None]:
+    """Re-read until one of ``sent`` is live or ``window`` seconds pass: (landed, last read).
+
+    Raises TargetError when one of them landed but another write replaced it since: the
+    live content is then someone else's, and only a new plan can say what to do.
+    """
+    deadline = time.monotonic() + window
+    while True:
         live = await target.get(change.assistant_id)
-        if live is not None and same_content(live.content, change.content):
-            return live
-        if live is not None and live.version == change.seen_version:
-            return await target.update(change.assistant_id, change.content)
-        raise
+        if live is not None and live.content.metadata.get(WRITE_KEY) in sent:
+            return live, live
+        if live is not None and live.version != change.seen_version:
+            history = await target.get(change.assistant_id, versions=True)
+            ours = [v for v in (history.versions if history else None) or () if v.content.metadata.get(WRITE_KEY) in sent]
+            if ours:
+                raise TargetError(f"{change.name}: the write landed as v{ours[0].number}, but v{live.version} replaced "
+                                  "it since; plan again")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None, live
+        await asyncio.sleep(min(SETTLE_POLL_S, left))
 
 
 def _verify(target: Target, change: Change, state: AssistantState) -> None:
