@@ -271,3 +271,17 @@ def test_history_column_fits_a_dirty_revision(tmp_path: Path, capsys, monkeypatc
     assert revision.endswith("-dirty")
     assert row.index(revision) == header.index("REVISION")
     assert header.index("SOURCE") > header.index("REVISION") + len(revision)
+
+
+def test_a_project_below_the_current_directory_is_refused_with_the_way_to_use_it(tmp_path: Path, capsys, monkeypatch):
+    """`controller plan manifests/` from above a project would plan it under another root and
+    owner; it says how to use that project instead, and writes nothing."""
+    example_repo(tmp_path / "repo" / "manifests")
+    git_init(tmp_path / "repo")
+    monkeypatch.chdir(tmp_path / "repo")
+    code, out, err = run(capsys, "apply", "manifests", "--auto-approve")
+    assert code == 1 and out == ""
+    assert err.splitlines()[0] == ("manifests/controller.yaml is not used: the project root comes from the current "
+                                   "directory, never from PATH; run from manifests/, or pass --config manifests/controller.yaml")
+    assert not (tmp_path / "repo" / ".controller").exists()
+    assert run(capsys, "apply", "manifests", "--config", "manifests/controller.yaml", "--auto-approve", "--no-smoke")[0] == 0

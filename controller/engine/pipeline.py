@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from controller.config.loader import LoadedManifest, ParseCache, load_manifests
 from controller.config.parsestore import ParseStore
-from controller.config.settings import Settings, TargetSpec, git_revision, load_settings
+from controller.config.settings import CONFIG_NAMES, Settings, TargetSpec, git_revision, load_settings
 from controller.core.errors import InvalidInput, Problem
+from controller.core.fs import display_path
 from controller.engine.desired import Desired, desired_state
 from controller.engine.observe import observe
 from controller.engine.plan import Plan, make_plan
@@ -44,6 +45,17 @@ class Scope:
     adopt: bool = False
 
 
+def _refuse_a_project_below(paths: list[str]) -> None:
+    """A PATH that holds its own controller.yaml, used from outside it, would plan that
+    project under another root and owner (duplicates on a server): say how to use it."""
+    for path in paths:
+        found = [os.path.join(path, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(path, n))]
+        if found:
+            raise InvalidInput([Problem(message=(
+                f"{display_path(found[0])} is not used: the project root comes from the current directory, never "
+                f"from PATH; run from {display_path(path)}/, or pass --config {display_path(found[0])}"))])
+
+
 @dataclass
 class Workspace:
     """Where the manifests are, who owns what they make, and which target they go to."""
@@ -64,6 +76,8 @@ class Workspace:
         """
         paths = paths or ["."]
         settings = load_settings(config, cwd=cwd, owner=owner)
+        if settings.config_file is None:
+            _refuse_a_project_below(paths)
         spec = settings.target(target, url, concurrency=concurrency)
         settings.require_owner(spec)
         return cls(paths, settings, spec)

@@ -189,6 +189,11 @@ class EmbeddedTarget:
     # -- reads -------------------------------------------------------------------
 
     async def graphs(self) -> dict[str, GraphInfo]:
+        if self.registry.config_path is None:  # every graph would be "unknown": say why, once
+            raise TargetError(
+                "the embedded target has no langgraph.json: none at or above the project root (the folder of "
+                "controller.yaml, else the git top level, else the current directory); run from the project's "
+                "folder, pass --config, or set graphs: in controller.yaml")
         out = {}
         for graph_id, entry in self.registry.entries.items():
             config_schema, context_schema, error = self.registry.schemas(graph_id)
