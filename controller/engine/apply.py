@@ -281,7 +281,8 @@ def _verify(target: Target, change: Change, state: AssistantState) -> None:
     if change.action == "repin" and change.before is not None:  # what this target's set-active gives
         intended = target.predict_set_active(change.content, change.before)
     expected, live = canonical(intended), canonical(state.content)
-    if expected != live:
+    if expected != live and not (change.action == "repin" and live == canonical(change.content)):
+        # (a server whose set-active restores more than predicted, such as Aegra's, is fine)
         fields = sorted(k for k in expected.keys() | live.keys() if expected.get(k) != live.get(k))
         raise TargetError(
             f"{change.name}: the target stored different content than was written ({', '.join(fields)}); "
