@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import TWEET, edit, example_repo, git_init, on_embedded, run
+from helpers import TWEET, edit, on_embedded, run
 
 from controller.core.content import CANDIDATE_KEY, OWNER_KEY, WRITE_KEY, Content, assistant_id_for, mirrored
 from controller.core.errors import UncertainWrite
@@ -18,15 +18,6 @@ from controller.targets.embedded import EmbeddedTarget
 
 OWNER = "demo-agents"
 FAILING = '{path: out, contains: "#update"}'  # the tweet case expects this; "plain" style drops it
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = example_repo(tmp_path / "repo")
-    git_init(root)
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("CONTROLLER_TARGET", raising=False)
-    return root
 
 
 def writer(style: str) -> Content:

@@ -6,24 +6,12 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
-from helpers import BLOG, SUPPORT, TWEET, edit, example_repo, git, git_init, on_embedded, record_writes, run
+from helpers import BLOG, SUPPORT, TWEET, edit, git, on_embedded, record_writes, run
 
 from controller.core.content import assistant_id_for
 from controller.targets.embedded import EmbeddedTarget
 
 SECRET = "sk-model-super-secret-4242"
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A git work tree holding a copy of the example manifests; cwd is its root."""
-    root = example_repo(tmp_path / "repo")
-    git_init(root)
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("MODEL", raising=False)
-    monkeypatch.delenv("CONTROLLER_TARGET", raising=False)
-    return root
 
 
 def state(repo: Path, name: str, owner: str = "demo-agents"):

@@ -8,20 +8,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 from helpers import BLOG, TWEET, edit, example_repo, git_init, run
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = example_repo(tmp_path / "repo")
-    git_init(root)
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("MODEL", raising=False)
-    monkeypatch.delenv("CONTROLLER_TARGET", raising=False)
-    return root
 
 
 def test_status_shows_all_four_states_and_writes_nothing(repo, capsys):

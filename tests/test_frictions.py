@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import BLOG, edit, example_repo, git_init, run
+from helpers import BLOG, edit, run
 
 from controller.cli.planview import render_text
 from controller.core.content import Content
@@ -17,16 +17,6 @@ from controller.engine.desired import Declaration
 from controller.engine.plan import Change, Plan
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = example_repo(tmp_path / "repo")
-    git_init(root)
-    monkeypatch.chdir(root)
-    for name in ("MODEL", "CONTROLLER_TARGET", "NEEDED_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    return root
 
 
 # -- files edited by hand ------------------------------------------------------------

@@ -47,15 +47,10 @@ class Declaration:
     mirror_as: str = "configurable"
 
 
-@dataclass(frozen=True)
-class Desired:
-    """One assistant as the manifests declare it."""
+class Declared:
+    """Read access to a :class:`Declaration` held as ``declared`` (Desired and Change)."""
 
     declared: Declaration
-    content: Content
-    pin: int | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    document: Document | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -76,6 +71,25 @@ class Desired:
     @property
     def sensitive(self) -> frozenset[ContentPath]:
         return self.declared.sensitive
+
+    @property
+    def templates(self) -> Mapping[ContentPath, str]:
+        return self.declared.templates
+
+    @property
+    def mirror_as(self) -> str:
+        return self.declared.mirror_as
+
+
+@dataclass(frozen=True)
+class Desired(Declared):
+    """One assistant as the manifests declare it."""
+
+    declared: Declaration
+    content: Content
+    pin: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    document: Document | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def content_hash(self) -> str:

@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from controller.config.manifest import SmokeCase
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, Content, same_content, with_removals
 from controller.core.errors import InvalidInput, Problem
-from controller.engine.desired import ContentPath, Declaration, Desired
+from controller.engine.desired import Declaration, Declared, Desired
 from controller.targets.base import AssistantState, GraphInfo
 
 #: What a target's set-active makes of a version over the live content (``Target.predict_set_active``).
@@ -26,7 +25,7 @@ ACTIONS: tuple[Action, ...] = ("create", "update", "repin", "delete", "noop")
 
 
 @dataclass(frozen=True)
-class Change:
+class Change(Declared):
     """One assistant's action. ``content`` is exactly what apply writes (create/update)."""
 
     action: Action
@@ -43,34 +42,6 @@ class Change:
     warnings: tuple[str, ...] = ()
     #: Why: "content changed", "drift", "pinned to v3", ...
     reason: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.declared.name
-
-    @property
-    def assistant_id(self) -> str:
-        return self.declared.assistant_id
-
-    @property
-    def source(self) -> str:
-        return self.declared.source
-
-    @property
-    def smoke(self) -> tuple[SmokeCase, ...]:
-        return self.declared.smoke
-
-    @property
-    def sensitive(self) -> frozenset[ContentPath]:
-        return self.declared.sensitive
-
-    @property
-    def templates(self) -> Mapping[ContentPath, str]:
-        return self.declared.templates
-
-    @property
-    def mirror_as(self) -> str:
-        return self.declared.mirror_as
 
     @property
     def writes(self) -> bool:

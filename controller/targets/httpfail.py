@@ -58,7 +58,7 @@ def detail(resp: httpx.Response) -> str:
         text = (data.get("detail") or data.get("message") or data) if isinstance(data, dict) else data
     except (ValueError, UnicodeDecodeError):
         text = resp.text
-    return one_line(text) or "(no body)"
+    return one_line(str(text)) or "(no body)"
 
 
 def decode(resp: httpx.Response) -> Any:
