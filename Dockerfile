@@ -1,5 +1,5 @@
 # assistant-controller as a service: `controller watch --git URL --listen 0.0.0.0:8080`.
-# Linted with hadolint (tests/test_deploy.py); see deploy/SERVICE.md for how to run it.
+# Linted with hadolint (tests/test_deploy.py); see "Run it as a service" in README.md for how to run it.
 FROM python:3.12.11-slim-bookworm
 
 # git fetches the manifests (`watch --git`); openssh-client serves ssh:// and git@ URLs.

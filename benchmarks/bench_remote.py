@@ -198,7 +198,8 @@ def bench(n: int, edits: int, delay_ms: float, tmp: Path) -> None:
     try:
         asyncio.run(sdk_create(url, 5, "warm-up"))  # the server's first requests are slow: keep them out
         warm = make_repo(tmp / f"warm-{n}", 5, owner="warm-up-controller")
-        cli("apply", str(warm), "--auto-approve", "--no-smoke", "--url", url)  # and the controller's imports
+        os.chdir(warm)  # the project root is the current directory
+        cli("apply", ".", "--auto-approve", "--no-smoke", "--url", url)  # and the controller's imports
         seq, created, seq_reqs, seq_cpu = counted(asyncio.run, sdk_create(url, n, "sdk-loop"))
         assert created == n, created
         script, created, script_reqs, script_cpu = counted(asyncio.run, sdk_create_async(url, n, "sdk-script"))

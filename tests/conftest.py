@@ -80,3 +80,17 @@ def unavailable(message: str) -> None:
 def owner() -> str:
     """A unique controller owner: tests sharing one server never see each other's assistants."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git work tree holding a copy of the example project; cwd is its root, and no
+    variable a user might have set (MODEL, CONTROLLER_TARGET, ...) leaks into the test."""
+    from helpers import example_repo, git_init
+
+    root = example_repo(tmp_path / "repo")
+    git_init(root)
+    monkeypatch.chdir(root)
+    for name in ("MODEL", "SIGNATURE", "CONTROLLER_TARGET", "CONTROLLER_OWNER", "NEEDED_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return root

@@ -12,6 +12,8 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 @pytest.mark.parametrize("script, args", [
+    ("bench_startup.py", ["--size", "8", "--repeat", "1"]),
+    ("bench_embedded.py", ["--sizes", "8"]),
     ("bench_remote.py", ["--sizes", "8", "--edits", "3"]),  # langgraph dev behind the latency proxy
 ])
 def test_benchmark_script_runs_at_a_tiny_size(script, args):

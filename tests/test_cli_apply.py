@@ -6,24 +6,12 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
-from helpers import BLOG, SUPPORT, TWEET, edit, example_repo, git, git_init, on_embedded, record_writes, run
+from helpers import BLOG, SUPPORT, TWEET, edit, git, on_embedded, record_writes, run
 
 from controller.core.content import assistant_id_for
 from controller.targets.embedded import EmbeddedTarget
 
 SECRET = "sk-model-super-secret-4242"
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A git work tree holding a copy of the example manifests; cwd is its root."""
-    root = example_repo(tmp_path / "repo")
-    git_init(root)
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("MODEL", raising=False)
-    monkeypatch.delenv("CONTROLLER_TARGET", raising=False)
-    return root
 
 
 def state(repo: Path, name: str, owner: str = "demo-agents"):
@@ -102,7 +90,7 @@ def test_prune_guards_and_delete(repo, capsys):
     assert run(capsys, "apply", ".", "--auto-approve")[0] == 0
     (repo / "empty").mkdir()
     code, _, err = run(capsys, "apply", "empty", "--prune", "--auto-approve", "--config", "controller.yaml")
-    assert code == 1 and "--prune refused: no manifest was loaded" in err
+    assert code == 1 and "no manifests found under empty" in err  # (a wrong path never prunes everything)
     TWEET.unlink()
     SUPPORT.unlink()
     code, out, err = run(capsys, "apply", ".", "--prune", "--max-deletes", "1", "--auto-approve")
@@ -262,3 +250,61 @@ def test_history_and_rollback(repo, capsys):
     assert state(repo, "blog-writer").version == 1
     code, out, _ = run(capsys, "plan", ".")
     assert "repin v1 → v2" in out  # git still says v2's content: shown as drift
+
+
+def test_a_secret_written_earlier_stays_masked_when_the_default_is_used_now(repo, capsys, monkeypatch):
+    """MODEL=sk-secret apply, then every command without MODEL: the live value is the secret."""
+    monkeypatch.setenv("MODEL", SECRET)
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0
+    monkeypatch.delenv("MODEL")
+    edit(BLOG, "{path: model, exists: true}", '{path: model, equals: "a-different-model"}')  # fails on any model
+    outputs = []
+    for argv in (("plan", "."), ("plan", ".", "-o", "json"), ("plan", ".", "--out", "p.plan"),
+                 ("test", "blog-writer", "--junit", "test.xml"), ("test", "blog-writer", "-o", "json"),
+                 ("apply", "p.plan", "--auto-approve", "--junit", "apply.xml"),
+                 ("apply", ".", "--auto-approve", "-o", "json"), ("history", "blog-writer", "-o", "json")):
+        code, out, err = run(capsys, *argv)
+        outputs.append(" ".join(argv) + "\n" + out + err)
+    for file in ("p.plan", "test.xml", "apply.xml"):
+        outputs.append(Path(file).read_text())
+    for text in outputs:
+        assert SECRET not in text, text
+    code, out, _ = run(capsys, "plan", ".", "-o", "json")
+    assert code == 0
+    assert '"(sensitive)"' in outputs[1] and "anthropic:claude-sonnet" not in outputs[1]
+    assert json.loads(Path("p.plan").read_text())["changes"][0]["before"]["config"]["configurable"]["model"]["$sensitive"]
+
+
+def test_rollback_never_restores_content_that_failed_its_smoke_tests(repo, capsys):
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0  # v1: style blog
+    original = edit(BLOG, "style: blog", "style: plain")  # the blog case expects "# Blog post": fails
+    code, _, err = run(capsys, "apply", ".", "--auto-approve")
+    assert code == 3 and "blog-writer: rolled-back" in err
+    blog = state(repo, "blog-writer")
+    assert [v.number for v in blog.versions] == [3, 2, 1] and blog.version == 3  # v3: v1's content, marked
+    assert blog.content.config["configurable"]["style"] == "blog"
+
+    code, out, _ = run(capsys, "history", "blog-writer", "-o", "json")
+    assert [(v["version"], v["failed"]) for v in json.loads(out)["versions"]] == [(3, False), (2, True), (1, False)]
+    code, out, _ = run(capsys, "history", "blog-writer")
+    assert "SMOKE" in out and [line.split()[0] for line in out.splitlines() if "failed" in line] == ["2"]
+
+    code, _, err = run(capsys, "rollback", "blog-writer")  # v2 failed, v1 is what is active
+    assert code == 1 and "no version before v3 differs from it and passed its smoke tests" in err
+    code, _, err = run(capsys, "rollback", "blog-writer", "--to", "2")
+    assert code == 1 and "v2 failed its smoke tests" in err and "--force" in err
+    assert state(repo, "blog-writer").version == 3
+
+    code, out, err = run(capsys, "rollback", "blog-writer", "--to", "2", "--force")  # its smoke case fails again
+    assert code == 3 and "✗ blog-writer › writes a blog post" in out and "v3's content is active again" in err
+    blog = state(repo, "blog-writer")
+    assert blog.version == 4 and blog.content.config["configurable"]["style"] == "blog"  # v2 was a repin here
+
+    BLOG.write_text(original.replace("Long-form posts", "Longer posts"))
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0  # v5: a good new description
+    code, out, err = run(capsys, "rollback", "blog-writer")
+    assert code == 0, err
+    assert "v5 → v4" in out and "✓ blog-writer › writes a blog post" in out  # smoke ran on what was restored
+    assert state(repo, "blog-writer").content.description == "Long-form posts for the company blog"
+    code, out, _ = run(capsys, "rollback", "blog-writer", "--no-smoke", "--to", "5")
+    assert code == 0 and "›" not in out

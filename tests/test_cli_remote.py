@@ -6,6 +6,7 @@ trusts the controller to report on itself. Each test has its own owner (see conf
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,96 @@ def test_a_raising_graph_and_a_timeout_are_clear_failures(repo, owner, capsys):
     assert "✗ boom-probe › raises" in out and "ValueError" in out and "boom: requested failure" in out
     assert "✗ slow-probe › too slow" in out and "timed out after 1s" in out
     assert "boom-probe: rolled-back: smoke tests failed; the new assistant was deleted" in err
+
+
+SLOWPOKE = ("apiVersion: assistant-controller/v1\nkind: Assistant\nmetadata: {name: slowpoke}\n"
+            "spec:\n  graph: slow\n  smoke:\n    - name: takes its time\n      input: {seconds: 60}\n      timeout: 120s\n")
+
+
+def test_a_candidate_left_by_kill_9_is_cleaned_up_and_never_planned_as_a_delete(repo, owner, sdk, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    Path("assistants/slowpoke.yaml").write_text(SLOWPOKE)
+    slowpoke_id = assistant_id_for(owner, "slowpoke")
+    cli = "import sys; from controller.cli import main; sys.exit(main(sys.argv[1:]))"
+    log = (repo / "child.log").open("w")
+    child = subprocess.Popen([sys.executable, "-c", cli, "apply", ".", "--auto-approve", "--smoke", "before"],
+                             stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+    def candidates() -> list[dict]:
+        return [a for a in search_all(sdk, metadata={"controller/owner": owner}) if a["metadata"].get("controller/candidate")]
+
+    try:
+        deadline = time.monotonic() + 60
+        while not candidates() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = candidates()
+        assert left, "the candidate never appeared: " + (repo / "child.log").read_text()
+        time.sleep(1)  # its smoke run (60s) is under way
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+        log.close()
+    assert [a["metadata"]["controller/candidate"] for a in candidates()] == [slowpoke_id]
+    assert sdk.assistants.search(metadata={"controller/owner": owner, "controller/name": "slowpoke"})  # the stray
+
+    Path("assistants/slowpoke.yaml").unlink()
+    code, out, _ = run(capsys, "plan", ".", "--prune")
+    assert code == 0 and "slowpoke" not in out and "No changes." in out  # never "- slowpoke", "1 to delete"
+    code, out, err = run(capsys, "history", "slowpoke")
+    assert code == 1 and "no assistant named 'slowpoke'" in err  # the candidate is not slowpoke
+
+    code, out, err = run(capsys, "apply", ".", "--auto-approve", "--prune", "--max-deletes", "0")
+    assert code == 0, out + err
+    assert f"cleaned up a leftover smoke candidate of slowpoke ({left[0]['assistant_id']})" in out
+    assert "No changes." in out
+    assert candidates() == []
+    assert sdk.assistants.search(metadata={"controller/owner": owner, "controller/name": "slowpoke"}) == []
+    code, out, _ = run(capsys, "plan", ".", "--prune", "-o", "json")
+    assert code == 0 and "slowpoke" not in out
+
+
+def test_rollback_after_a_failed_smoke_never_goes_to_the_failed_content(repo, owner, sdk, capsys):
+    blog_id = assistant_id_for(owner, "blog-writer")
+    assert run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")[0] == 0
+    edit(BLOG, "style: blog", "style: plain")  # fails the blog case
+    code, _, err = run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")
+    assert code == 3 and "blog-writer: rolled-back" in err
+    assert versions(sdk, blog_id) == [1, 2, 3]
+    assert sdk.assistants.get(blog_id)["metadata"]["controller/failed"] == [2]  # on the server: any checkout knows
+
+    code, out, _ = run(capsys, "history", "blog-writer", "-o", "json")
+    assert [(v["version"], v["failed"]) for v in json.loads(out)["versions"]] == [(3, False), (2, True), (1, False)]
+    code, _, err = run(capsys, "rollback", "blog-writer")
+    assert code == 1 and "no version before v3 differs from it and passed its smoke tests" in err
+    code, _, err = run(capsys, "rollback", "blog-writer", "--to", "2")
+    assert code == 1 and "v2 failed its smoke tests" in err
+    code, out, err = run(capsys, "rollback", "blog-writer", "--to", "2", "--force")
+    assert code == 3 and "✗ blog-writer › writes a blog post" in out
+    live = sdk.assistants.get(blog_id)
+    assert live["config"]["configurable"]["style"] == "blog" and live["context"]["style"] == "blog"
+    assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 2  # git still says plain: an honest update
+
+
+def test_a_secret_written_earlier_is_masked_in_every_output_on_the_server(repo, owner, capsys, monkeypatch):
+    secret = "sk-secret-remote-7731"
+    monkeypatch.setenv("MODEL", secret)
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    monkeypatch.delenv("MODEL")
+    edit(BLOG, "{path: model, exists: true}", '{path: model, equals: "a-different-model"}')
+    outputs = []
+    for argv in (("plan", "."), ("plan", ".", "-o", "json"), ("plan", ".", "--out", "p.plan"),
+                 ("test", "blog-writer", "--junit", "test.xml"),
+                 ("apply", "p.plan", "--auto-approve", "--junit", "apply.xml"), ("history", "blog-writer", "-o", "json")):
+        code, out, err = run(capsys, *argv)
+        outputs.append(out + err)
+    outputs += [Path(f).read_text() for f in ("p.plan", "test.xml", "apply.xml")]
+    for text in outputs:
+        assert secret not in text, text
+    assert '"(sensitive)"' in outputs[1]

@@ -49,12 +49,20 @@ def test_multiline_strings_render_as_unified_diffs_and_colour_only_when_asked():
 
 
 def test_no_changes_message_and_json_shape():
-    plan = Plan("o", "t", (Change("noop", Declaration("w", "id"), seen_version=3, before=c(), content=c()),))
-    assert render_text(plan) == "No changes. The target matches the manifests."
+    plan = Plan("o", "t", (Change("noop", Declaration("w", "id"), seen_version=3, before=c(), content=c()),),
+                owner_source="controller.yaml")
+    assert render_text(plan) == "Plan for owner o on t (owner from controller.yaml)\n\nNo changes. The target matches the manifests."
     data = render_json(plan)
+    assert (data["owner"], data["owner_source"], data["target"]) == ("o", "controller.yaml", "t")
     assert data["summary"] == {"create": 0, "update": 0, "repin": 0, "delete": 0, "noop": 1}
     assert data["changes"][0] == {"action": "noop", "name": "w", "assistant_id": "id", "source": "", "seen_version": 3,
                                   "to_version": None, "adopt": False, "reason": "", "warnings": [], "diff": []}
+
+
+def test_the_header_says_how_a_default_owner_was_chosen():
+    plan = Plan("repo", "embedded .controller/state.db", (), owner_source="default: name of the project root folder")
+    assert render_text(plan).splitlines()[0] == (
+        "Plan for owner repo on embedded .controller/state.db (default: name of the project root folder)")
 
 
 def test_context_manifests_are_shown_as_context():

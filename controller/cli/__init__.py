@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Coroutine
@@ -32,13 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(result)
         return int(result)
     except InvalidInput as exc:
-        for problem in exc.problems:
-            console.error(str(problem))
-        n = len(exc.problems)
-        if console.json:
-            console.emit({"ok": False, "errors": [str(p) for p in exc.problems]})
-        console.error(f"{n} error{'s' if n != 1 else ''}; nothing was written.")
-        return exc.exit_code
+        return _invalid(exc, console, args.command)
     except ControllerError as exc:
         if console.verbose:
             traceback.print_exc()
@@ -46,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         if console.json:
             console.emit({"ok": False, "errors": [str(exc)]})
         return exc.exit_code
+    except BrokenPipeError:  # `controller plan | head -1`: the reader has all it wants
+        _silence_stdout()
+        return 0
     except KeyboardInterrupt:
         console.error("interrupted")
         return 130
@@ -54,6 +52,28 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         console.error(f"error: {type(exc).__name__}: {exc} (run with -v for details)")
         return 1
+
+
+def _invalid(exc: InvalidInput, console: Console, command: str) -> int:
+    """Every problem, one line each, then how many; nothing was written before them."""
+    for problem in exc.problems:
+        console.error(str(problem))
+    n = len(exc.problems)
+    if console.json:
+        console.emit({"ok": False, "errors": [str(p) for p in exc.problems]})
+    # validate never writes, so saying nothing was written would only puzzle
+    written = "" if command == "validate" else "; nothing was written"
+    console.error(f"{n} error{'s' if n != 1 else ''}{written}.")
+    return exc.exit_code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not complain of the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

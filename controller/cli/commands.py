@@ -3,32 +3,60 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from controller.cli import planview
 from controller.cli.console import Console
 from controller.cli.views import View
 from controller.config.manifest import parse_duration
-from controller.config.settings import SMOKE_CONCURRENCY
-from controller.core.content import NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
+from controller.config.settings import SMOKE_CONCURRENCY, OwnerRequired, TargetSpec
+from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine import planfile
-from controller.engine.apply import SyncOptions, apply_plan, check_fresh, restore_version
+from controller.engine.apply import (
+    SyncOptions,
+    apply_plan,
+    check_fresh,
+    choose_rollback,
+    clean_candidates,
+    failed_versions,
+    restore_version,
+)
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
 from controller.targets import open_target
 from controller.targets.base import AssistantState, Target
+from controller.targets.lock import StateLock
 
 
 def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Workspace:
     return Workspace.load(
         paths if paths is not None else (args.paths or ["."]),
         config=args.config, target=getattr(args, "target", None), url=getattr(args, "url", None),
-        concurrency=getattr(args, "concurrency", None),
+        concurrency=getattr(args, "concurrency", None), owner=getattr(args, "owner", None),
     )
+
+
+def _duration(args: argparse.Namespace, flag: str, default: float = 0.0) -> float:
+    value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+    if value is None:
+        return default
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise InvalidInput([Problem(path=flag, message=str(exc))]) from None
+
+
+def state_lock(spec: TargetSpec, timeout: float) -> contextlib.AbstractContextManager:
+    """The embedded target's state lock for a whole run (a remote target has no state file here)."""
+    if spec.url:
+        return contextlib.nullcontext()
+    return StateLock(os.path.abspath(spec.embedded or ".controller/state.db"), timeout=timeout)
 
 
 def _scope(args: argparse.Namespace) -> Scope:
@@ -39,8 +67,13 @@ def _scope(args: argparse.Namespace) -> Scope:
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     ws = _workspace(args)
-    loaded = ws.manifests()
-    console.emit({"ok": True, "manifests": [{"name": m.name, "source": m.location} for m in loaded]})
+    # Without --require-env an unset variable is a warning: pre-commit hooks and PR jobs have no secrets.
+    unset: list[Problem] | None = None if args.require_env else []
+    loaded = ws.manifests(unset_warnings=unset)
+    for problem in unset or ():
+        console.warn(f"{problem} (set it to apply; validate --require-env makes this an error)")
+    console.emit({"ok": True, "manifests": [{"name": m.name, "source": m.location} for m in loaded],
+                  "warnings": [str(p) for p in unset or ()]})
     console.result(f"{len(loaded)} manifest{'s' if len(loaded) != 1 else ''} valid (owner {ws.settings.owner}, target {ws.spec.name}).")
     return 0
 
@@ -62,6 +95,10 @@ def _show_plan(plan: Plan, console: Console) -> None:
         console.warn(warning)
     if console.json:
         console.emit(planview.render_json(plan))
+    elif console.output == "markdown":
+        console.result(planview.render_markdown(plan))
+    elif console.quiet:  # -q: errors and the summary only
+        console.result(plan.summary() if plan.has_changes else "No changes. The target matches the manifests.")
     else:
         console.result(planview.render_text(dataclasses.replace(plan, warnings=()), color=console.color))
 
@@ -72,7 +109,7 @@ async def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         plan = await plan_workspace(ws, target, _scope(args))
     _show_plan(plan, console)
     if args.out:
-        planfile.save(plan, args.out)
+        planfile.save(plan, args.out, _record(ws))
         console.line(f"Saved the plan to {args.out}. Apply exactly it with: controller apply {args.out}")
     return 2 if args.detailed_exitcode and plan.has_changes else 0
 
@@ -87,6 +124,27 @@ def _confirm(auto_approve: bool) -> None:
         raise ControllerError("apply cancelled; nothing was changed")
 
 
+def _record(ws: Workspace) -> planfile.TargetRecord:
+    spec = ws.spec
+    return planfile.TargetRecord(name=spec.name if not spec.from_flag else spec.label, url=spec.url,
+                                 embedded=spec.embedded, graphs=spec.graphs)
+
+
+def _saved_workspace(args: argparse.Namespace, path: str) -> Workspace:
+    """The workspace to apply a saved plan in: its recorded target unless -t/--url says otherwise."""
+    ws = _workspace(args, paths=["."])  # like terraform: the plan applies from here
+    record = planfile.recorded_target(path)
+    if record is None or args.target or args.url:
+        return ws
+    if record.url and not (ws.settings.config and record.name in ws.settings.config.targets):
+        spec = ws.settings.target(url=record.url, concurrency=args.concurrency)
+    elif ws.settings.config and record.name in ws.settings.config.targets:
+        spec = ws.settings.target(record.name, concurrency=args.concurrency)
+    else:
+        spec = dataclasses.replace(ws.spec, name=record.name, embedded=record.embedded, graphs=record.graphs)
+    return dataclasses.replace(ws, spec=spec)
+
+
 async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
     plan = planfile.load(path, ws.spec.values, os.environ)
     if plan.target != ws.spec.label:
@@ -97,18 +155,31 @@ async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
 
 async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     saved = len(args.paths) == 1 and planfile.is_plan_file(args.paths[0])
-    ws = _workspace(args, paths=["."] if saved else None)  # like terraform: the plan applies from here
+    ws = _saved_workspace(args, args.paths[0]) if saved else _workspace(args)
     options = SyncOptions.resolve(ws.spec, no_smoke=args.no_smoke, smoke=args.smoke, keep_failed=args.keep_failed,
                                   max_deletes=args.max_deletes)
     view = View(console)
+    lock = state_lock(ws.spec, _duration(args, "--lock-timeout"))
+    if isinstance(lock, StateLock):
+        await lock.acquire_async()
+    try:
+        return await _apply(args, console, ws, options, view, saved)
+    finally:
+        if isinstance(lock, StateLock):
+            lock.release()
+
+
+async def _apply(args: argparse.Namespace, console: Console, ws: Workspace, options: SyncOptions, view: View,
+                 saved: bool) -> int:
     async with open_target(ws.spec) as target:
+        await clean_candidates(target, ws.settings.owner, view)
         plan = await (_saved_plan(args.paths[0], ws, target) if saved else plan_workspace(ws, target, _scope(args)))
         _show_plan(plan, console)
         if refused := options.deletes_refused(plan.changes):
             raise ControllerError(refused)
         if not plan.has_changes:
             return 0
-        _confirm(args.auto_approve)
+        _confirm(args.auto_approve or saved)  # a saved plan is the approval (as in Terraform)
         console.line("")
         result = await apply_plan(target, plan, options, view)
     if args.junit:
@@ -122,6 +193,30 @@ def _write_junit(cases: list, path: str) -> None:
     from controller.smoke.runner import SuiteResult
 
     write_junit(SuiteResult(list(cases)), path)
+
+
+# -- status ----------------------------------------------------------------------------
+
+async def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    from controller.config.settings import git_revision
+    from controller.engine.pipeline import status_plan
+    from controller.engine.status import all_synced, status_json, status_rows
+
+    ws = _workspace(args)
+    desired = ws.desired()
+    async with open_target(ws.spec) as target:
+        plan = await status_plan(ws, target, desired)
+    rows = status_rows(plan)
+    console.emit(status_json(plan, rows, git_revision(ws.settings.root)))
+    if not console.json:
+        console.result(f"{'NAME':<24} {'SYNC':<10} {'VERSION':<8} {'REVISION':<12} SMOKE")
+        for r in rows:
+            version = f"v{r.version}" if r.version is not None else "-"
+            smoke = "failed" if r.smoke_failed else ""
+            console.result(f"{r.name:<24} {r.sync:<10} {version:<8} {r.revision[:12] or '-':<12} {smoke}".rstrip())
+        if not rows:
+            console.result(f"No assistants declared or owned by {ws.settings.owner} on {ws.spec.label}.")
+    return 2 if args.detailed_exitcode and not all_synced(rows) else 0
 
 
 # -- test ------------------------------------------------------------------------------
@@ -140,11 +235,14 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
         desired = [d for d in desired if d.name in args.names]
     items = [(d.name, d.assistant_id, list(d.smoke)) for d in desired if d.smoke]
     async with open_target(ws.spec) as target:
-        missing = [d.name for d in desired if d.smoke and await target.get(d.assistant_id) is None]
+        live = {d.name: await target.get(d.assistant_id) for d in desired if d.smoke}
+        missing = [name for name, state in live.items() if state is None]
         if missing:
             raise ControllerError(f"not on {ws.spec.label}: {', '.join(missing)} (run controller apply first)")
-        suite = await run_suite(target, items, concurrency=min(ws.spec.concurrency, SMOKE_CONCURRENCY),
-                                secrets={d.name: d.content.values_at(d.sensitive) for d in desired})
+        # what runs is the live content: its values at sensitive paths are secrets too
+        secrets = {d.name: d.content.values_at(d.sensitive) | live[d.name].content.values_at(d.sensitive)  # type: ignore[union-attr]
+                   for d in desired if d.smoke}
+        suite = await run_suite(target, items, concurrency=min(ws.spec.concurrency, SMOKE_CONCURRENCY), secrets=secrets)
     for r in suite.results:
         console.line(format_result(r, color=console.color))
     if args.junit:
@@ -166,10 +264,12 @@ async def _find(ws: Workspace, target: Target, name: str) -> AssistantState:
         state = await target.get(assistant_id, versions=True)
         if state is not None:
             return state
-    owned = await target.list_assistants({OWNER_KEY: ws.settings.owner, NAME_KEY: name})
+    owned = [a for a in await target.list_assistants({OWNER_KEY: ws.settings.owner, NAME_KEY: name})
+             if CANDIDATE_KEY not in a.content.metadata]  # a smoke candidate carries the name too
     found = await target.get(owned[0].assistant_id, versions=True) if owned else None
     if found is None:
-        raise ControllerError(f"no assistant named {name!r} owned by {ws.settings.owner!r} on {ws.spec.label}")
+        where = ws.spec.url or os.path.abspath(ws.spec.embedded or "")
+        raise ControllerError(f"no assistant named {name!r} for {ws.settings.owner_label} on {where}")
     return found
 
 
@@ -177,51 +277,153 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
     ws = _workspace(args, paths=args.paths)
     async with open_target(ws.spec) as target:
         state = await _find(ws, target, args.name)
+    failed = failed_versions(state)
     rows: list[dict[str, Any]] = [
-        {"version": v.number, "created": v.created_at, "revision": v.content.metadata.get(REVISION_KEY) or "",
-         "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version}
+        {"version": v.number, "created": _when(v.created_at), "revision": v.content.metadata.get(REVISION_KEY) or "",
+         "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version,
+         "failed": v.number in failed}
         for v in state.versions or ()
     ]
     console.emit({"name": args.name, "assistant_id": state.assistant_id, "active": state.version, "versions": rows})
     if not console.json:
-        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<12} {'SOURCE':<32} ACTIVE")
+        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<18} {'SOURCE':<32} {'SMOKE':<7} ACTIVE")
         for r in rows:
-            console.result(f"{r['version']:<8} {r['created'][:26]:<26} {r['revision'][:12]:<12} {r['source'][:32]:<32} {'*' if r['active'] else ''}")
+            smoke = "failed" if r["failed"] else ""
+            console.result(f"{r['version']:<8} {r['created'][:26]:<26} {_short_revision(r['revision']):<18} "
+                           f"{r['source'][:32]:<32} {smoke:<7} {'*' if r['active'] else ''}")
     return 0
+
+
+def _short_revision(revision: str) -> str:
+    """The short sha, keeping ``-dirty``: uncommitted manifests must stay visible in history."""
+    sha, dirty, _ = revision.partition("-dirty")
+    return sha[:12] + ("-dirty" if dirty else "")
+
+
+def _when(stamp: str) -> str:
+    """A server time as ``2026-03-01 09:30:00+00:00``: with its zone (UTC when the server gave none)."""
+    try:
+        when = datetime.fromisoformat(stamp)  # (3.11+ reads a trailing Z)
+    except (ValueError, AttributeError):
+        return stamp
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.isoformat(sep=" ", timespec="seconds")
 
 
 async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
     ws = _workspace(args, paths=args.paths)
     async with open_target(ws.spec) as target:
         state = await _find(ws, target, args.name)
-        numbers = sorted(v.number for v in state.versions or ())
-        to = args.to if args.to is not None else max((n for n in numbers if n < state.version), default=None)
-        if to is None or to not in numbers:
-            raise ControllerError(f"{args.name}: no version {to if to is not None else 'before v' + str(state.version)} (versions: {', '.join(map(str, numbers))})")
+        to = choose_rollback(state, args.name, args.to, args.force)
         if to == state.version:
             console.result(f"{args.name}: v{to} is already active; nothing to do.")
             return 0
         restored = await restore_version(target, state.assistant_id, to, args.name)
-    how = "repinned" if restored.version == to else f"restored as new version v{restored.version}"
+        how = "repinned" if restored.version == to else f"restored as new version v{restored.version}"
+        console.line(f"{args.name}: v{state.version} → v{to} ({how}).")
+        if not args.no_smoke and not await _smoke_restored(ws, target, state, restored, args, console):
+            back = await restore_version(target, state.assistant_id, state.version, args.name,
+                                         failed={to, restored.version})
+            console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": back.version,
+                          "smoke": "failed"})
+            console.error(f"{args.name}: the smoke tests failed on v{to}; v{state.version}'s content is active again "
+                          f"(v{back.version}), and v{to} is recorded as failed.")
+            return 3
     console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": restored.version})
     console.result(f"{args.name}: v{state.version} → v{to} ({how}).")
     console.warn("the manifests in git now differ from the target: plan shows this as drift until you commit the change or apply again.")
     return 0
 
 
-# -- watch / import ----------------------------------------------------------------------
-
-def cmd_watch(args: argparse.Namespace, console: Console) -> int:
-    from controller.engine.watch import WatchOptions, run_watch
+async def _smoke_restored(ws: Workspace, target: Target, before: AssistantState, restored: AssistantState,
+                          args: argparse.Namespace, console: Console) -> bool:
+    """Run the manifest's smoke cases (if it declares any) on what rollback made active."""
+    from controller.smoke.report import format_result
+    from controller.smoke.runner import run_suite
 
     try:
-        interval = parse_duration(args.interval)
-    except ValueError as exc:
-        raise InvalidInput([Problem(path="--interval", message=str(exc))]) from None
+        declared = [d for d in ws.desired() if d.name == args.name and d.assistant_id == before.assistant_id]
+    except InvalidInput:
+        declared = []
+    if not declared or not declared[0].smoke:
+        return True
+    d = declared[0]
+    secrets = d.content.values_at(d.sensitive) | before.content.values_at(d.sensitive) | restored.content.values_at(d.sensitive)
+    suite = await run_suite(target, [(d.name, d.assistant_id, list(d.smoke))], concurrency=ws.spec.concurrency,
+                            secrets={d.name: secrets})
+    for r in suite.results:
+        console.line(format_result(r, color=console.color))
+    return suite.ok
+
+
+# -- watch / import ----------------------------------------------------------------------
+
+def _require_manifests(ws: Workspace) -> None:
+    """No manifest at all is a wrong path: exit now. Invalid ones are watch's to report and wait out."""
+    try:
+        ws.manifests(unset_warnings=[])
+    except InvalidInput as exc:
+        if any(p.message.startswith("no manifests found") for p in exc.problems):
+            raise
+
+
+def _precheck_local(args: argparse.Namespace) -> None:
+    """Fail now, before any request, on what waiting cannot fix: a remote target without an
+    owner, or a path with no manifests. A bad edit is the watch's to report and wait out."""
+    try:
+        ws: Workspace | None = _workspace(args)
+    except OwnerRequired:
+        raise
+    except InvalidInput:
+        ws = None  # a bad controller.yaml: the watch reports it and waits for the fix
+    if ws is not None:
+        _require_manifests(ws)
+
+
+def cmd_watch(args: argparse.Namespace, console: Console) -> int:
+    import asyncio
+
+    from controller.cli.notifications import NotifySink
+    from controller.engine.watch import WatchOptions
+    from controller.service.http import parse_listen
+    from controller.service.runner import ServiceOptions, ServiceWatcher
+
+    interval = _duration(args, "--interval")
     options = WatchOptions(paths=tuple(args.paths or ["."]), config=args.config, target=args.target, url=args.url,
+                           owner=args.owner,
                            concurrency=args.concurrency, interval=interval, self_heal=args.self_heal,
                            prune=args.prune, max_deletes=args.max_deletes, no_smoke=args.no_smoke)
-    return run_watch(options, View(console, timestamps=True))
+    listen = None
+    if args.listen:
+        try:
+            listen = parse_listen(args.listen)
+        except ValueError as exc:
+            raise InvalidInput([Problem(path="--listen", message=str(exc))]) from None
+    secret_env = args.webhook_secret_env or ("CONTROLLER_WEBHOOK_SECRET" if os.environ.get("CONTROLLER_WEBHOOK_SECRET") else None)
+    secret = os.environ.get(secret_env) if secret_env else None
+    if secret_env and not secret:
+        raise InvalidInput([Problem(path="--webhook-secret-env", message=f"{secret_env} is not set or empty")])
+    if args.notify_url and not args.notify_url.startswith(("http://", "https://")):
+        raise InvalidInput([Problem(path="--notify-url", message="expected an http:// or https:// URL")])
+    if not args.git and (args.workdir or args.ref != "main"):
+        raise InvalidInput([Problem(path="--workdir" if args.workdir else "--ref", message="only with --git URL")])
+    service = ServiceOptions(git_url=args.git, ref=args.ref, workdir=args.workdir, listen=listen,
+                             webhook_secret=secret, lock_timeout=_duration(args, "--lock-timeout"))
+    if not args.git:  # (a git source's project is not checked out yet)
+        _precheck_local(args)
+    watcher: ServiceWatcher | None = None
+
+    def configured() -> str | None:
+        ws = watcher.ws if watcher is not None else None
+        return ws.settings.config.notify if ws is not None and ws.settings.config is not None else None
+
+    sink = NotifySink(View(console, timestamps=True), args.notify_url, configured)
+    watcher = ServiceWatcher(options, service, sink)
+    try:
+        return asyncio.run(watcher.run())
+    finally:
+        sink.close()
 
 
 async def cmd_import(args: argparse.Namespace, console: Console) -> int:

@@ -32,7 +32,7 @@ class Console:
 
     def line(self, text: str = "") -> None:
         """Progress and results for people (suppressed by -q and in JSON mode)."""
-        if not self.quiet and not self.json:
+        if not self.quiet and self.output == "text":
             print(text, file=self.out, flush=True)
 
     def result(self, text: str) -> None:

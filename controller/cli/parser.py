@@ -9,17 +9,26 @@ from controller import __version__
 EPILOG = "Docs: README.md. Exit codes: 0 ok/no changes, 1 error, 2 plan --detailed-exitcode with changes, 3 smoke test failed."
 
 
-def _common(p: argparse.ArgumentParser, *, target: bool = True) -> None:
+def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool = False) -> None:
     g = p.add_argument_group("common options")
-    g.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format (default: text)")
-    g.add_argument("--config", metavar="FILE", help="controller.yaml to use (default: found by walking up from PATH)")
+    formats = ("text", "json", "markdown") if markdown else ("text", "json")
+    g.add_argument("-o", "--output", choices=formats, default="text",
+                   help="output format (default: text)" + ("; markdown: for a pull-request comment" if markdown else ""))
+    g.add_argument("--config", metavar="FILE", help="controller.yaml to use (default: found by walking up from the current directory; its folder is the project root)")
     if target:
         g.add_argument("-t", "--target", metavar="T", help="target from controller.yaml (default: $CONTROLLER_TARGET, then defaultTarget)")
         g.add_argument("--url", metavar="URL", help="an ad-hoc remote Agent Server instead of a configured target")
+        g.add_argument("--owner", metavar="NAME", help="owner of the assistants (default: $CONTROLLER_OWNER, then owner: in controller.yaml; "
+                       "embedded targets fall back to the project root's folder name)")
         g.add_argument("--concurrency", type=int, metavar="N", help="parallel requests to a remote target (default 32)")
     g.add_argument("-v", "--verbose", action="store_true", help="more detail; tracebacks on errors")
-    g.add_argument("-q", "--quiet", action="store_true", help="only results and errors")
+    g.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
     g.add_argument("--no-color", action="store_true", help="no colour (also NO_COLOR); colour is used only on a TTY")
+
+
+def _lock_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lock-timeout", metavar="DURATION",
+                   help="on an embedded target, wait this long for another controller's state lock (default: fail at once)")
 
 
 def _paths(p: argparse.ArgumentParser) -> None:
@@ -36,8 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("validate", help="check manifests offline: YAML, schema, interpolation, duplicates",
-                       description="Load every manifest under PATH and report all problems, one line each. Talks to no target.")
+                       description="Load every manifest under PATH and report all problems, one line each. Talks to no target. "
+                                   "Needs no secrets: an unset variable is a warning unless --require-env.")
     _paths(p)
+    p.add_argument("--require-env", action="store_true", help="an unset ${VAR} is an error, as it is for plan and apply")
     _common(p)
 
     p = sub.add_parser("plan", help="show what apply would change", description="Compare the manifests with the target and print the changes.", epilog=EPILOG)
@@ -47,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adopt", action="store_true", help="plan taking over assistants that exist with another or no owner")
     p.add_argument("--out", metavar="PLAN", help="save the plan to apply exactly later: controller apply PLAN")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes, 0 when none")
-    _common(p)
+    _common(p, markdown=True)
 
     p = sub.add_parser("apply", help="make the target match the manifests (or apply a saved plan)",
                        description="Plan, confirm, then create/update/repin/delete, gating each change with its smoke tests.", epilog=EPILOG)
@@ -55,12 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="delete owned assistants no manifest declares")
     p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to prune more than N (default 10, or the target's maxDeletes)")
     p.add_argument("-l", "--selector", metavar="SELECTOR", help="only manifests whose labels match, e.g. team=content")
-    p.add_argument("--auto-approve", action="store_true", help="apply without asking (needed without a terminal)")
+    p.add_argument("--auto-approve", action="store_true", help="apply without asking (needed without a terminal; a saved plan is already approved)")
     p.add_argument("--smoke", choices=("after", "before"), help="after: apply, test, roll back on failure (default); before: test a candidate first")
     p.add_argument("--no-smoke", action="store_true", help="skip smoke tests")
     p.add_argument("--keep-failed", action="store_true", help="keep a newly created assistant whose smoke tests failed")
     p.add_argument("--adopt", action="store_true", help="take over assistants that exist with another or no owner")
     p.add_argument("--junit", metavar="FILE", help="write smoke test results as JUnit XML")
+    _lock_timeout(p)
+    _common(p)
+
+    p = sub.add_parser("status", help="show each assistant's sync state, version and revision",
+                       description="One row per declared or owned assistant: Synced, OutOfSync (content differs), "
+                                   "Missing (declared, absent) or Orphan (owned, undeclared). Writes nothing.", epilog=EPILOG)
+    _paths(p)
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 unless every assistant is Synced, 0 when all are")
     _common(p)
 
     p = sub.add_parser("watch", help="reconcile continuously: at start, on file changes, every interval",
@@ -71,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="delete owned assistants no manifest declares")
     p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to prune more than N per reconcile")
     p.add_argument("--no-smoke", action="store_true", help="skip smoke tests")
+    p.add_argument("--git", metavar="URL", help="reconcile the commits of this git repository (its checkout is the project root)")
+    p.add_argument("--ref", default="main", metavar="REF", help="branch, tag or commit to follow with --git (default: main)")
+    p.add_argument("--workdir", metavar="DIR", help="where --git keeps its checkout and an embedded target's state "
+                                                    "(default: ~/.cache/assistant-controller/<hash of URL>)")
+    p.add_argument("--listen", metavar="HOST:PORT", help="serve /healthz, /readyz, /status, /metrics and POST /hooks/git")
+    p.add_argument("--webhook-secret-env", metavar="VAR", help="env variable holding the /hooks/git secret "
+                                                               "(default: CONTROLLER_WEBHOOK_SECRET when set)")
+    p.add_argument("--notify-url", metavar="URL", help="POST applied, rolled-back, drift and error events as JSON here "
+                                                       "(default: notify in controller.yaml)")
+    _lock_timeout(p)
     _common(p)
 
     p = sub.add_parser("test", help="run smoke tests against what is active now",
@@ -86,9 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("rollback", help="make an earlier version active again",
-                       description="Re-pin NAME to version N (default: the version before the active one). The manifests in git then differ: plan shows it as drift.")
+                       description="Make version N of NAME active again (default: the most recent earlier version whose content differs and did not "
+                                   "fail its smoke tests), then run its smoke cases; on failure the active content is restored (exit 3). "
+                                   "The manifests in git then differ: plan shows it as drift.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--to", type=int, metavar="N", help="version to make active")
+    p.add_argument("--force", action="store_true", help="allow --to a version whose content failed its smoke tests")
+    p.add_argument("--no-smoke", action="store_true", help="skip the manifest's smoke cases on the restored version")
     p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
     _common(p)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from typing import Any
 
 from controller.core.ansi import CYAN, GREEN, MAGENTA, RED, YELLOW
@@ -35,6 +36,21 @@ def _headline(change: Change) -> str:
     return f"{change.name}: no changes"
 
 
+#: Values longer than this are elided in text and Markdown (JSON keeps them whole).
+MAX_SHOWN = 2000
+#: Characters of unchanged text shown either side of a change inside a long line.
+CONTEXT = 80
+#: A single-line string longer than this is diffed word by word instead of shown whole.
+LONG = 200
+
+
+def header(plan: Plan) -> str:
+    """Whose assistants, where: a plan for the wrong owner or target is caught before apply."""
+    how = plan.owner_source
+    how = f" ({how})" if how.startswith("default") else f" (owner from {how})" if how else ""
+    return f"Plan for owner {plan.owner} on {plan.target}{how}"
+
+
 def render_text(plan: Plan, *, color: bool = False) -> str:
     def paint(symbol: str, text: str) -> str:
         return ansi(_COLOR.get(symbol), text, color)
@@ -55,7 +71,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if lines:
         lines.append("")
     lines.append(plan.summary() if plan.has_changes else "No changes. The target matches the manifests.")
-    return "\n".join(lines)
+    return "\n".join([header(plan), "", *lines])
 
 
 def _entry_lines(entry: dict[str, Any], paint) -> list[str]:
@@ -64,8 +80,11 @@ def _entry_lines(entry: dict[str, Any], paint) -> list[str]:
         out = [paint("~", f"~ {path}:")]
         for line in list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=2))[2:]:
             key = "+" if line.startswith("+") else "-" if line.startswith("-") else " "
+            line = _clip(line, MAX_SHOWN)
             out.append("    " + (paint(key, line) if key != " " else line))
         return out
+    if op == "~" and isinstance(before, str) and isinstance(after, str) and max(len(before), len(after)) > LONG:
+        return [paint("~", f"~ {path}: {word_diff(before, after)}")]
     if op == "~":
         return [paint("~", f"~ {path}: {_fmt(before)} → {_fmt(after)}")]
     if op == "+":
@@ -73,10 +92,81 @@ def _entry_lines(entry: dict[str, Any], paint) -> list[str]:
     return [paint("-", f"- {path}: {_fmt(before)}")]
 
 
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} …({len(text) - 2 * half} characters elided; -o json has the full value)… {text[-half:]}"
+
+
+def word_diff(before: str, after: str) -> str:
+    """One long line changed: ``…context [-old-]{+new+} context…``, the unchanged rest elided.
+
+    The common start and end are stripped first (linear time), so one word changed in
+    an 800 KB prompt costs a few hundred characters of output, not two copies of it.
+    """
+    start = 0
+    limit = min(len(before), len(after))
+    while start < limit and before[start] == after[start]:
+        start += 1
+    while start > 0 and not before[start - 1].isspace():  # back to a word boundary
+        start -= 1
+    end = 0
+    while end < limit - start and before[-1 - end] == after[-1 - end]:
+        end += 1
+    while end > 0 and not before[len(before) - end].isspace():
+        end -= 1
+    old, new = before[start:len(before) - end], after[start:len(after) - end]
+    lead = before[max(0, start - CONTEXT):start]
+    tail = before[len(before) - end:len(before) - end + CONTEXT]
+    parts = [("…" if start > CONTEXT else "") + lead]
+    a, b = re.findall(r"\S+|\s+", old), re.findall(r"\S+|\s+", new)
+    if len(a) + len(b) > 2000:  # rewritten wholesale: no point in a word diff
+        parts.append(f"[-{_clip(old, MAX_SHOWN)}-]{{+{_clip(new, MAX_SHOWN)}+}}")
+    else:
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+            if tag == "equal":
+                parts.append(_clip("".join(a[i1:i2]), 2 * CONTEXT))
+                continue
+            if i2 > i1:
+                parts.append(f"[-{_clip(''.join(a[i1:i2]), MAX_SHOWN)}-]")
+            if j2 > j1:
+                parts.append(f"{{+{_clip(''.join(b[j1:j2]), MAX_SHOWN)}+}}")
+    parts.append(tail + ("…" if end > CONTEXT else ""))
+    return json.dumps("".join(parts), ensure_ascii=False) + f" ({len(before)} → {len(after)} characters)"
+
+
 def _fmt(value: Any) -> str:
     if value == MASK:
         return MASK
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return _clip(json.dumps(value, ensure_ascii=False, sort_keys=True), MAX_SHOWN)
+
+
+def render_markdown(plan: Plan) -> str:
+    """The plan as a pull-request comment: a summary table, then one collapsible diff per change.
+
+    Values are masked by engine/diff.py before they get here, like every other view.
+    """
+    lines = [f"### {header(plan)}", "", "| Action | Count |", "| --- | ---: |"]
+    lines += [f"| {a} | {plan.count(a)} |" for a in ACTIONS if a != "noop"]
+    lines += ["", f"**{plan.summary() if plan.has_changes else 'No changes. The target matches the manifests.'}**", ""]
+    for change in plan.changes:
+        if change.action == "noop" and not change.warnings:
+            continue
+        body = [line for entry in change_diff(change) for line in _entry_lines(entry, lambda _s, t: t)]
+        body += [f"! {w}" for w in change.warnings]
+        fence = "`" * max(3, 1 + max((len(r) for line in body for r in re.findall(r"`+", line)), default=0))
+        source = f" <sub>{_html(change.source)}</sub>" if change.source else ""
+        lines += ["<details>", f"<summary><code>{_SYMBOL[change.action]} {_html(_headline(change))}</code>{source}</summary>",
+                  "", f"{fence}diff", *body, fence, "", "</details>", ""]
+    for warning in plan.warnings:
+        lines.append(f"> **warning:** {_html(warning)}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def render_json(plan: Plan) -> dict[str, Any]:
@@ -84,6 +174,7 @@ def render_json(plan: Plan) -> dict[str, Any]:
     return {
         "format": JSON_FORMAT,
         "owner": plan.owner,
+        "owner_source": plan.owner_source,
         "target": plan.target,
         "summary": {a: plan.count(a) for a in ACTIONS},
         "changes": [

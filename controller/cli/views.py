@@ -16,6 +16,7 @@ from controller.config.manifest import format_duration
 from controller.engine.apply import ApplyResult
 from controller.engine.events import (
     Applied,
+    CleanedUp,
     Deleted,
     Drift,
     Event,
@@ -55,6 +56,11 @@ def _(event: Applied) -> list[tuple[str, str]]:
 @event_text.register
 def _(event: Deleted) -> list[tuple[str, str]]:
     return [("out", f"- {event.name}: deleted")]
+
+
+@event_text.register
+def _(event: CleanedUp) -> list[tuple[str, str]]:
+    return [("out", f"cleaned up a leftover smoke candidate of {event.name} ({event.assistant_id})")]
 
 
 @event_text.register
@@ -125,6 +131,12 @@ def _(event: Applied) -> dict[str, Any]:
 @event_json.register
 def _(event: Deleted) -> dict[str, Any]:
     return {"event": "applied", "name": event.name, "action": "delete", "assistant_id": event.assistant_id}
+
+
+@event_json.register
+def _(event: CleanedUp) -> dict[str, Any]:
+    return {"event": "cleaned-up", "name": event.name, "assistant_id": event.assistant_id,
+            "reason": "leftover smoke candidate"}
 
 
 @event_json.register

@@ -1,8 +1,10 @@
 """``${NAME}`` / ``${NAME:-default}`` interpolation in string values, ``$${`` escapes.
 
 Values come from the target's ``values`` first, then the environment. A string that
-took any part from the environment is *sensitive*: its path is recorded so that every
-later output (plan, diff, logs, plan files) can mask it.
+references any variable the target's ``values`` do not give is *sensitive*, whichever
+branch of ``${X:-default}`` was taken this time: a run with ``X`` set wrote the secret
+to the target, and a later run without it must not show that live value either. Its
+path is recorded so that every later output (plan, diff, logs, plan files) masks it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class UnsetVariable(Exception):
 @dataclass
 class Interpolated:
     data: Any
-    #: Paths whose string value took something from the environment.
+    #: Paths whose string references a variable not given by the target's values.
     sensitive: set[Path] = field(default_factory=set)
     #: The template (as written) of each sensitive string, for plan files.
     templates: dict[Path, str] = field(default_factory=dict)
@@ -45,11 +47,11 @@ def interpolate(data: Any, values: Mapping[str, str], environ: Mapping[str, str]
             return [walk(v, (*path, i)) for i, v in enumerate(value)]
         if isinstance(value, str) and "$" in value:
             try:
-                text, from_env = substitute(value, values, environ)
+                text, sensitive = substitute(value, values, environ)
             except UnsetVariable as exc:
                 result.unset.append(UnsetVariable(path, str(exc)))
                 return value
-            if from_env:
+            if sensitive:
                 result.sensitive.add(path)
                 result.templates[path] = value
             return text
@@ -60,11 +62,13 @@ def interpolate(data: Any, values: Mapping[str, str], environ: Mapping[str, str]
 
 
 def substitute(text: str, values: Mapping[str, str], environ: Mapping[str, str]) -> tuple[str, bool]:
-    """Resolve one string; also say whether any part came from the environment."""
-    from_env = False
+    """Resolve one string; also say whether it is sensitive: it references a variable
+    that ``values`` does not give (set in the environment now or not: a default taken
+    this time says nothing about what an earlier run with the variable set wrote)."""
+    sensitive = False
 
     def replace(m: re.Match[str]) -> str:
-        nonlocal from_env
+        nonlocal sensitive
         token = m.group(0)
         if token == "$${":
             return "${"
@@ -73,11 +77,11 @@ def substitute(text: str, values: Mapping[str, str], environ: Mapping[str, str])
             raise UnsetVariable((), f"malformed variable reference {token!r}: use ${{NAME}} or ${{NAME:-default}}")
         if name in values:
             return values[name]
+        sensitive = True
         if name in environ:
-            from_env = True
             return environ[name]
         if default is not None:
             return default
         raise UnsetVariable((), f"variable {name} is not set (give it a value, or write ${{{name}:-default}})")
 
-    return _TOKEN.sub(replace, text), from_env
+    return _TOKEN.sub(replace, text), sensitive

@@ -14,11 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin
 
+import pathspec
 from pydantic import BaseModel, ValidationError
 
-from controller.config.interpolate import interpolate
+from controller.config.interpolate import Interpolated, interpolate
 from controller.config.manifest import API_VERSION, AssistantManifest
+from controller.config.parsestore import ParseStore, text_key
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
+from controller.core.content import plain_copy
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
 from controller.core.paths import dotted
@@ -51,18 +54,50 @@ class LoadedManifest:
         return f"{self.file}:{self.line}"
 
 
-def find_files(paths: Iterable[str]) -> list[tuple[str, bool]]:
-    """YAML files under ``paths`` as ``(path, named_explicitly)``, in a stable order."""
+IGNORE_FILE = ".controllerignore"
+#: Text that marks a file as meant for this controller (apiVersion: assistant-controller/...).
+MARKER = "assistant-controller/"
+
+
+def ignore_spec(root: str | None) -> pathspec.PathSpec | None:
+    """The project's ``.controllerignore`` (gitignore syntax), if it has one."""
+    if not root:
+        return None
+    try:
+        with open(os.path.join(root, IGNORE_FILE), encoding="utf-8") as fh:
+            return pathspec.GitIgnoreSpec.from_lines(fh)
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def find_files(paths: Iterable[str], root: str | None = None) -> list[tuple[str, bool]]:
+    """YAML files under ``paths`` as ``(path, named_explicitly)``, in a stable order.
+
+    Files found by walking a folder are left out when the ``.controllerignore`` at
+    ``root`` matches them (Helm charts, CI files); a file named explicitly never is.
+    """
     found: list[tuple[str, bool]] = []
     seen: set[str] = set()
+    spec = ignore_spec(root)
+
+    def ignored(full: str, folder: bool = False) -> bool:
+        if spec is None or root is None:
+            return False
+        rel = os.path.relpath(os.path.abspath(full), os.path.abspath(root))
+        if rel.startswith(".."):
+            return False
+        rel = rel.replace(os.sep, "/")
+        return spec.match_file(rel + "/" if folder else rel)
+
     for given in paths:
         if os.path.isdir(given):
             for dirpath, dirnames, filenames in os.walk(given):
-                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
+                                     and not ignored(os.path.join(dirpath, d), folder=True))
                 for name in sorted(filenames):
                     if name.endswith(YAML_SUFFIXES):
                         full = os.path.join(dirpath, name)
-                        if os.path.realpath(full) not in seen:
+                        if os.path.realpath(full) not in seen and not ignored(full):
                             seen.add(os.path.realpath(full))
                             found.append((full, False))
         elif os.path.exists(given):
@@ -72,6 +107,16 @@ def find_files(paths: Iterable[str]) -> list[tuple[str, bool]]:
         else:
             raise InvalidInput([Problem(file=given, message="no such file or directory")])
     return found
+
+
+def _mentions_us(path: str) -> bool:
+    """Does the file mention this controller at all? Other YAML that fails to parse is not ours to report."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return True
+    return any(MARKER.encode(codec) in raw for codec in ("utf-8", "utf-16-le", "utf-16-be"))
 
 
 #: path → (text, its parsed documents): lets a long-lived caller (watch) skip re-parsing
@@ -84,30 +129,31 @@ def load_manifests(
     values: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     cache: ParseCache | None = None,
+    unset_warnings: list[Problem] | None = None,
+    root: str | None = None,
+    store: ParseStore | None = None,
 ) -> list[LoadedManifest]:
-    """Load, interpolate and validate every manifest under ``paths`` (raises InvalidInput)."""
+    """Load, interpolate and validate every manifest under ``paths`` (raises InvalidInput).
+
+    ``unset_warnings``: collect unset variables there instead of failing (``validate``
+    in a pre-commit hook or a PR job, where the secrets are not set); such a manifest
+    is still checked, with the unset templates left as written. ``store`` keeps parsed
+    files between processes (by text hash): only files whose text it has not seen are parsed.
+    """
     values = values or {}
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
     loaded: list[LoadedManifest] = []
-    files = find_files(paths)
+    files = find_files(paths, root)
     if cache is not None:  # forget files that are gone
         for stale in cache.keys() - {path for path, _ in files}:
             del cache[stale]
     for path, explicit in files:
         shown = display_path(path)
-        try:
-            text = read_text(path)
-            hit = cache.get(path) if cache is not None else None
-            docs = hit[1] if hit is not None and hit[0] == text else load_documents(text)
-            if cache is not None:
-                cache[path] = (text, docs)
-        except YamlError as exc:
-            problems.append(Problem(file=shown, line=exc.line, message=str(exc)))
+        parsed = _read(path, explicit, shown, cache, store, problems)
+        if parsed is None:
             continue
-        except OSError as exc:
-            problems.append(Problem(file=shown, message=f"cannot read: {exc.strerror}"))
-            continue
+        text, docs = parsed
         ours = 0
         for doc in docs:
             kind = _our_kind(doc, shown, problems)
@@ -116,15 +162,48 @@ def load_manifests(
             ours += 1
             if kind != "Assistant":
                 continue
-            item = _validate(doc, shown, values, environ, problems)
+            item = _validate(doc, shown, values, environ, problems, unset_warnings, plain="$" not in text)
             if item is not None:
                 loaded.append(item)
         if explicit and ours == 0:
             problems.append(Problem(file=shown, message=f"no manifest in this file (expected apiVersion: {API_VERSION})"))
     problems.extend(_duplicates(loaded))
+    if store is not None:
+        store.save()
     if problems:
         raise InvalidInput(problems)
     return loaded
+
+
+def _parse(text: str, store: ParseStore | None) -> list[Document]:
+    if store is None:
+        return load_documents(text)
+    key = text_key(text)
+    docs = store.get(key)
+    if docs is None:
+        docs = load_documents(text)  # a YamlError is not stored: the file is parsed again next time
+        store.put(key, docs)
+    return docs
+
+
+def _read(path: str, explicit: bool, shown: str, cache: ParseCache | None, store: ParseStore | None,
+          problems: list[Problem]) -> tuple[str, list[Document]] | None:
+    """A file's text and documents, from a cache when its text is unchanged; None when it
+    cannot be read, or is other YAML that does not parse (skipped: it is not ours)."""
+    try:
+        text = read_text(path)
+        hit = cache.get(path) if cache is not None else None
+        docs = hit[1] if hit is not None and hit[0] == text else _parse(text, store)
+    except YamlError as exc:
+        if explicit or _mentions_us(path):
+            problems.append(Problem(file=shown, line=exc.line, message=str(exc)))
+        return None
+    except OSError as exc:
+        problems.append(Problem(file=shown, message=f"cannot read: {exc.strerror}"))
+        return None
+    if cache is not None:
+        cache[path] = (text, docs)
+    return text, docs
 
 
 def _our_kind(doc: Document, file: str, problems: list[Problem]) -> str | None:
@@ -146,12 +225,20 @@ def _our_kind(doc: Document, file: str, problems: list[Problem]) -> str | None:
 
 
 def _validate(
-    doc: Document, file: str, values: Mapping[str, str], environ: Mapping[str, str], problems: list[Problem]
+    doc: Document, file: str, values: Mapping[str, str], environ: Mapping[str, str], problems: list[Problem],
+    unset_warnings: list[Problem] | None = None,
+    plain: bool = False,
 ) -> LoadedManifest | None:
-    result = interpolate(doc.data, values, environ)
+    # A file without "$" has nothing to interpolate: copy its data (documents are shared
+    # by the parse caches and must not be changed) without walking every path.
+    result = Interpolated(plain_copy(doc.data)) if plain else interpolate(doc.data, values, environ)
     unset = [exc.path for exc in result.unset]
     # Still validated (unset strings left as written), so all of a file's problems show at once.
-    problems.extend(Problem(file, doc.line_of(exc.path), dotted(exc.path), str(exc)) for exc in result.unset)
+    found_unset = [Problem(file, doc.line_of(exc.path), dotted(exc.path), str(exc)) for exc in result.unset]
+    if unset_warnings is not None:
+        unset_warnings.extend(found_unset)
+    else:
+        problems.extend(found_unset)
     try:
         manifest = AssistantManifest.model_validate(result.data)
     except ValidationError as exc:
@@ -159,7 +246,7 @@ def _validate(
         # A value that failed to interpolate was already reported; not again as a bad value.
         problems.extend(p for p in found if not any(_within(p.path, dotted(u)) for u in unset))
         return None
-    if unset:
+    if unset and unset_warnings is None:
         return None
     return LoadedManifest(manifest, file, doc, frozenset(result.sensitive), result.templates)
 

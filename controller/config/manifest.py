@@ -269,6 +269,11 @@ class TargetConfig(Strict):
     smoke: Literal["after", "before"] | None = None
     maxDeletes: int | None = Field(None, ge=0)
     concurrency: int | None = Field(None, ge=1, le=64)
+    writeTimeout: float | None = Field(
+        None, gt=0, le=3600,
+        description="Seconds a write waits for the server's answer (default 120; reads wait 30). "
+                    "A write that times out is watched for twice as long before apply calls its outcome unknown",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> TargetConfig:
@@ -276,6 +281,8 @@ class TargetConfig(Strict):
             raise ValueError("give exactly one of embedded or url")
         if self.url is not None and self.graphs is not None:
             raise ValueError("graphs: only for embedded targets (a server knows its graphs)")
+        if self.embedded is not None and self.writeTimeout is not None:
+            raise ValueError("writeTimeout: only for url targets (an embedded write does not time out)")
         return self
 
 
@@ -291,6 +298,9 @@ class ControllerConfig(Strict):
     owner: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     defaultTarget: str | None = None
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
+    #: Webhook that `controller watch` POSTs applied, rolled-back, drift and error events to
+    #: (``--notify-url`` overrides it). It may hold a token, so it is never printed.
+    notify: str | None = None
 
     @model_validator(mode="after")
     def _default_exists(self) -> ControllerConfig:

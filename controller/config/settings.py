@@ -1,15 +1,24 @@
 """controller.yaml discovery and target resolution: which target, which owner.
 
+The project root is found from the current directory, never from a PATH argument:
+the folder of the controller.yaml found walking up (or ``--config``), else the git top
+level, else the current directory. PATHs only select manifests, so every command run
+anywhere in the project agrees on the state file, the owner and ``controller/source``.
+
 Without a controller.yaml the target is the embedded store at
-``<root>/.controller/state.db`` with graphs from the nearest ``langgraph.json``, and
-the owner is the git repository's folder name, so a fresh clone works with no setup.
+``<root>/.controller/state.db`` with graphs from the nearest ``langgraph.json``. The
+owner is ``--owner``, else ``CONTROLLER_OWNER``, else ``owner:`` in controller.yaml,
+else (embedded targets only) the root folder's name, so a fresh clone works with no
+setup. A remote target is shared: a folder name would differ between checkouts and
+create duplicates, so there the owner must be explicit.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -17,7 +26,7 @@ from pydantic import ValidationError
 from controller.config.loader import pydantic_problems
 from controller.config.manifest import ControllerConfig, TargetConfig
 from controller.config.yamlio import YamlError, load_documents, read_text
-from controller.core.errors import InvalidInput, Problem
+from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.core.fs import display_path, find_up
 
 CONFIG_NAMES = ("controller.yaml", "controller.yml")
@@ -30,6 +39,17 @@ DEFAULT_CONCURRENCY = 32
 #: Smoke-test runs at once: runs are graph executions that the server's workers queue,
 #: so more of them in flight only eat into each run's timeout.
 SMOKE_CONCURRENCY = 8
+OWNER_ENV = "CONTROLLER_OWNER"
+#: Where the owner came from, as messages and plan headers name it.
+OWNER_FROM_FLAG, OWNER_FROM_ENV, OWNER_FROM_CONFIG = "--owner", OWNER_ENV, "controller.yaml"
+OWNER_DEFAULT = "default: name of the project root folder"
+#: The same rule as ``owner:`` in controller.yaml (config/manifest.py ControllerConfig).
+OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+OWNER_HOWTO = f"set owner: in controller.yaml, or pass --owner NAME, or set {OWNER_ENV}"
+
+
+class OwnerRequired(ControllerError):
+    """A remote target without an explicit owner: refused before any request."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +65,12 @@ class TargetSpec:
     smoke: str = "after"
     max_deletes: int = DEFAULT_MAX_DELETES
     concurrency: int = DEFAULT_CONCURRENCY
+    #: Seconds a write to a remote target waits for its answer (None: the target's default).
+    write_timeout: float | None = None
     #: Given with ``--url`` rather than named in controller.yaml.
     from_flag: bool = False
+    #: ``<root>/.controller/cache``: what may be rebuilt (graph schemas); None: no cache.
+    cache_dir: str | None = None
 
     @property
     def kind(self) -> str:
@@ -82,6 +106,22 @@ class Settings:
     owner: str
     config_file: str | None
     config: ControllerConfig | None
+    #: How the owner was chosen: ``--owner``, ``CONTROLLER_OWNER``, ``controller.yaml`` or the default.
+    owner_source: str = OWNER_DEFAULT
+
+    @property
+    def owner_explicit(self) -> bool:
+        return self.owner_source != OWNER_DEFAULT
+
+    @property
+    def owner_label(self) -> str:
+        """``owner 'acme' (controller.yaml)``: who, and why, for messages."""
+        return f"owner {self.owner!r} ({self.owner_source})"
+
+    def require_owner(self, spec: TargetSpec) -> None:
+        """A remote target needs an explicit owner: raise before anything talks to it."""
+        if spec.kind == "remote" and not self.owner_explicit:
+            raise OwnerRequired(f"no owner for the remote target {spec.url}: {OWNER_HOWTO}")
 
     def target(
         self,
@@ -112,7 +152,7 @@ class Settings:
                 spec = self._from_config(name, targets[name])
         if concurrency:
             spec = TargetSpec(**{**spec.__dict__, "concurrency": concurrency})
-        return spec
+        return TargetSpec(**{**spec.__dict__, "cache_dir": os.path.join(self.root, ".controller", "cache")})
 
     def _from_config(self, name: str, t: TargetConfig) -> TargetSpec:
         base = os.path.dirname(os.path.abspath(self.config_file)) if self.config_file else self.root
@@ -130,6 +170,7 @@ class Settings:
             smoke=t.smoke or "after",
             max_deletes=DEFAULT_MAX_DELETES if t.maxDeletes is None else t.maxDeletes,
             concurrency=t.concurrency or DEFAULT_CONCURRENCY,
+            write_timeout=t.writeTimeout,
         )
 
 
@@ -148,13 +189,35 @@ def git_toplevel(path: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def git_revision(path: str) -> str | None:
-    """The commit the manifests are at (informational metadata), when in a git work tree."""
+def git_revision(path: str, files: Sequence[str] = ()) -> str | None:
+    """The commit the manifests are at (informational metadata), when in a git work tree.
+
+    ``<sha>-dirty`` when any of ``files`` differs from HEAD, is untracked or ignored:
+    the audit trail must not claim a commit the applied manifests are not in.
+    """
     try:
         out = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    if out.returncode != 0:
+        return None
+    sha = out.stdout.strip()
+    if files and _dirty(path, files):
+        return f"{sha}-dirty"
+    return sha
+
+
+def _dirty(path: str, files: Sequence[str]) -> bool:
+    try:
+        out = subprocess.run(
+            ["git", "-C", path, "status", "--porcelain", "--ignored", "--untracked-files=all", "--",
+             *(os.path.abspath(f) for f in files)],
+            capture_output=True, text=True, timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return True  # cannot tell: do not claim a clean commit
+    # A manifest outside the work tree (git refuses the pathspec) is not at HEAD either.
+    return out.returncode != 0 or bool(out.stdout.strip())
 
 
 def find_config(start: str) -> str | None:
@@ -180,16 +243,40 @@ def load_config(path: str) -> ControllerConfig:
         raise InvalidInput(pydantic_problems(exc, ControllerConfig, configs[0], shown)) from None
 
 
-def load_settings(paths: list[str], config_file: str | None = None) -> Settings:
-    first = paths[0] if paths else "."
-    config_file = config_file or find_config(first)
+def load_settings(
+    config_file: str | None = None,
+    *,
+    cwd: str | None = None,
+    owner: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """The project root, config and owner as seen from ``cwd`` (default: the current directory).
+
+    ``owner`` is the ``--owner`` flag. PATH arguments play no part: they only select manifests.
+    """
+    environ = os.environ if environ is None else environ
+    here = os.path.abspath(cwd or os.getcwd())
+    config_file = config_file or find_config(here)
     config = load_config(config_file) if config_file else None
     if config_file:
         root = os.path.dirname(os.path.abspath(config_file))
     else:
-        root = os.path.abspath(first if os.path.isdir(first) else os.path.dirname(first) or ".")
-    owner = config.owner if config and config.owner else None
-    if owner is None:
-        top = git_toplevel(root)
-        owner = os.path.basename(top or root) or "default"
-    return Settings(root=root, owner=owner, config_file=config_file, config=config)
+        root = git_toplevel(here) or here
+    env_owner = (environ.get(OWNER_ENV) or "").strip()
+    if owner:
+        owner, source = _checked_owner(owner, OWNER_FROM_FLAG), OWNER_FROM_FLAG
+    elif env_owner:
+        owner, source = _checked_owner(env_owner, OWNER_FROM_ENV), OWNER_FROM_ENV
+    elif config and config.owner:
+        owner, source = config.owner, OWNER_FROM_CONFIG
+    else:
+        owner, source = os.path.basename(root) or "default", OWNER_DEFAULT
+    return Settings(root=root, owner=owner, config_file=config_file, config=config, owner_source=source)
+
+
+def _checked_owner(owner: str, source: str) -> str:
+    if not OWNER_PATTERN.match(owner):
+        raise InvalidInput([Problem(path=source, message=(
+            f"invalid owner {owner!r}: use letters, digits, '.', '_' and '-', 1-128 characters, "
+            "starting with a letter or digit"))])
+    return owner

@@ -55,6 +55,14 @@ def read_text(path: str) -> str:
         raw = fh.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
         raise YamlError("file is larger than 1 MiB")
+    # Editors on Windows save "Unicode" as UTF-16 with a byte-order mark: read it, by its BOM.
+    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                       (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec)
+            except UnicodeDecodeError:
+                raise YamlError(f"not valid {codec.upper()} text (it starts with a {codec.upper()} byte-order mark); save it as UTF-8") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -139,7 +147,6 @@ class _Builder:
         return value
 
     def _collection(self, node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
-        line = node.start_mark.line + 1
         if isinstance(node, yaml.SequenceNode):
             self._check_tag(node, "tag:yaml.org,2002:seq")
             out = []
@@ -149,45 +156,53 @@ class _Builder:
             return out
         if isinstance(node, yaml.MappingNode):
             self._check_tag(node, "tag:yaml.org,2002:map")
-            # Merge keys (<<) are resolved here rather than with PyYAML's flatten_mapping,
-            # which rewrites the (shared) node: keys written in the mapping override merged
-            # ones, earlier merge sources override later ones, and only keys written twice
-            # in the mapping itself are duplicates.
-            mapping: dict[Any, Any] = {}
-            merges: list[yaml.Node] = []
-            for key_node, value_node in node.value:
-                if key_node.tag == _MERGE_TAG:
-                    sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-                    for source in sources:
-                        if not isinstance(source, yaml.MappingNode):
-                            raise YamlError(
-                                "'<<' (merge key) takes a mapping or a list of mappings", source.start_mark.line + 1
-                            )
-                    merges.extend(sources)
-                    continue
-                if key_node.tag == "tag:yaml.org,2002:value":  # a plain '=' key
-                    key_node.tag = "tag:yaml.org,2002:str"
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise YamlError("mapping keys must be plain scalars", key_node.start_mark.line + 1)
-                key = self.build(key_node, path, {})
-                if not isinstance(key, str | int | float | bool) and key is not None:
-                    raise YamlError("mapping keys must be plain scalars", key_node.start_mark.line + 1)
-                key = _key_text(key)
-                if key in mapping:
-                    raise YamlError(f"duplicate key {key!r}", key_node.start_mark.line + 1)
-                lines[(*path, key)] = key_node.start_mark.line + 1
-                mapping[key] = self.build(value_node, (*path, key), lines)
-            if not merges:
-                return mapping
-            merged: dict[Any, Any] = {}
-            for source in merges:
-                source_lines: dict[Path, int] = {}
-                values = self.build(source, path, source_lines)
-                taken = {k for k in values if k not in mapping and k not in merged}
-                merged.update((k, v) for k, v in values.items() if k in taken)
-                lines.update((p, n) for p, n in source_lines.items() if p[len(path)] in taken)
-            return {**merged, **mapping}
-        raise YamlError("unsupported YAML node", line)  # pragma: no cover
+            return self._mapping(node, path, lines)
+        raise YamlError("unsupported YAML node", node.start_mark.line + 1)  # pragma: no cover
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, lines: dict[Path, int]) -> dict[Any, Any]:
+        """Merge keys (<<) are resolved here rather than with PyYAML's flatten_mapping,
+        which rewrites the (shared) node: keys written in the mapping override merged
+        ones, earlier merge sources override later ones, and only keys written twice
+        in the mapping itself are duplicates."""
+        mapping: dict[Any, Any] = {}
+        merges: list[yaml.Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merges.extend(self._merge_sources(value_node))
+                continue
+            key = self._key(key_node, path)
+            if key in mapping:
+                raise YamlError(f"duplicate key {key!r}", key_node.start_mark.line + 1)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            mapping[key] = self.build(value_node, (*path, key), lines)
+        if not merges:
+            return mapping
+        merged: dict[Any, Any] = {}
+        for source in merges:
+            source_lines: dict[Path, int] = {}
+            values = self.build(source, path, source_lines)
+            taken = {k for k in values if k not in mapping and k not in merged}
+            merged.update((k, v) for k, v in values.items() if k in taken)
+            lines.update((p, n) for p, n in source_lines.items() if p[len(path)] in taken)
+        return {**merged, **mapping}
+
+    @staticmethod
+    def _merge_sources(value_node: yaml.Node) -> list[yaml.Node]:
+        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                raise YamlError("'<<' (merge key) takes a mapping or a list of mappings", source.start_mark.line + 1)
+        return list(sources)
+
+    def _key(self, key_node: yaml.Node, path: Path) -> str:
+        if key_node.tag == "tag:yaml.org,2002:value":  # a plain '=' key
+            key_node.tag = "tag:yaml.org,2002:str"
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise YamlError("mapping keys must be plain scalars", key_node.start_mark.line + 1)
+        key = self.build(key_node, path, {})
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise YamlError("mapping keys must be plain scalars", key_node.start_mark.line + 1)
+        return _key_text(key)
 
     @staticmethod
     def _check_tag(node: yaml.Node, expected: str) -> None:

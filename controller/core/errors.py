@@ -53,5 +53,13 @@ class Conflict(ControllerError):
 class UncertainWrite(TargetError):
     """A non-idempotent write (PATCH) failed in a way that may or may not have landed.
 
-    Never retried blindly: the caller re-reads the assistant and decides again.
+    Never retried blindly: the caller re-reads the assistant and decides again. The
+    target says how to: ``settle`` is how long (seconds) the write may still take to
+    show up, ``in_flight`` whether it may land even later than that (the request timed
+    out, so something may still hold it), and ``retries`` how many times a write that
+    provably did not land may be sent again.
     """
+
+    def __init__(self, message: str, *, settle: float = 0.0, in_flight: bool = False, retries: int = 1):
+        super().__init__(message)
+        self.settle, self.in_flight, self.retries = settle, in_flight, retries

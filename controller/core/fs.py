@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 
@@ -32,3 +33,20 @@ def find_up(start: str, names: tuple[str, ...], stop: str | None = None) -> str 
             if os.path.isfile(candidate):
                 return candidate
     return None
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a reader (another process) never sees half a file."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -14,6 +14,7 @@ what to do when a non-idempotent write's fate is unknown (re-read, then decide).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -21,14 +22,26 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from controller.config.settings import DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETES, SMOKE_CONCURRENCY, TargetSpec
-from controller.core.content import CANDIDATE_KEY, OWNER_KEY, canonical, same_content, with_removals
+from controller.core.content import (
+    CANDIDATE_KEY,
+    FAILED_KEY,
+    NAME_KEY,
+    OWNER_KEY,
+    WRITE_KEY,
+    Content,
+    canonical,
+    same_content,
+    with_removals,
+)
 from controller.core.errors import Conflict, ControllerError, TargetError, UncertainWrite
-from controller.engine.events import Applied, Deleted, Event, Failed, NotPromoted, RolledBack, SmokeResult
+from controller.engine.events import Applied, CleanedUp, Deleted, Event, Failed, NotPromoted, RolledBack, SmokeResult
 from controller.engine.plan import Change, Plan
 from controller.smoke.runner import CaseResult, run_suite
 from controller.targets.base import AssistantState, Target
 
 SmokeMode = Literal["after", "before", "off"]
+#: How often an uncertain write's assistant is re-read while waiting for the write to show.
+SETTLE_POLL_S = 0.5
 Emit = Callable[[Event], None]
 
 
@@ -112,6 +125,22 @@ async def check_fresh(target: Target, plan: Plan) -> None:
         raise Conflict(f"the target changed since the plan was made: {'; '.join(moved)}. Nothing was applied; plan again")
 
 
+async def clean_candidates(target: Target, owner: str, emit: Emit = _ignore) -> list[str]:
+    """Delete ``smoke: before`` candidates of ``owner`` left behind by an apply that died
+    (kill -9 skips the ``finally`` that deletes them). Run at the start of an apply or a
+    watch pass, which hold the owner's target: a candidate then is never a live one's.
+
+    Returns the deleted ids. A candidate already gone (deleted concurrently) is fine."""
+    cleaned = []
+    for state in await target.list_assistants({OWNER_KEY: owner}):
+        if CANDIDATE_KEY not in state.content.metadata:
+            continue
+        await target.delete(state.assistant_id)
+        cleaned.append(state.assistant_id)
+        emit(CleanedUp(state.content.metadata.get(NAME_KEY) or state.assistant_id, state.assistant_id))
+    return cleaned
+
+
 async def apply_plan(target: Target, plan: Plan, options: SyncOptions = SyncOptions(),
                      emit: Emit = _ignore) -> ApplyResult:
     """Carry out ``plan``: refuse too many deletes, sync, smoke-test, roll back, prune."""
@@ -190,16 +219,60 @@ async def _write(target: Target, change: Change) -> AssistantState:
     if change.action == "repin":
         assert change.to_version is not None
         return await target.set_active(change.assistant_id, change.to_version)
-    try:
-        return await target.update(change.assistant_id, change.content)
-    except UncertainWrite:
-        # The PATCH may have landed. Re-read: done if it did; write again only if nothing moved.
+    return await _update(target, change)
+
+
+async def _update(target: Target, change: Change) -> AssistantState:
+    """PATCH ``change.content``, each attempt tagged with a fresh write id.
+
+    A PATCH whose fate is unknown (UncertainWrite) is watched for, by its id, for as
+    long as the target says it may take to show (``settle``): seen, it landed and is
+    never sent again. Unseen after a timeout, it may still land (a proxy holds it), so
+    the change fails, saying so: exiting 0 then could let it land over a newer apply.
+    Unseen after a failure that did not time out, it is sent again (a new id) while
+    nothing else moved, up to the target's retry budget.
+    """
+    assert change.content is not None
+    sent: list[str] = []
+    while True:
+        sent.append(str(uuid.uuid4()))
+        try:
+            return await target.update(change.assistant_id, change.content.with_metadata(**{WRITE_KEY: sent[-1]}))
+        except UncertainWrite as exc:
+            landed, live = await _settle(target, change, sent, exc.settle)
+            if landed is not None:
+                return landed
+            if exc.in_flight:
+                raise TargetError(
+                    f"{change.name}: the write {sent[-1]} to assistant {change.assistant_id} timed out and was not "
+                    f"seen landing within {exc.settle:g}s; it may still land: plan again once it has settled"
+                ) from None
+            if live is None or live.version != change.seen_version or len(sent) > exc.retries:
+                raise
+
+
+async def _settle(target: Target, change: Change, sent: list[str],
+                  window: float) -> tuple[AssistantState | None, AssistantState | None]:
+    """Re-read until one of ``sent`` is live or ``window`` seconds pass: (landed, last read).
+
+    Raises TargetError when one of them landed but another write replaced it since: the
+    live content is then someone else's, and only a new plan can say what to do.
+    """
+    deadline = time.monotonic() + window
+    while True:
         live = await target.get(change.assistant_id)
-        if live is not None and same_content(live.content, change.content):
-            return live
-        if live is not None and live.version == change.seen_version:
-            return await target.update(change.assistant_id, change.content)
-        raise
+        if live is not None and live.content.metadata.get(WRITE_KEY) in sent:
+            return live, live
+        if live is not None and live.version != change.seen_version:
+            history = await target.get(change.assistant_id, versions=True)
+            ours = [v for v in (history.versions if history else None) or () if v.content.metadata.get(WRITE_KEY) in sent]
+            if ours:
+                raise TargetError(f"{change.name}: the write landed as v{ours[0].number}, but v{live.version} replaced "
+                                  "it since; plan again")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None, live
+        await asyncio.sleep(min(SETTLE_POLL_S, left))
 
 
 def _verify(target: Target, change: Change, state: AssistantState) -> None:
@@ -209,7 +282,8 @@ def _verify(target: Target, change: Change, state: AssistantState) -> None:
     if change.action == "repin" and change.before is not None:  # what this target's set-active gives
         intended = target.predict_set_active(change.content, change.before)
     expected, live = canonical(intended), canonical(state.content)
-    if expected != live:
+    if expected != live and not (change.action == "repin" and live == canonical(change.content)):
+        # (a server whose set-active restores more than predicted, such as Aegra's, is fine)
         fields = sorted(k for k in expected.keys() | live.keys() if expected.get(k) != live.get(k))
         raise TargetError(
             f"{change.name}: the target stored different content than was written ({', '.join(fields)}); "
@@ -244,7 +318,8 @@ async def _roll_back(target: Target, change: Change, outcome: Outcome, keep_fail
                 outcome.status, outcome.message = "rolled-back", "smoke tests failed; the new assistant was deleted"
         else:
             assert change.seen_version is not None  # an update or repin saw a live version
-            restored = await restore_version(target, change.assistant_id, change.seen_version, change.name)
+            failed = {outcome.version} if outcome.version is not None else set()
+            restored = await restore_version(target, change.assistant_id, change.seen_version, change.name, failed=failed)
             outcome.status = "rolled-back"
             outcome.message = f"smoke tests failed; v{restored.version} restored the previous content"
         emit(RolledBack(change.name, outcome.message))
@@ -252,15 +327,76 @@ async def _roll_back(target: Target, change: Change, outcome: Outcome, keep_fail
         _fail(outcome, TargetError(f"smoke tests failed and the rollback failed too: {exc}"), emit)
 
 
-async def restore_version(target: Target, assistant_id: str, version: int, name: str) -> AssistantState:
+async def restore_version(target: Target, assistant_id: str, version: int, name: str,
+                          failed: Iterable[int] = ()) -> AssistantState:
     """Make ``version`` current again (rollback, and undoing a failed change): faithfully
-    (repin) when the target restores all of it, else as a new version with that exact content."""
+    (repin) when the target restores all of it, else as a new version with that exact content.
+
+    ``failed``: versions whose content just failed its smoke tests. They are recorded on the
+    target itself, in the restoring write's ``controller/failed`` (informational: never a
+    diff), so a later ``rollback`` from any checkout skips them. A repin cannot carry a
+    mark, so such a restore is always a new version, on the embedded target too: one
+    mechanism for both, visible in ``history``, and it survives any process.
+    """
     live = await target.get(assistant_id, versions=True)
     if live is None:
         raise TargetError(f"{name}: assistant disappeared during the apply")
     previous = live.version_entry(version)
     if previous is None:
         raise TargetError(f"{name}: version {version} is gone")
-    if target.predict_set_active(previous.content, live.content) == previous.content:
+    failed = set(failed)
+    if not failed and target.predict_set_active(previous.content, live.content) == previous.content:
         return await target.set_active(assistant_id, version)
-    return await target.update(assistant_id, with_removals(previous.content, live.content))
+    content = with_removals(previous.content, live.content)
+    if failed:
+        content = content.with_metadata(**{FAILED_KEY: sorted(failed_versions(live) | failed)})
+    return await target.update(assistant_id, content)
+
+
+def failed_versions(state: AssistantState) -> set[int]:
+    """Versions recorded as having failed their smoke tests (``controller/failed`` of any version)."""
+    found: set[int] = set()
+    for content in (state.content, *(v.content for v in state.versions or ())):
+        marks = content.metadata.get(FAILED_KEY)
+        if isinstance(marks, list):
+            found.update(n for n in marks if isinstance(n, int))
+    return found
+
+
+def failed_contents(state: AssistantState) -> list[Content]:
+    """The contents of the failed versions: a later version with the same content failed too."""
+    failed = failed_versions(state)
+    return [v.content for v in state.versions or () if v.number in failed]
+
+
+def choose_rollback(state: AssistantState, name: str, to: int | None = None, force: bool = False) -> int:
+    """The version ``rollback`` restores: ``to``, or the most recent earlier version whose
+    content differs from the active one and did not fail its smoke tests (the version just
+    before the active one is often the failed content an automatic rollback undid)."""
+    failed = failed_versions(state)
+    bad = failed_contents(state)
+    numbers = sorted(v.number for v in state.versions or ())
+
+    def failed_why(number: int) -> str | None:
+        entry = state.version_entry(number)
+        if number in failed:
+            return f"v{number} failed its smoke tests"
+        if entry is not None and any(same_content(entry.content, c) for c in bad):
+            return f"v{number} has the content of a version that failed its smoke tests"
+        return None
+
+    if to is not None:
+        if to not in numbers:
+            raise ControllerError(f"{name}: no version {to} (versions: {', '.join(map(str, numbers))})")
+        why = failed_why(to) if to != state.version else None
+        if why and not force:
+            raise ControllerError(f"{name}: {why} (recorded on the target); use --force to restore it anyway")
+        return to
+    for number in sorted((n for n in numbers if n < state.version), reverse=True):
+        entry = state.version_entry(number)
+        if entry is None or same_content(entry.content, state.content) or failed_why(number):
+            continue
+        return number
+    skipped = f"; failed: {', '.join(f'v{n}' for n in sorted(failed))}" if failed else ""
+    raise ControllerError(f"{name}: no version before v{state.version} differs from it and passed its smoke tests"
+                          f" (versions: {', '.join(map(str, numbers))}{skipped}); pick one with --to N")

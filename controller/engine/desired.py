@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from controller.config.loader import LoadedManifest
@@ -17,6 +18,7 @@ from controller.core.content import (
     SOURCE_KEY,
     Content,
     assistant_id_for,
+    content_hash,
     mirror_path,
     mirrored,
 )
@@ -45,15 +47,10 @@ class Declaration:
     mirror_as: str = "configurable"
 
 
-@dataclass(frozen=True)
-class Desired:
-    """One assistant as the manifests declare it."""
+class Declared:
+    """Read access to a :class:`Declaration` held as ``declared`` (Desired and Change)."""
 
     declared: Declaration
-    content: Content
-    pin: int | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    document: Document | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -74,6 +71,29 @@ class Desired:
     @property
     def sensitive(self) -> frozenset[ContentPath]:
         return self.declared.sensitive
+
+    @property
+    def templates(self) -> Mapping[ContentPath, str]:
+        return self.declared.templates
+
+    @property
+    def mirror_as(self) -> str:
+        return self.declared.mirror_as
+
+
+@dataclass(frozen=True)
+class Desired(Declared):
+    """One assistant as the manifests declare it."""
+
+    declared: Declaration
+    content: Content
+    pin: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    document: Document | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def content_hash(self) -> str:
+        return content_hash(self.content)
 
     def location(self, document_path: tuple[str | int, ...] = ()) -> tuple[str, int]:
         """(file, line) of a manifest field, for error messages."""

@@ -39,6 +39,17 @@ class Deleted:
 
 
 @dataclass(frozen=True)
+class CleanedUp:
+    """A ``smoke: before`` candidate left behind by an interrupted apply (kill -9) was deleted.
+
+    Not a change to a declared assistant, so not counted as a delete (nor against
+    ``--max-deletes``): ``name`` is the assistant the candidate stood for."""
+
+    name: str
+    assistant_id: str
+
+
+@dataclass(frozen=True)
 class SmokeResult:
     name: str
     result: CaseResult
@@ -116,5 +127,5 @@ class Stopped:
     exit_code: int
 
 
-Event = (ReconcileStarted | Applied | Deleted | SmokeResult | RolledBack | NotPromoted | Failed | Drift
+Event = (ReconcileStarted | Applied | Deleted | CleanedUp | SmokeResult | RolledBack | NotPromoted | Failed | Drift
          | ReconcileFinished | Warned | Stopped)

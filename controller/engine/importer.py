@@ -176,7 +176,11 @@ class Imported:
 
 async def import_assistants(ws: Workspace, target: Target, options: ImportOptions) -> Imported:
     """Write a manifest per live assistant no manifest declares: all of them, or none."""
-    declared = ws.desired()  # invalid manifests: their errors, nothing written
+    declared = ws.desired(require=False)  # none yet is fine; invalid manifests: their errors, nothing written
+    if options.graph:  # a typo would otherwise import nothing and say nothing was there
+        graphs = await target.graphs()
+        if options.graph not in graphs:
+            raise InvalidInput([Problem(path="--graph", message=f"unknown graph {options.graph!r}; the target has: {', '.join(sorted(graphs)) or 'none'}")])
     live = await target.list_assistants()
     owner = ws.settings.owner
     picked, skipped = select(live, {d.assistant_id for d in declared}, owner, options.graph)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controller.config.loader import LoadedManifest, ParseCache, load_manifests
-from controller.config.settings import Settings, TargetSpec, git_revision, load_settings
+from controller.config.parsestore import ParseStore
+from controller.config.settings import CONFIG_NAMES, Settings, TargetSpec, git_revision, load_settings
 from controller.core.errors import InvalidInput, Problem
+from controller.core.fs import display_path
 from controller.engine.desired import Desired, desired_state
 from controller.engine.observe import StartupReads, observe, startup_reads
 from controller.engine.plan import Plan, make_plan
@@ -44,6 +47,17 @@ class Scope:
     adopt: bool = False
 
 
+def _refuse_a_project_below(paths: list[str]) -> None:
+    """A PATH that holds its own controller.yaml, used from outside it, would plan that
+    project under another root and owner (duplicates on a server): say how to use it."""
+    for path in paths:
+        found = [os.path.join(path, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(path, n))]
+        if found:
+            raise InvalidInput([Problem(message=(
+                f"{display_path(found[0])} is not used: the project root comes from the current directory, never "
+                f"from PATH; run from {display_path(path)}/, or pass --config {display_path(found[0])}"))])
+
+
 @dataclass
 class Workspace:
     """Where the manifests are, who owns what they make, and which target they go to."""
@@ -56,17 +70,36 @@ class Workspace:
 
     @classmethod
     def load(cls, paths: list[str], *, config: str | None = None, target: str | None = None,
-             url: str | None = None, concurrency: int | None = None) -> Workspace:
+             url: str | None = None, concurrency: int | None = None, owner: str | None = None,
+             cwd: str | None = None) -> Workspace:
+        """The project as seen from ``cwd`` (root, owner, target); ``paths`` only select manifests.
+
+        Raises OwnerRequired for a remote target without an explicit owner, before any request.
+        """
         paths = paths or ["."]
-        settings = load_settings(paths, config)
-        return cls(paths, settings, settings.target(target, url, concurrency=concurrency))
+        settings = load_settings(config, cwd=cwd, owner=owner)
+        if settings.config_file is None:
+            _refuse_a_project_below(paths)
+        spec = settings.target(target, url, concurrency=concurrency)
+        settings.require_owner(spec)
+        return cls(paths, settings, spec)
 
-    def manifests(self, environ: Mapping[str, str] | None = None) -> list[LoadedManifest]:
-        return load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed)
+    def manifests(self, environ: Mapping[str, str] | None = None, *, require: bool = True,
+                  unset_warnings: list[Problem] | None = None) -> list[LoadedManifest]:
+        """The valid manifests under the paths. ``require``: none at all is an error, so a
+        wrong path in CI fails instead of planning "No changes"."""
+        store = ParseStore(os.path.join(self.spec.cache_dir or os.path.join(self.settings.root, ".controller", "cache"), "parse.json"))
+        loaded = load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed,
+                                unset_warnings=unset_warnings, root=self.settings.root, store=store)
+        if require and not loaded:
+            raise InvalidInput([Problem(message=f"no manifests found under {' '.join(self.paths)}")])
+        return loaded
 
-    def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None) -> list[Desired]:
-        revision = git_revision(self.settings.root)
-        items = [desired_state(m, self.settings.owner, revision, self.settings.root) for m in self.manifests(environ)]
+    def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
+                *, require: bool = True) -> list[Desired]:
+        loaded = self.manifests(environ, require=require)
+        revision = git_revision(self.settings.root, [m.file for m in loaded])
+        items = [desired_state(m, self.settings.owner, revision, self.settings.root) for m in loaded]
         if selector:
             items = [d for d in items if all(d.labels.get(k) == v for k, v in selector.items())]
         return items
@@ -82,10 +115,11 @@ async def compute_plan(ws: Workspace, target: Target, desired: list[Desired], sc
     if scope.prune and not desired:
         raise InvalidInput([Problem(message="--prune refused: no manifest was loaded, so every owned assistant would be deleted")])
     seen = await observe(target, desired, ws.settings.owner, reads)
-    return make_plan(
+    plan = make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
         target=ws.spec.label, predict_set_active=target.predict_set_active, prune=scope.prune, adopt=scope.adopt,
     )
+    return dataclasses.replace(plan, owner_source=ws.settings.owner_source)
 
 
 async def plan_workspace(ws: Workspace, target: Target, scope: Scope = Scope()) -> Plan:
@@ -104,3 +138,13 @@ async def plan_workspace(ws: Workspace, target: Target, scope: Scope = Scope()) 
         if reads.done() and not reads.cancelled():
             with contextlib.suppress(Exception):
                 reads.exception()  # retrieved: a failure nobody waited for is not logged at exit
+
+
+async def status_plan(ws: Workspace, target: Target, desired: list[Desired]) -> Plan:
+    """``desired`` planned with prune semantics (owned, undeclared → delete) but none of the
+    prune safety checks: `controller status` only reads, so listing orphans is always safe."""
+    seen = await observe(target, desired, ws.settings.owner)
+    return make_plan(
+        desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
+        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=True,
+    )

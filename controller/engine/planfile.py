@@ -13,7 +13,9 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from controller.config.interpolate import UnsetVariable, substitute
 from controller.config.manifest import SmokeCase
@@ -55,7 +57,60 @@ def _content_out(content: Content | None, change: Change, salt: str) -> dict | N
     return data
 
 
-def dumps(plan: Plan) -> str:
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class _Body(_Loose):
+    """An assistant's content as the plan file holds it (Agent Server shape)."""
+
+    graph_id: str
+    name: str = ""
+    description: str | None = None
+    config: dict[str, Any] = {}
+    context: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+
+
+class _Change(_Loose):
+    action: Literal["create", "update", "repin", "delete", "noop"]
+    name: str
+    assistant_id: str
+    seen_version: int | None
+    to_version: int | None
+    adopt: bool
+    reason: str
+    source: str
+    warnings: list[str]
+    mirror_as: Literal["configurable", "context"]
+    before: _Body | None
+    content: _Body | None
+    sensitive: list[list[str | int]]
+    smoke: list[dict[str, Any]]
+
+
+class TargetRecord(_Loose):
+    """Where the plan was made, so ``apply PLAN`` reopens it without ``-t``/``--url``."""
+
+    name: str
+    url: str | None = None
+    embedded: str | None = None
+    graphs: str | None = None
+
+
+class _PlanFile(_Loose):
+    format: Literal["assistant-controller/plan-v1"]
+    salt: str
+    owner: str
+    target: str
+    target_spec: TargetRecord | None = None
+    owner_source: str = ""
+    prune: bool
+    warnings: list[str]
+    changes: list[_Change]
+
+
+def dumps(plan: Plan, where: TargetRecord | None = None) -> str:
     salt = secrets.token_hex(16)
     changes = []
     for c in plan.changes:
@@ -70,39 +125,94 @@ def dumps(plan: Plan) -> str:
         })
     return json.dumps({
         "format": FORMAT, "salt": salt, "owner": plan.owner, "target": plan.target,
+        "target_spec": where.model_dump() if where else None, "owner_source": plan.owner_source,
         "prune": plan.prune, "warnings": list(plan.warnings), "changes": changes,
     }, indent=2, sort_keys=True) + "\n"
 
 
-def save(plan: Plan, path: str) -> None:
+def save(plan: Plan, path: str, where: TargetRecord | None = None) -> None:
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(dumps(plan))
+        fh.write(dumps(plan, where))
     os.replace(tmp, path)
 
 
 def is_plan_file(path: str) -> bool:
-    """True for a file written by ``plan --out`` (any name); manifests are never plan files."""
+    """True for a file meant as a saved plan: a manifest (``.yaml``/``.yml``) never is.
+
+    Deliberately loose (JSON-looking, binary, or naming the plan format), so that a
+    plan cut short or edited into invalid JSON is refused as a plan file, by name,
+    instead of being read as a manifest and failing with a YAML message.
+    """
     if not os.path.isfile(path) or path.endswith((".yaml", ".yml")):
         return False
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
         return False
-    return isinstance(data, dict) and data.get("format") == FORMAT
+    if FORMAT.encode() in head or head.lstrip().startswith(b"{"):
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start < len(head) - 4  # binary, not just a character cut at the 4 KB boundary
+    return False
+
+
+def _invalid(path: str, reason: str) -> ControllerError:
+    return ControllerError(f"not a valid plan file: {path}: {reason}")
+
+
+def read(path: str) -> dict[str, Any]:
+    """The file's JSON, checked against the plan-file shape (raises ControllerError, never KeyError).
+
+    A plan file edited by hand, cut short or written by something else is refused
+    whole, with the first thing wrong in it, before anything is applied.
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read().decode("utf-8"))
+    except OSError as exc:
+        raise ControllerError(f"cannot read plan file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise _invalid(path, "not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise _invalid(path, f"not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise _invalid(path, "nested too deeply") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise _invalid(path, f"not a plan of this controller (expected format {FORMAT})")
+    try:
+        _PlanFile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(map(str, err["loc"])) or "(top)"
+        raise _invalid(path, f"{where}: {err['msg'].lower()}") from None
+    except RecursionError:
+        raise _invalid(path, "nested too deeply") from None
+    return data
+
+
+def recorded_target(path: str) -> TargetRecord | None:
+    """The target a saved plan was made for (None in plan files written before it was recorded)."""
+    record = read(path).get("target_spec")
+    return TargetRecord.model_validate(record) if record else None
 
 
 def load(path: str, values: Mapping[str, str], environ: Mapping[str, str]) -> Plan:
     """Read a saved plan, resolving its sensitive values again (refusing if they changed)."""
+    data = read(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ControllerError(f"{path}: not a readable plan file ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ControllerError(f"{path}: not a plan file of this controller (format {FORMAT})")
+        return _build(path, data, values, environ)
+    except ControllerError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, ValidationError) as exc:
+        raise _invalid(path, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+
+def _build(path: str, data: dict[str, Any], values: Mapping[str, str], environ: Mapping[str, str]) -> Plan:
     salt = data["salt"]
     changes = []
     for c in data["changes"]:
@@ -118,14 +228,19 @@ def load(path: str, values: Mapping[str, str], environ: Mapping[str, str]) -> Pl
                     except (KeyError, IndexError, TypeError):
                         continue
                     if isinstance(slot, dict) and "$sensitive" in slot:
+                        if not isinstance(slot["$sensitive"], str) or not isinstance(slot.get("sha256"), str):
+                            raise _invalid(path, f"{c['name']}: a sensitive value is malformed")
                         templates[p] = slot["$sensitive"]
                         # "before" is shown only (rollback re-reads the target), so it stays masked
                         shown = MASK if key == "before" else _resolve(slot, salt, values, environ, c["name"], path)
                         _set(body, p, shown)
             contents[key] = Content.from_api(body) if body is not None else None
+        try:
+            smoke = tuple(SmokeCase.model_validate(s) for s in c["smoke"])
+        except ValidationError as exc:
+            raise _invalid(path, f"{c['name']}: smoke: {exc.errors()[0]['msg'].lower()}") from None
         declared = Declaration(
-            name=c["name"], assistant_id=c["assistant_id"], source=c["source"],
-            smoke=tuple(SmokeCase.model_validate(s) for s in c["smoke"]),
+            name=c["name"], assistant_id=c["assistant_id"], source=c["source"], smoke=smoke,
             sensitive=sensitive, templates=templates, mirror_as=c["mirror_as"],
         )
         changes.append(Change(
@@ -134,7 +249,8 @@ def load(path: str, values: Mapping[str, str], environ: Mapping[str, str]) -> Pl
             warnings=tuple(c["warnings"]), reason=c["reason"],
         ))
     return Plan(owner=data["owner"], target=data["target"], changes=tuple(changes),
-                prune=data["prune"], warnings=tuple(data["warnings"]))
+                prune=data["prune"], warnings=tuple(data["warnings"]),
+                owner_source=data.get("owner_source", ""))
 
 
 def _resolve(slot: dict, salt: str, values: Mapping[str, str], environ: Mapping[str, str], name: str, path: str) -> Any:

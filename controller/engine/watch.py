@@ -24,7 +24,7 @@ from controller.config.loader import SKIP_DIRS, YAML_SUFFIXES, ParseCache
 from controller.config.manifest import format_duration
 from controller.config.settings import CONFIG_NAMES
 from controller.core.errors import ControllerError, InvalidInput
-from controller.engine.apply import SyncOptions, apply_plan
+from controller.engine.apply import SyncOptions, apply_plan, clean_candidates
 from controller.engine.decide import Memory, decide, fingerprint, remember
 from controller.engine.diff import change_diff
 from controller.engine.events import (
@@ -57,6 +57,7 @@ class WatchOptions:
     target: str | None = None
     url: str | None = None
     concurrency: int | None = None
+    owner: str | None = None
     interval: float = 60.0
     self_heal: bool = False
     prune: bool = False
@@ -80,7 +81,8 @@ class Watcher:
 
     def load(self) -> Workspace:
         o = self.options
-        return Workspace.load(list(o.paths), config=o.config, target=o.target, url=o.url, concurrency=o.concurrency)
+        return Workspace.load(list(o.paths), config=o.config, target=o.target, url=o.url, concurrency=o.concurrency,
+                              owner=o.owner)
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -209,6 +211,7 @@ class Watcher:
             self.emit(ReconcileFinished(trigger, ok=False))
             return True
         assert self.ws is not None and self.good is not None and self.target is not None
+        await clean_candidates(self.target, plan.owner, self.emit)
         fingerprints = {d.assistant_id: fingerprint(d) for d in self.good}
         for warning in plan.warnings if trigger != "interval" else ():  # not again every tick
             self.emit(Warned(warning))

@@ -2,7 +2,7 @@
 
 Why a private registry: the process-wide default one would mix in whatever other
 libraries register (and make tests share state); the controller exposes exactly the
-series documented in deploy/SERVICE.md and nothing else.
+series documented in README.md ("Run it as a service") and nothing else.
 
 Why pre-created label sets: a counter that appears only after its first increment
 breaks ``rate()`` and "is it zero?" alerts; users chart these series from start-up.

@@ -21,15 +21,16 @@ def connect(spec: TargetSpec, environ: Mapping[str, str] | None = None) -> Targe
     never imports httpx and a remote one never imports langgraph.
     """
     if spec.url:
-        from controller.targets.remote import RemoteTarget
+        from controller.targets.remote import WRITE_TIMEOUT_S, RemoteTarget
 
         key_env, key = spec.api_key_from(os.environ if environ is None else environ)
         if spec.api_key_env and key is None:  # named but unset: fail before any request, not with a 401
             raise ControllerError(f"{spec.api_key_env} (targets.{spec.name}.apiKeyEnv) is not set")
-        return RemoteTarget(spec.url, key, concurrency=spec.concurrency, source=spec.url_source, api_key_env=key_env)
+        return RemoteTarget(spec.url, key, concurrency=spec.concurrency, source=spec.url_source, api_key_env=key_env,
+                            write_timeout=spec.write_timeout or WRITE_TIMEOUT_S)
     from controller.targets.embedded import EmbeddedTarget
 
-    return EmbeddedTarget(spec.embedded or ".controller/state.db", spec.graphs)
+    return EmbeddedTarget(spec.embedded or ".controller/state.db", spec.graphs, spec.cache_dir)
 
 
 @contextlib.asynccontextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from controller.core.content import Content
@@ -39,6 +39,8 @@ class AssistantState:
     created_at: str = ""
     updated_at: str = ""
     versions: tuple[Version, ...] | None = None
+    #: ``content_hash(content)`` when the target stores one (embedded), else None.
+    content_hash: str | None = field(default=None, compare=False)
 
     def version_entry(self, number: int) -> Version | None:
         for v in self.versions or ():

@@ -26,9 +26,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph.checkpoint.memory import InMemorySaver
-
-from controller.core.content import Content, mirrored, system_assistant_id
+from controller.core.content import Content, content_hash, mirrored, system_assistant_id
 from controller.core.errors import Conflict, TargetError
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
 from controller.targets.graphs import GraphRegistry
@@ -50,15 +48,22 @@ CREATE TABLE IF NOT EXISTS versions (
     context      TEXT NOT NULL,
     metadata     TEXT NOT NULL,
     created_at   TEXT NOT NULL,
+    content_hash TEXT,
     PRIMARY KEY (assistant_id, version)
 );
 """
 
-_SELECT = """
+#: Files made before versions had a content_hash get the column on their first write
+#: (a read, such as ``plan``, never changes the file); rows without one are hashed then.
+_MIGRATE = "ALTER TABLE versions ADD COLUMN content_hash TEXT"
+
+_COLUMNS = """
 SELECT a.assistant_id, a.version, a.created_at, a.updated_at,
-       v.graph_id, v.name, v.description, v.config, v.context, v.metadata
+       v.graph_id, v.name, v.description, v.config, v.context, v.metadata, {hash}
 FROM assistants a JOIN versions v ON v.assistant_id = a.assistant_id AND v.version = a.version
 """
+_SELECT = _COLUMNS.format(hash="v.content_hash")
+_SELECT_OLD = _COLUMNS.format(hash="NULL")
 
 
 def _now() -> str:
@@ -82,14 +87,15 @@ def _contains(haystack: Any, needle: Any) -> bool:
 class EmbeddedTarget:
     """Assistants in SQLite at ``db_path``; graphs from the langgraph.json at ``graphs_file``."""
 
-    def __init__(self, db_path: str, graphs_file: str | None):
+    def __init__(self, db_path: str, graphs_file: str | None, cache_dir: str | None = None):
         self.db_path = db_path
         self.description = f"embedded {db_path}"
-        self.registry = GraphRegistry(graphs_file)
+        self.registry = GraphRegistry(graphs_file, os.path.join(cache_dir, "graphs.json") if cache_dir else None)
         self._db: sqlite3.Connection | None = None
         self._in_batch = False
+        self._hashed = True  # does the file have versions.content_hash? (set on connect)
         self._lock = threading.RLock()
-        self._checkpointer = InMemorySaver()
+        self._checkpointer: Any = None  # an InMemorySaver, made by the first run on a thread
         self._threads: set[str] = set()
 
     @staticmethod
@@ -110,12 +116,36 @@ class EmbeddedTarget:
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
+            self._hashed = any(r[1] == "content_hash" for r in db.execute("PRAGMA table_info(versions)"))
             self._db = db
+        if create and not self._hashed:
+            self._migrate(self._db)
         return self._db
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Add the content_hash column and fill it, in one transaction."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if not any(r[1] == "content_hash" for r in db.execute("PRAGMA table_info(versions)")):
+                db.execute(_MIGRATE)
+            rows = db.execute("SELECT assistant_id, version, graph_id, name, description, config, context, metadata"
+                              " FROM versions WHERE content_hash IS NULL").fetchall()
+            db.executemany("UPDATE versions SET content_hash = ? WHERE assistant_id = ? AND version = ?",
+                           [(content_hash(_content(r[2:8])), r[0], r[1]) for r in rows])
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        self._hashed = True
+
+    @property
+    def _select(self) -> str:
+        return _SELECT if self._hashed else _SELECT_OLD
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
             db = self._connect(create=False)
+            sql = sql.replace("{select}", self._select)  # known once connected: the file may predate content_hash
             return db.execute(sql, args).fetchall() if db else []
 
     @contextlib.contextmanager
@@ -159,10 +189,16 @@ class EmbeddedTarget:
     # -- reads -------------------------------------------------------------------
 
     async def graphs(self) -> dict[str, GraphInfo]:
+        if self.registry.config_path is None:  # every graph would be "unknown": say why, once
+            raise TargetError(
+                "the embedded target has no langgraph.json: none at or above the project root (the folder of "
+                "controller.yaml, else the git top level, else the current directory); run from the project's "
+                "folder, pass --config, or set graphs: in controller.yaml")
         out = {}
         for graph_id, entry in self.registry.entries.items():
-            config_schema, context_schema = self.registry.schemas(graph_id)
-            out[graph_id] = GraphInfo(graph_id, config_schema, context_schema, entry.description, entry.error)
+            config_schema, context_schema, error = self.registry.schemas(graph_id)
+            out[graph_id] = GraphInfo(graph_id, config_schema, context_schema, entry.description, error)
+        self.registry.save_cache()
         return out
 
     def _system(self) -> list[AssistantState]:
@@ -177,10 +213,10 @@ class EmbeddedTarget:
         ]
 
     def _state(self, row: tuple) -> AssistantState:
-        return AssistantState(row[0], row[1], _content(row[4:]), row[2], row[3])
+        return AssistantState(row[0], row[1], _content(row[4:10]), row[2], row[3], content_hash=row[10])
 
     async def list_assistants(self, metadata: dict[str, Any] | None = None) -> list[AssistantState]:
-        rows = [self._state(r) for r in self._read(_SELECT + " ORDER BY a.assistant_id")]
+        rows = [self._state(r) for r in self._read("{select} ORDER BY a.assistant_id")]
         found = rows + self._system()
         if metadata:
             found = [a for a in found if _contains(a.content.metadata, metadata)]
@@ -188,7 +224,7 @@ class EmbeddedTarget:
 
     async def get(self, assistant_id: str, *, versions: bool = False) -> AssistantState | None:
         assistant_id = assistant_id.lower()
-        rows = self._read(_SELECT + " WHERE a.assistant_id = ?", (assistant_id,))
+        rows = self._read("{select} WHERE a.assistant_id = ?", (assistant_id,))
         if not rows:
             return next((s for s in self._system() if s.assistant_id == assistant_id), None)
         state = self._state(rows[0])
@@ -221,10 +257,11 @@ class EmbeddedTarget:
 
     def _insert_version(self, db: sqlite3.Connection, assistant_id: str, number: int, c: Content, now: str) -> None:
         config, context = mirrored(c.config, c.context)
+        texts = json.dumps(config), json.dumps(context), json.dumps(c.metadata)
+        stored = _content((c.graph_id, c.name, c.description, *texts))  # the hash of what a read gives back
         db.execute(
-            "INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?)",
-            (assistant_id, number, c.graph_id, c.name, c.description,
-             json.dumps(config), json.dumps(context), json.dumps(c.metadata), now),
+            "INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (assistant_id, number, c.graph_id, c.name, c.description, *texts, now, content_hash(stored)),
         )
 
     async def create(self, assistant_id: str, content: Content) -> AssistantState:
@@ -248,7 +285,7 @@ class EmbeddedTarget:
             row = db.execute(_SELECT + " WHERE a.assistant_id = ?", (assistant_id,)).fetchone()
             if row is None:
                 raise TargetError(f"assistant {assistant_id} not found")
-            live = _content(row[4:])
+            live = _content(row[4:10])
             merged = dataclasses.replace(content, metadata={**live.metadata, **content.metadata})  # the server merges
             (number,) = db.execute("SELECT MAX(version) + 1 FROM versions WHERE assistant_id = ?", (assistant_id,)).fetchone()
             self._insert_version(db, assistant_id, number, merged, now)
@@ -281,7 +318,8 @@ class EmbeddedTarget:
 
     async def delete_thread(self, thread_id: str) -> None:
         self._threads.discard(thread_id)
-        self._checkpointer.delete_thread(thread_id)
+        if self._checkpointer is not None:
+            self._checkpointer.delete_thread(thread_id)
 
     async def run(self, assistant_id: str, input: Any, *, thread_id: str | None = None, timeout: float = 60.0) -> RunOutcome:
         state = await self.get(assistant_id)
@@ -312,6 +350,10 @@ class EmbeddedTarget:
             configurable["thread_id"] = thread_id
         config["configurable"] = configurable
         config["metadata"] = {**content.metadata, "assistant_id": state.assistant_id, "graph_id": content.graph_id}
+        if thread_id and self._checkpointer is None:
+            from langgraph.checkpoint.memory import InMemorySaver  # only a run pays for langgraph
+
+            self._checkpointer = InMemorySaver()
         registry, checkpointer = self.registry, self._checkpointer
 
         def job() -> Any:

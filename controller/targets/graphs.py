@@ -5,6 +5,11 @@ Supported: ``./file.py:attr`` (resolved against the folder of langgraph.json) an
 ``path``/``description``; a compiled graph, an uncompiled ``StateGraph``, or a
 factory taking nothing or a config. A graph that fails to load is recorded with a
 message naming the graph and the file, so one broken graph does not hide the others.
+
+Importing langgraph and a user's graph modules costs about two seconds, most of a
+``plan``; so a graph's schemas are kept in a cache keyed by what they depend on
+(schemacache.py), and langgraph is imported here only inside the functions that
+load a graph.
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ import sys
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any
-
-from langgraph.graph import StateGraph
-from langgraph.pregel import Pregel
-from pydantic import TypeAdapter
+from typing import TYPE_CHECKING, Any
 
 from controller.core.errors import ControllerError
+from controller.targets import schemacache
+
+if TYPE_CHECKING:  # langgraph is imported only to run a graph or read a changed one's schemas
+    from langgraph.pregel import Pregel
 
 
 @dataclass
@@ -38,20 +43,25 @@ class GraphEntry:
 
 
 class GraphRegistry:
-    def __init__(self, config_path: str | None):
+    def __init__(self, config_path: str | None, cache_file: str | None = None):
         self.config_path = config_path
         self.base = os.path.dirname(os.path.abspath(config_path)) if config_path else os.getcwd()
         self.entries: dict[str, GraphEntry] = {}
         self._lock = threading.Lock()
+        self._config_bytes = b""
+        self._cache = schemacache.SchemaCache(cache_file)
         if config_path:
             self._read_config(config_path)
 
     def _read_config(self, path: str) -> None:
         try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
+            with open(path, "rb") as fh:
+                self._config_bytes = fh.read()
+            data = json.loads(self._config_bytes.decode("utf-8"))
         except OSError as exc:
             raise ControllerError(f"{path}: cannot read langgraph.json: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ControllerError(f"{path}: langgraph.json is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise ControllerError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
         graphs = data.get("graphs") if isinstance(data, dict) else None
@@ -87,6 +97,9 @@ class GraphRegistry:
         return entry
 
     def _import(self, entry: GraphEntry) -> Any:
+        from langgraph.graph import StateGraph
+        from langgraph.pregel import Pregel
+
         target, _, attr = entry.spec.rpartition(":")
         if target.endswith(".py") or "/" in target:
             path = os.path.normpath(os.path.join(self.base, target))
@@ -116,6 +129,9 @@ class GraphRegistry:
 
     def compiled(self, graph_id: str, config: dict[str, Any]) -> Pregel:
         """The graph to run: a factory is called with the run's config (as the server does)."""
+        from langgraph.graph import StateGraph
+        from langgraph.pregel import Pregel
+
         entry = self.load(graph_id)
         if entry.error:
             raise ControllerError(entry.error)
@@ -133,13 +149,39 @@ class GraphRegistry:
                 raise ControllerError(f"graph {graph_id!r}: factory returned {type(value).__name__}, not a graph")
         return value
 
-    def schemas(self, graph_id: str) -> tuple[dict | None, dict | None]:
-        """(config_schema, context_schema) of the graph's configurable and context, when it declares them."""
+    def schemas(self, graph_id: str) -> tuple[dict | None, dict | None, str | None]:
+        """(config_schema, context_schema, error) of the graph's configurable and context.
+
+        From the cache when the graph's key (langgraph.json, its source file, the
+        langgraph version) is unchanged; otherwise the graph is loaded and the cache
+        refreshed. Load errors are not cached: installing a missing package changes no key.
+        """
+        entry = self.entries[graph_id]
+        if entry.loaded and entry.error:
+            return None, None, entry.error
+        key = self._key(entry) if not entry.loaded else None
+        hit = self._cache.get(graph_id, key) if key else None
+        if hit is not None:
+            return hit
         entry = self.load(graph_id)
-        if entry.error or not isinstance(entry.value, Pregel):
-            return None, None
-        graph: Pregel = entry.value
-        return _safe(lambda: _configurable_schema(graph)), _safe(graph.get_context_jsonschema)
+        if entry.error:
+            return None, None, entry.error
+        from langgraph.pregel import Pregel
+
+        if not isinstance(entry.value, Pregel):
+            found: tuple[dict | None, dict | None] = (None, None)
+        else:
+            graph: Pregel = entry.value
+            found = (_safe(lambda: _configurable_schema(graph)), _safe(graph.get_context_jsonschema))
+        self._cache.put(graph_id, key or self._key(entry), *found)
+        return (*found, None)
+
+    def save_cache(self) -> None:
+        """Write the schemas read this run (nothing when all came from the cache)."""
+        self._cache.save()
+
+    def _key(self, entry: GraphEntry) -> str | None:
+        return schemacache.graph_key(self._config_bytes, entry.spec, self.base)
 
 
 def _safe(fn: Any) -> Any:
@@ -151,6 +193,8 @@ def _safe(fn: Any) -> Any:
 
 def _configurable_schema(graph: Pregel) -> dict | None:
     """The JSON Schema of ``config.configurable`` only, as the server's /schemas shows it."""
+    from pydantic import TypeAdapter
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fields = getattr(graph.config_schema(), "model_fields", None) or {}

@@ -54,10 +54,11 @@ def detail(resp: httpx.Response) -> str:
         return html_text(resp.text) or "(an empty HTML page)"
     try:
         data = resp.json()
-        text = data.get("detail", data) if isinstance(data, dict) else data
+        # the Agent Server says {"detail": ...}; Aegra says {"error": ..., "message": ...}
+        text = (data.get("detail") or data.get("message") or data) if isinstance(data, dict) else data
     except (ValueError, UnicodeDecodeError):
         text = resp.text
-    return one_line(text) or "(no body)"
+    return one_line(str(text)) or "(no body)"
 
 
 def decode(resp: httpx.Response) -> Any:

@@ -97,16 +97,9 @@ class StateLock:
             time.sleep(min(POLL_INTERVAL, max(deadline - time.monotonic(), 0)))
 
     async def acquire_async(self, timeout: float | None = None) -> None:
-        """:meth:`acquire` that waits without blocking the event loop."""
-        wait = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + max(wait, 0)
-        while True:
-            holder = self._try()
-            if holder is None:
-                return
-            if time.monotonic() >= deadline:
-                raise LockHeld(self.path, holder or None, wait)
-            await asyncio.sleep(min(POLL_INTERVAL, max(deadline - time.monotonic(), 0)))
+        """:meth:`acquire` that waits in a worker thread, not on the event loop (an flock
+        belongs to the file descriptor, not to the thread that took it)."""
+        await asyncio.to_thread(self.acquire, timeout)
 
     def release(self) -> None:
         """Give the lock up (no-op when not held). The lock file stays, emptied."""

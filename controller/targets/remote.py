@@ -13,6 +13,10 @@ Shaped by the server's observed behaviour (AGENT_SERVER_API.md, "Quirks"):
 - PATCH always makes a new version, so repeating one that may have landed would pile
   up versions: it is retried only when the request provably never reached the server
   (connect failure, 429); otherwise :class:`UncertainWrite` makes the caller re-read.
+- Writes wait longer for their answer than reads (``write_timeout``, 120 s by default):
+  a PATCH given up on too early is the one a slow proxy delivers later. An uncertain
+  write tells the caller how long to watch for it (``settle_window``, twice the write
+  timeout when it timed out: it may still be held somewhere) before calling it unknown.
 - Writes send config/context exactly as quirk 4 says, so the stored content equals
   what was meant (``description: None`` is sent as ``""`` on PATCH, which rejects null).
 - Runs are judged by the run's status (GET of ``Content-Location``), never by the
@@ -61,11 +65,21 @@ PAGE = 1000  # the server's maximum page size for search and versions
 SMALL_PAGE = 100  # fallback for servers that reject 1000 with 422
 RUN_MARGIN_S = 2.0  # a run's client deadline is its timeout plus this (queueing, transfer)
 MAX_RETRY_AFTER_S = 60.0
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+READ_TIMEOUT_S = 30.0
+TIMEOUT = httpx.Timeout(READ_TIMEOUT_S, connect=10.0)
+#: How long a write (PATCH, create, set-latest, DELETE) waits for its answer: longer than a
+#: read, since a write given up on may still be delivered later (targets.<name>.writeTimeout).
+WRITE_TIMEOUT_S = 120.0
+#: How long after a timed-out write apply watches for it to land, as a multiple of the write timeout.
+SETTLE_FACTOR = 2.0
+#: How long to watch for a write whose connection broke or whose gateway failed (it was not held).
+SETTLE_AFTER_ANSWER_S = 1.0
 #: Transport failures where the request never reached the server: safe to repeat even for PATCH.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 #: Transport failures after which the request may or may not have been processed.
 MAYBE_SENT = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+#: Failures after which the request may still be travelling: it timed out on our side.
+IN_FLIGHT = (httpx.ReadTimeout, httpx.WriteTimeout)
 RUN_STATUSES = ("success", "error", "timeout", "interrupted")
 STATUS_POLLS = 25  # x 0.2 s: how long a finished run's status may lag behind its result
 HTTP_NAMES = {400: "BadRequest", 404: "NotFound", 409: "Conflict", 422: "InvalidRequest"}
@@ -142,9 +156,12 @@ class RemoteTarget:
     def __init__(self, url: str, api_key: str | None = None, *, concurrency: int = 8,
                  transport: httpx.AsyncBaseTransport | None = None, retries: int = 5,
                  backoff_base: float = 0.2, backoff_cap: float = 5.0, source: str | None = None,
-                 api_key_env: str | None = None):
+                 api_key_env: str | None = None, write_timeout: float = WRITE_TIMEOUT_S,
+                 settle_window: float | None = None):
         """``source``: where the URL was set (``targets.prod.url``, ``--url``) and
-        ``api_key_env``: the variable the key came from; both only name things in messages."""
+        ``api_key_env``: the variable the key came from; both only name things in messages.
+        ``write_timeout``: seconds a write waits for its answer; ``settle_window``: seconds
+        a timed-out write is watched for afterwards (default: twice ``write_timeout``)."""
         self.url = url.rstrip("/")
         self.description = self.url
         self.source = source
@@ -154,6 +171,8 @@ class RemoteTarget:
         self._transport = transport
         self._retries = max(0, retries)
         self._backoff = (backoff_base, backoff_cap)
+        self.write_timeout = write_timeout
+        self.settle_window = SETTLE_FACTOR * write_timeout if settle_window is None else settle_window
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pool: ClientPool | None = None
         self._probing: asyncio.Lock | None = None
@@ -253,6 +272,7 @@ class RemoteTarget:
         """
         where = f"{method} {path}" + (f" (assistant {assistant_id})" if assistant_id and assistant_id not in path else "")
         maybe_landed = False
+        timeout = httpx.Timeout(self.write_timeout, connect=10.0) if write else httpx.USE_CLIENT_DEFAULT
         content = None if json_body is None else _encode(json_body)  # once, not once per attempt
         headers = _JSON_HEADERS if content is not None else None
         self._session()  # checks the URL first: a URL without http:// gets its one clear line
@@ -260,10 +280,10 @@ class RemoteTarget:
         for attempt in range(self._retries + 1):
             pool = self._session()
             resp: httpx.Response | None = None
-            connecting = False
+            connecting = held = False
             try:
                 async with pool.lease() as client:
-                    resp = await client.request(method, url, content=content, headers=headers, params=params)
+                    resp = await client.request(method, url, content=content, headers=headers, params=params, timeout=timeout)
             except NOT_SENT as exc:
                 if httpfail.dns_failure(exc) is not None:  # a wrong host name does not heal with retries
                     raise self._unreachable(httpfail.describe(exc, httpx.URL(self.url).host), 1) from None
@@ -271,6 +291,7 @@ class RemoteTarget:
                 connecting = not isinstance(exc, httpx.PoolTimeout)
             except MAYBE_SENT as exc:
                 cause, sent = httpfail.describe(exc), True
+                held = isinstance(exc, IN_FLIGHT)
             except httpx.HTTPError as exc:  # invalid URL, unsupported protocol: not transient
                 raise self._error(TargetError, where, httpfail.describe(exc)) from None
             else:
@@ -280,8 +301,9 @@ class RemoteTarget:
                 if (final := self._final_answer(resp, where, cause, write)) is not None:
                     raise final
                 sent = resp.status_code != 429  # a rate-limited request was not processed
+                held = resp.status_code == 504  # a gateway gave up waiting: the server may still get it
             if sent and not idempotent:
-                raise self._error(UncertainWrite, where, f"{cause}; it may or may not have been applied, re-read before writing again")
+                raise self._uncertain(where, cause, held)
             maybe_landed = maybe_landed or sent
             if attempt == self._retries:
                 if connecting:
@@ -291,6 +313,15 @@ class RemoteTarget:
             log.debug("retrying %s in %.2fs: %s", where, delay, self._scrub(cause))
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _uncertain(self, where: str, cause: str, held: bool) -> UncertainWrite:
+        """A write that may have landed: watched for ``settle_window`` when it timed out
+        (something may hold it and deliver it late), else briefly (its fate is decided)."""
+        error = self._error(UncertainWrite, where, f"{cause}; it may or may not have been applied, re-read before writing again")
+        assert isinstance(error, UncertainWrite)
+        error.settle = self.settle_window if held else min(SETTLE_AFTER_ANSWER_S, self.settle_window)
+        error.in_flight, error.retries = held, self._retries
+        return error
 
     def _final_answer(self, resp: httpx.Response, where: str, cause: str, write: bool) -> Exception | None:
         """The error an unwanted answer is when sending again cannot help; None when it may."""
@@ -459,7 +490,9 @@ class RemoteTarget:
 
     async def update(self, assistant_id: str, content: Content) -> AssistantState:
         """One PATCH with the full content: a new version, made active. Metadata is merged
-        by the server, so the caller sends ``key: None`` for keys to remove."""
+        by the server, so the caller sends ``key: None`` for keys to remove. Apply puts a
+        fresh ``controller/write`` id into the metadata of each attempt, so it can
+        recognise this write if it lands after an :class:`UncertainWrite`."""
         resp = await self._request("PATCH", f"/assistants/{assistant_id}", idempotent=False, write=True,
                                    json_body=_write_fields(content, patch=True))
         return self._assistant(resp, f"PATCH /assistants/{assistant_id}")
