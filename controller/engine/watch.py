@@ -243,9 +243,7 @@ class Watcher:
         target = await self.open(self.ws, fresh=False)
         if paths is None:
             return await compute_plan(self.ws, target, self.good, scope), False
-        last_good = self.manifests.files or {}
-        return await compute_partial_plan(self.ws, target, [d for p in sorted(paths) for d in last_good.get(p, ((), []))[1]],
-                                          [], scope), False
+        return await compute_partial_plan(self.ws, target, self.manifests.last_good(paths), [], scope), False
 
     async def reconcile_once(self, trigger: str) -> bool:
         plan, valid = await self.plan(trigger)
@@ -253,7 +251,8 @@ class Watcher:
             self.emit(ReconcileFinished(trigger, ok=False))
             return True
         assert self.ws is not None and self.good is not None and self.target is not None
-        await clean_candidates(self.target, plan.owner, self.emit)
+        if self.pass_paths is None:  # a listing of the whole owner: full passes only (start, interval)
+            await clean_candidates(self.target, plan.owner, self.emit)
         planned = {c.assistant_id for c in plan.changes}  # (all of them only on a full pass)
         fingerprints = {d.assistant_id: fingerprint(d) for d in self.good if d.assistant_id in planned}
         for warning in plan.warnings if trigger != "interval" else ():  # not again every tick
