@@ -21,7 +21,6 @@ from controller.engine.apply import ApplyResult
 from controller.engine.desired import Desired
 from controller.engine.plan import Change, Plan
 
-
 #: Files that change what every manifest means (settings, values, graphs): a full pass.
 _GLOBAL_FILES = frozenset({*CONFIG_NAMES, "langgraph.json"})
 
