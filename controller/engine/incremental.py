@@ -45,8 +45,6 @@ class Loaded:
     changed: list[Desired]
     #: Assistant ids the re-read or vanished files declared before and no file declares now.
     removed: list[str]
-    #: How many files were re-read or found gone (on a full load: every file).
-    count: int
 
     def desired(self) -> list[Desired]:
         return [d for entry in self.files.values() for d in entry.desired]
@@ -99,7 +97,7 @@ class ManifestSet:
         gone = [key for key in old if key not in files]
         before = {d.assistant_id for key in [*fresh, *gone] if key in old for d in old[key].desired}
         now = {d.assistant_id for d in changed_desired}
-        return Loaded(files, changed_desired, sorted(before - now), len(fresh) + len(gone))
+        return Loaded(files, changed_desired, sorted(before - now))
 
     def last_good(self, paths: Collection[str]) -> list[Desired]:
         """The desired state the last good set has for ``paths``."""
