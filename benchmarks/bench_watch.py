@@ -1,6 +1,6 @@
 """`controller watch` on the embedded target: latency from a manifest edit to the change applied.
 
-Usage: python benchmarks/bench_watch.py [--sizes 10,100,1000] [--edits 10]
+Usage: python benchmarks/bench_watch.py [--sizes 10,100,1000,10000] [--edits 10] [--large-edits 5]
 
 Per size, a generated repository (make_repo, plus one smoke case on writer-00000) is applied
 once; then `controller watch . -o json` runs as a subprocess, with --no-smoke and with smoke
@@ -8,8 +8,10 @@ on. After its first reconcile-finished, writer-00000's system_prompt is edited K
 latency = arrival on watch's stdout of its `applied` event (and of the reconcile-finished
 after it) − the end of the file write; median and p90. With smoke on (`smoke: after`),
 `applied` is printed before the smoke run: reconcile-finished is the smoke-gated figure.
-The latency includes watchfiles' debouncing (watch.py passes step=200ms: changes are yielded
-once none came for 200ms; debounce=1600ms caps the grouping): ~200-400ms of each figure.
+The latency includes watchfiles' debouncing (watch.py's STEP_MS=20: changes are yielded once
+none came for 20 ms; DEBOUNCE_MS caps the grouping): ~20-40ms of each figure. A pass after an
+edit is incremental (only the edited file re-planned); the note counts the passes by scope.
+Sizes of 10,000 and more make --large-edits edits (their full passes take seconds).
 Missed edits, extra reconciles/applies, errors and watch's exit code after SIGINT are printed.
 Baseline (same run): what a user does without watch, a one-shot `controller apply .
 --auto-approve --no-smoke` subprocess after a similar edit (cold start + load + plan + apply).
@@ -93,7 +95,7 @@ def bench_watch(repo: Path, smoke: bool, k: int, settle: float) -> tuple[list, s
     label = "smoke on" if smoke else "--no-smoke"
     log = repo.parent / f"watch-{repo.name}-{int(smoke)}.log"
     w, seen = Watch(repo, smoke, log), []
-    rows = [(f"watch {label}: start → first reconcile-finished", w.until("reconcile-finished", seen) - w.start, "")]
+    rows = [(f"watch {label}: start → first reconcile-finished", w.until("reconcile-finished", seen, timeout=600) - w.start, "")]
     applied, finished, missed, seen = [], [], 0, []
     for _ in range(k):
         wrote = edit(repo)
@@ -108,7 +110,9 @@ def bench_watch(repo: Path, smoke: bool, k: int, settle: float) -> tuple[list, s
     code = w.proc.wait(timeout=30)
     kinds = [e["event"] for e in seen]
     stopped = [e.get("exit_code") for e in seen if e["event"] == "stopped"]
-    note = (f"watch {label}: {k} edits, {missed} missed, {kinds.count('reconcile-started')} reconciles, "
+    scopes = [e.get("scope") for e in seen if e["event"] == "reconcile-started"]
+    note = (f"watch {label}: {k} edits, {missed} missed, {len(scopes)} reconciles "
+            f"({scopes.count('changed')} incremental, {scopes.count('full')} full), "
             f"{kinds.count('applied')} applied, {kinds.count('smoke')} smoke, {kinds.count('error')} errors, "
             f"{kinds.count('drift')} drift; SIGINT → exit code {code}, stopped event exit_code={stopped}")
     for e in seen:
@@ -122,6 +126,7 @@ def bench_watch(repo: Path, smoke: bool, k: int, settle: float) -> tuple[list, s
 
 
 def bench(n: int, tmp: Path, k: int, runs: int, settle: float) -> None:
+    """One size: the baseline, then watch with --no-smoke and with smoke on."""
     repo = make_repo(tmp / f"repo-{n}", n)
     path = repo / "assistants" / "batch-00000.yaml"
     first, sep, rest = path.read_text().partition("---\n")
@@ -142,14 +147,15 @@ def bench(n: int, tmp: Path, k: int, runs: int, settle: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--sizes", default="10,100,1000,10000")
     parser.add_argument("--edits", type=int, default=10, help="edits per watch run (K)")
+    parser.add_argument("--large-edits", type=int, default=5, help="edits per watch run at 10,000 manifests and more")
     parser.add_argument("--baseline-runs", type=int, default=3)
     parser.add_argument("--settle", type=float, default=0.5, help="seconds to wait after each edit's reconcile")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
-            bench(n, Path(tmp), args.edits, args.baseline_runs, args.settle)
+            bench(n, Path(tmp), args.large_edits if n >= 10_000 else args.edits, args.baseline_runs, args.settle)
 
 
 if __name__ == "__main__":

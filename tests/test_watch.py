@@ -261,3 +261,129 @@ def test_watch_against_the_agent_server_survives_a_restart_and_reports_sdk_drift
         watch.close()
         if agent_server.proc is None:
             agent_server.start()
+
+
+def many(repo: Path, n: int) -> None:
+    """n more manifests, one file each, beside the example's three."""
+    for i in range(n):
+        (repo / "assistants" / f"extra-{i:02d}.yaml").write_text(
+            "apiVersion: assistant-controller/v1\nkind: Assistant\n"
+            f"metadata: {{name: extra-{i:02d}}}\nspec:\n  graph: writer\n  description: Extra {i}\n")
+
+
+def started(watch: Watch, what: str) -> dict[str, Any]:
+    return watch.wait(lambda e: e["event"] == "reconcile-started", what)
+
+
+def test_watch_replans_only_the_edited_file_and_the_interval_pass_stays_full(repo, owner):
+    many(repo, 12)
+    watch = Watch(repo, "--no-smoke", interval="1h")
+    try:
+        assert started(watch, "the first reconcile")["scope"] == "full"
+        watch.finished("the first reconcile", trigger="start", created=15)
+
+        edit(repo / "assistants" / "extra-07.yaml", "description: Extra 7", "description: Extra 7, edited")
+        begun = started(watch, "the pass for the edit")
+        assert begun["trigger"] == "change" and begun["scope"] == "changed" and begun["files"] == 1, begun
+        done = watch.finished("the pass for the edit")
+        assert done["ok"] and done.get("updated") == 1 and not done.get("unchanged"), done  # nothing else planned
+        assert state(repo, owner, "extra-07").content.description == "Extra 7, edited"
+
+        # a changed controller.yaml changes what every manifest means: a full pass
+        edit(repo / "controller.yaml", f"owner: {owner}", f"owner: {owner}\n")
+        begun = started(watch, "the pass for the settings")
+        assert begun["scope"] == "full" and "files" not in begun, begun
+        assert watch.finished("the full pass")["ok"]
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
+
+
+def test_watch_with_prune_deletes_the_assistant_of_a_removed_file_on_the_incremental_pass(repo, owner):
+    many(repo, 4)
+    watch = Watch(repo, "--no-smoke", "--prune", interval="1h")
+    try:
+        watch.finished("the first reconcile", trigger="start", created=7)
+        (repo / "assistants" / "extra-02.yaml").unlink()
+        begun = started(watch, "the pass for the removal")
+        assert begun["scope"] == "changed", begun
+        deleted = watch.wait(lambda e: e["event"] == "applied" and e["action"] == "delete", "extra-02 deleted")
+        assert deleted["name"] == "extra-02", deleted
+        assert watch.finished("the pass for the removal").get("deleted") == 1
+        assert state(repo, owner, "extra-02") is None
+        assert state(repo, owner, "extra-01") is not None
+
+        # a manifest removed from a file (a rename is a new name): the old one goes too
+        edit(repo / "assistants" / "extra-03.yaml", "name: extra-03", "name: extra-33")
+        assert started(watch, "the pass for the rename")["scope"] == "changed"
+        done = watch.finished("the pass for the rename")
+        assert done.get("created") == 1 and done.get("deleted") == 1, done
+        assert state(repo, owner, "extra-03") is None and state(repo, owner, "extra-33") is not None
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
+
+
+def test_watch_without_prune_keeps_the_assistant_of_a_removed_file(repo, owner):
+    many(repo, 2)
+    watch = Watch(repo, "--no-smoke", interval="1h")
+    try:
+        watch.finished("the first reconcile", trigger="start", created=5)
+        (repo / "assistants" / "extra-01.yaml").unlink()
+        assert started(watch, "the pass for the removal")["scope"] == "changed"
+        done = watch.finished("the pass for the removal")
+        assert done["ok"] and not done.get("deleted"), done
+        assert state(repo, owner, "extra-01") is not None
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
+
+
+def test_a_duplicate_name_introduced_by_an_edit_is_an_error_on_the_incremental_pass(repo, owner):
+    many(repo, 6)
+    watch = Watch(repo, "--no-smoke", interval="1h")
+    try:
+        watch.finished("the first reconcile", trigger="start", created=9)
+        edit(repo / "assistants" / "extra-05.yaml", "name: extra-05", "name: extra-01")
+        assert started(watch, "the pass for the edit")["scope"] == "changed"
+        error = watch.wait(lambda e: e["event"] == "error" and "errors" in e, "an error for the duplicate")
+        assert any("extra-05.yaml" in line and "duplicate name 'extra-01'" in line and "extra-01.yaml" in line
+                   for line in error["errors"]), error
+        assert not watch.finished("the pass of the bad edit")["ok"]
+        assert state(repo, owner, "extra-05") is not None  # the last good manifests stay in force
+
+        # an edit to another file: the bad one is still bad (re-read with it), nothing else is lost
+        edit(repo / "assistants" / "extra-02.yaml", "description: Extra 2", "description: Extra 2, edited")
+        error = watch.wait(lambda e: e["event"] == "error" and "errors" in e, "the duplicate still reported")
+        assert any("duplicate name 'extra-01'" in line for line in error["errors"]), error
+        watch.finished("the pass of the second edit")
+
+        edit(repo / "assistants" / "extra-05.yaml", "name: extra-01", "name: extra-05")
+        done = watch.finished("a good pass once the duplicate is gone", ok=True)
+        assert state(repo, owner, "extra-02").content.description == "Extra 2, edited", done
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
+
+
+def test_a_checkout_that_rewrites_many_files_converges_in_a_few_passes(repo, owner):
+    many(repo, 30)
+    watch = Watch(repo, "--no-smoke", interval="1h")
+    try:
+        watch.finished("the first reconcile", trigger="start", created=33)
+        for i in range(30):  # as `git checkout` does: each file replaced in turn
+            path = repo / "assistants" / f"extra-{i:02d}.yaml"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(path.read_text().replace(f"description: Extra {i}\n", f"description: Checked out {i}\n"))
+            os.replace(tmp, path)
+        updated, passes = 0, 0
+        while updated < 30:
+            done = watch.finished(f"passes until all 30 files are applied ({updated} so far)")
+            assert done["ok"], done
+            updated += done.get("updated", 0)
+            passes += 1
+        assert updated == 30 and passes <= 5, (updated, passes)
+        assert all(state(repo, owner, f"extra-{i:02d}").content.description == f"Checked out {i}" for i in (0, 17, 29))
+        assert watch.terminate() == 0
+    finally:
+        watch.close()

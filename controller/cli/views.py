@@ -93,7 +93,8 @@ def _(event: Warned) -> list[tuple[str, str]]:
 
 @event_text.register
 def _(event: ReconcileStarted) -> list[tuple[str, str]]:
-    return [("out", f"reconcile started (trigger: {event.trigger})")]
+    files = f", {event.files} changed file{'s' if event.files != 1 else ''}" if event.scope == "changed" else ""
+    return [("out", f"reconcile started (trigger: {event.trigger}{files})")]
 
 
 @event_text.register
@@ -170,7 +171,10 @@ def _(event: Warned) -> dict[str, Any]:
 
 @event_json.register
 def _(event: ReconcileStarted) -> dict[str, Any]:
-    return {"event": "reconcile-started", "trigger": event.trigger}
+    out: dict[str, Any] = {"event": "reconcile-started", "trigger": event.trigger, "scope": event.scope}
+    if event.files is not None:
+        out["files"] = event.files
+    return out
 
 
 @event_json.register

@@ -140,16 +140,39 @@ def load_manifests(
     is still checked, with the unset templates left as written. ``store`` keeps parsed
     files between processes (by text hash): only files whose text it has not seen are parsed.
     """
-    values = values or {}
-    environ = os.environ if environ is None else environ
-    problems: list[Problem] = []
-    loaded: list[LoadedManifest] = []
     files = find_files(paths, root)
     if cache is not None:  # forget files that are gone
         for stale in cache.keys() - {path for path, _ in files}:
             del cache[stale]
+    per_file, problems = load_files(files, values, environ, cache, unset_warnings, store)
+    loaded = [item for items in per_file.values() for item in items]
+    problems.extend(duplicates(loaded))
+    if problems:
+        raise InvalidInput(problems)
+    return loaded
+
+
+def load_files(
+    files: Iterable[tuple[str, bool]],
+    values: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    cache: ParseCache | None = None,
+    unset_warnings: list[Problem] | None = None,
+    store: ParseStore | None = None,
+) -> tuple[dict[str, list[LoadedManifest]], list[Problem]]:
+    """Each of ``files`` (``(path, named_explicitly)``, as :func:`find_files` gives them)
+    → its valid manifests, plus every problem found; no check across files.
+
+    Kept apart from :func:`load_manifests` so watch can re-load only the files that
+    changed and run the checks across files (:func:`duplicates`) on its merged set.
+    """
+    values = values or {}
+    environ = os.environ if environ is None else environ
+    problems: list[Problem] = []
+    per_file: dict[str, list[LoadedManifest]] = {}
     for path, explicit in files:
         shown = display_path(path)
+        items = per_file.setdefault(path, [])
         parsed = _read(path, explicit, shown, cache, store, problems)
         if parsed is None:
             continue
@@ -164,15 +187,12 @@ def load_manifests(
                 continue
             item = _validate(doc, shown, values, environ, problems, unset_warnings, plain="$" not in text)
             if item is not None:
-                loaded.append(item)
+                items.append(item)
         if explicit and ours == 0:
             problems.append(Problem(file=shown, message=f"no manifest in this file (expected apiVersion: {API_VERSION})"))
-    problems.extend(_duplicates(loaded))
     if store is not None:
         store.save()
-    if problems:
-        raise InvalidInput(problems)
-    return loaded
+    return per_file, problems
 
 
 def _parse(text: str, store: ParseStore | None) -> list[Document]:
@@ -372,7 +392,8 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
-def _duplicates(loaded: list[LoadedManifest]) -> list[Problem]:
+def duplicates(loaded: list[LoadedManifest]) -> list[Problem]:
+    """Two manifests with one name, or claiming one assistant id (the later one is reported)."""
     problems = []
     first: dict[str, LoadedManifest] = {}
     first_id: dict[str, LoadedManifest] = {}

@@ -10,13 +10,36 @@ in a table-driven test.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from controller.config.loader import YAML_SUFFIXES
+from controller.config.settings import CONFIG_NAMES
 from controller.core.content import canonical
 from controller.engine.apply import ApplyResult
 from controller.engine.desired import Desired
 from controller.engine.plan import Change, Plan
+
+#: Files that change what every manifest means (settings, values, graphs): a full pass.
+_GLOBAL_FILES = frozenset({*CONFIG_NAMES, "langgraph.json"})
+
+
+def pass_scope(trigger: str, changed: Collection[str], *, ready: bool) -> frozenset[str] | None:
+    """The files a pass re-loads, or None for a full pass.
+
+    Only a pass triggered by file events, with a last good set to update (``ready``),
+    is incremental, and only when every changed file is a manifest: controller.yaml
+    or langgraph.json change what every manifest means. Start, interval (drift), retry
+    and git passes stay full.
+    """
+    if trigger != "change" or not ready or not changed:
+        return None
+    for path in changed:
+        name = os.path.basename(path)
+        if name in _GLOBAL_FILES or not name.endswith(YAML_SUFFIXES):
+            return None
+    return frozenset(changed)
 
 
 def fingerprint(d: Desired) -> str:

@@ -19,6 +19,10 @@ WriteAction = Literal["create", "update", "repin"]
 @dataclass(frozen=True)
 class ReconcileStarted:
     trigger: str
+    #: "full": every manifest and the whole owner on the target; "changed": only the
+    #: ``files`` that changed (a watch pass after a file event).
+    scope: Literal["full", "changed"] = "full"
+    files: int | None = None
 
 
 @dataclass(frozen=True)

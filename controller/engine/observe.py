@@ -57,6 +57,10 @@ async def _count(target: Target) -> int | None:
         return None
 
 
+async def _none() -> None:
+    return None
+
+
 async def observe(target: Target, desired: list[Desired], owner: str,
                   reads: Awaitable[StartupReads] | None = None) -> Observed:
     """``reads``: :func:`startup_reads` already under way (started before the manifests
@@ -67,6 +71,24 @@ async def observe(target: Target, desired: list[Desired], owner: str,
     missing = [d.assistant_id for d in desired if d.assistant_id not in by_id]
     if missing:
         by_id.update(await target.get_many(missing, total=first.total))
+    await _add_versions(target, desired, by_id)
+    return Observed(by_id, first.owned, first.graphs)
+
+
+async def observe_some(target: Target, desired: list[Desired], removed: list[str], owner: str) -> Observed:
+    """Like :func:`observe`, but reads only ``desired`` and the ``removed`` ids (no owner
+    listing): a watch pass after an edit costs what the edit touches, not the whole owner.
+    ``owned`` holds the removed ids that exist and belong to ``owner``."""
+    ids = list(dict.fromkeys([*(d.assistant_id for d in desired), *removed]))
+    found, graphs = await asyncio.gather(target.get_many(ids), target.graphs())
+    by_id = dict(found)
+    owned = [by_id[i] for i in dict.fromkeys(removed) if i in by_id and by_id[i].content.owner == owner]
+    await _add_versions(target, desired, by_id)
+    return Observed(by_id, owned, graphs)
+
+
+async def _add_versions(target: Target, desired: list[Desired], by_id: dict[str, AssistantState]) -> None:
+    """Fetch the version history of the assistants the planner needs it for (in place)."""
 
     async def with_versions(assistant_id: str) -> None:
         state = await target.history(by_id[assistant_id])  # the live state is known: only the versions are read
@@ -74,8 +96,3 @@ async def observe(target: Target, desired: list[Desired], owner: str,
             by_id[assistant_id] = state
 
     await asyncio.gather(*(with_versions(i) for i in needs_versions(desired, by_id)))
-    return Observed(by_id, first.owned, first.graphs)
-
-
-async def _none() -> None:
-    return None

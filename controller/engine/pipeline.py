@@ -20,7 +20,7 @@ from controller.config.settings import CONFIG_NAMES, Settings, TargetSpec, git_r
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
 from controller.engine.desired import Desired, desired_state
-from controller.engine.observe import StartupReads, observe, startup_reads
+from controller.engine.observe import StartupReads, observe, observe_some, startup_reads
 from controller.engine.plan import Plan, make_plan
 from controller.targets.base import Target
 
@@ -88,12 +88,15 @@ class Workspace:
                   unset_warnings: list[Problem] | None = None) -> list[LoadedManifest]:
         """The valid manifests under the paths. ``require``: none at all is an error, so a
         wrong path in CI fails instead of planning "No changes"."""
-        store = ParseStore(os.path.join(self.spec.cache_dir or os.path.join(self.settings.root, ".controller", "cache"), "parse.json"))
         loaded = load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed,
-                                unset_warnings=unset_warnings, root=self.settings.root, store=store)
+                                unset_warnings=unset_warnings, root=self.settings.root, store=self.parse_store())
         if require and not loaded:
             raise InvalidInput([Problem(message=f"no manifests found under {' '.join(self.paths)}")])
         return loaded
+
+    def parse_store(self) -> ParseStore:
+        """Parsed files kept between processes, by text hash."""
+        return ParseStore(os.path.join(self.spec.cache_dir or os.path.join(self.settings.root, ".controller", "cache"), "parse.json"))
 
     def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
                 *, require: bool = True) -> list[Desired]:
@@ -118,6 +121,19 @@ async def compute_plan(ws: Workspace, target: Target, desired: list[Desired], sc
     plan = make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
         target=ws.spec.label, predict_set_active=target.predict_set_active, prune=scope.prune, adopt=scope.adopt,
+    )
+    return dataclasses.replace(plan, owner_source=ws.settings.owner_source)
+
+
+async def compute_partial_plan(ws: Workspace, target: Target, desired: list[Desired], removed: list[str],
+                               scope: Scope = Scope()) -> Plan:
+    """Plan only ``desired`` and the ``removed`` ids (declared before, no longer: deleted only
+    with ``scope.prune``), reading just those assistants: a watch pass after an edit to a few
+    files. Assistants outside them are left to the next full pass (as drift and orphans are)."""
+    seen = await observe_some(target, desired, removed if scope.prune else [], ws.settings.owner)
+    plan = make_plan(
+        desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
+        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=scope.prune,
     )
     return dataclasses.replace(plan, owner_source=ws.settings.owner_source)
 

@@ -5,6 +5,12 @@ and backoff. What a pass decides is engine/decide.py (pure); how it plans and ap
 is the same pipeline as `apply`; what it reports is a stream of events for a view.
 Bad edits leave the last good manifests in force; a failing target is retried with
 capped exponential backoff; SIGINT/SIGTERM stop after the action in flight.
+
+A pass after a file event is *incremental*: it re-loads, re-desires and re-plans only the
+changed files (and deletes, with --prune, what they no longer declare), reading only
+those assistants from the target (engine/incremental.py). Every other pass (start,
+interval, retry, a changed controller.yaml or langgraph.json) is full, which is how
+drift and anything a file event missed are still caught.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from controller.config.manifest import format_duration
 from controller.config.settings import CONFIG_NAMES
 from controller.core.errors import ControllerError, InvalidInput
 from controller.engine.apply import SyncOptions, apply_plan, clean_candidates
-from controller.engine.decide import Memory, decide, fingerprint, remember
+from controller.engine.decide import Memory, decide, fingerprint, pass_scope, remember
 from controller.engine.diff import change_diff
 from controller.engine.events import (
     Drift,
@@ -37,7 +43,8 @@ from controller.engine.events import (
     Stopped,
     Warned,
 )
-from controller.engine.pipeline import Scope, Workspace, compute_plan
+from controller.engine.incremental import ManifestSet
+from controller.engine.pipeline import Scope, Workspace, compute_partial_plan, compute_plan
 from controller.engine.plan import Plan
 from controller.targets import connect
 from controller.targets.base import Target
@@ -46,6 +53,11 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_S, BACKOFF_CAP_S = 1.0, 60.0
 WATCHED_NAMES = frozenset({*CONFIG_NAMES, "langgraph.json"})
+#: watchfiles yields once no change came for STEP_MS, or after DEBOUNCE_MS of changes that
+#: keep coming. Its defaults (50/1600) suit an editor; an edit here should be applied in a
+#: quarter second, and a `git checkout` writes its files within a few ms of each other, so
+#: it still arrives as one batch (and what arrives during a pass is the next pass's batch).
+STEP_MS, DEBOUNCE_MS = 20, 400
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,11 @@ class Watcher:
         self.target: Target | None = None  # kept open across interval ticks
         self.target_spec: object = None
         self.roots: list[str] = []
+        self.manifests = ManifestSet()  # the last good manifests, per file
+        self.pending: set[str] = set()  # changed files (absolute paths) not yet in a pass
+        #: Files the last good set may not reflect (an invalid incremental pass); None: unknown.
+        self.stale: set[str] | None = set()
+        self.pass_paths: frozenset[str] | None = None  # this pass's files; None: a full pass
 
     def load(self) -> Workspace:
         o = self.options
@@ -126,7 +143,9 @@ class Watcher:
     async def watch_files(self) -> None:
         self.roots = self.watch_roots()
         try:
-            async for _ in awatch(*self.roots, watch_filter=self.relevant, debounce=1600, step=200, stop_event=self.stop):
+            async for changes in awatch(*self.roots, watch_filter=self.relevant, debounce=DEBOUNCE_MS, step=STEP_MS,
+                                        stop_event=self.stop):
+                self.pending.update(os.path.abspath(path) for _, path in changes)
                 self.changed.set()
         except Exception as exc:  # e.g. no inotify watches left: the interval still reconciles
             self.emit(Failed(f"cannot watch files ({exc}); reconciling every {format_duration(self.options.interval)}"))
@@ -155,7 +174,13 @@ class Watcher:
 
     async def reconcile(self, trigger: str) -> bool:
         """One pass. False when the target failed: the caller retries after ``retry_in``."""
-        self.emit(ReconcileStarted(trigger))
+        changed, self.pending = self.pending, set()  # a full pass covers them too
+        ready = self.manifests.ready and self.stale is not None and self.ws is not None
+        self.pass_paths = pass_scope(trigger, changed, ready=ready)
+        if self.pass_paths is None:
+            self.emit(ReconcileStarted(trigger, scope="full"))
+        else:
+            self.emit(ReconcileStarted(trigger, scope="changed", files=len(self.pass_paths)))
         try:
             ok = await self.reconcile_once(trigger)
         except InvalidInput as exc:  # even the last good manifests do not plan against the target
@@ -190,20 +215,35 @@ class Watcher:
     async def plan(self, trigger: str) -> tuple[Plan | None, bool]:
         """Plan the manifests as they are now or, when they are invalid, the last good ones.
 
-        The second item is False when the manifests as they are now are invalid."""
-        scope = Scope(prune=self.options.prune)
+        The second item is False when the manifests as they are now are invalid. An
+        incremental pass (``pass_paths``) plans only those files' manifests."""
+        scope, paths = Scope(prune=self.options.prune), self.pass_paths
         try:
-            ws = self.load()
-            ws.parsed = self.parsed
-            desired = ws.desired()
-            plan = await compute_plan(ws, await self.open(ws, fresh=trigger != "interval"), desired, scope)
-            (self.ws, self.good), self.reported = (ws, desired), ()
+            if paths is None:
+                ws = self.load()
+                ws.parsed = self.parsed
+                loaded = self.manifests.load(ws)
+                desired = loaded.desired()
+                plan = await compute_plan(ws, await self.open(ws, fresh=trigger != "interval"), desired, scope)
+            else:  # only manifests changed: the settings, the target and its connection stay
+                assert self.ws is not None and self.stale is not None
+                ws = self.ws
+                loaded = self.manifests.load(ws, paths | self.stale)
+                desired = loaded.desired()
+                plan = await compute_partial_plan(ws, await self.open(ws, fresh=False), loaded.changed, loaded.removed, scope)
+            self.manifests.commit(loaded)
+            (self.ws, self.good), self.reported, self.stale = (ws, desired), (), set()
             return plan, True
         except InvalidInput as exc:
             self.report_invalid(exc, trigger)
+            # the next edit re-reads these files too; after a bad full pass, the next pass is full
+            self.stale = None if paths is None or self.stale is None else self.stale | paths
         if self.ws is None or self.good is None:
             return None, False
-        return await compute_plan(self.ws, await self.open(self.ws, fresh=False), self.good, scope), False
+        target = await self.open(self.ws, fresh=False)
+        if paths is None:
+            return await compute_plan(self.ws, target, self.good, scope), False
+        return await compute_partial_plan(self.ws, target, self.manifests.last_good(paths), [], scope), False
 
     async def reconcile_once(self, trigger: str) -> bool:
         plan, valid = await self.plan(trigger)
@@ -211,8 +251,10 @@ class Watcher:
             self.emit(ReconcileFinished(trigger, ok=False))
             return True
         assert self.ws is not None and self.good is not None and self.target is not None
-        await clean_candidates(self.target, plan.owner, self.emit)
-        fingerprints = {d.assistant_id: fingerprint(d) for d in self.good}
+        if self.pass_paths is None:  # a listing of the whole owner: full passes only (start, interval)
+            await clean_candidates(self.target, plan.owner, self.emit)
+        planned = {c.assistant_id for c in plan.changes}  # (all of them only on a full pass)
+        fingerprints = {d.assistant_id: fingerprint(d) for d in self.good if d.assistant_id in planned}
         for warning in plan.warnings if trigger != "interval" else ():  # not again every tick
             self.emit(Warned(warning))
         decision = decide(plan, fingerprints, self.memory, self_heal=self.options.self_heal)

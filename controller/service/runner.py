@@ -240,8 +240,11 @@ class ServiceWatcher(Watcher):
     # -- after a pass -----------------------------------------------------------------
 
     async def publish(self, trigger: str, ok: bool) -> None:
-        """The status document and gauges as the target is after this pass (one more listing)."""
-        if self.ws is None or self.good is None or self.target is None:
+        """The status document and gauges as the target is after this pass (one more listing).
+
+        Only when they are served (--listen): the listing and a plan of every manifest would
+        otherwise cost more than an incremental pass itself, for nobody to read."""
+        if self.service.listen is None or self.ws is None or self.good is None or self.target is None:
             return
         try:
             plan = await status_plan(self.ws, self.target, self.good)
