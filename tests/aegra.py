@@ -22,14 +22,13 @@ import glob
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from server import ANSI, ServerFailed, free_port  # tests/ is on sys.path (rootdir conftest)
+from server import ANSI, ServerFailed, free_port, interrupt  # tests/ is on sys.path (rootdir conftest)
 
 AEGRA_VERSION = "0.11.0"  # the release these tests were written against
 REPO = Path(__file__).resolve().parent.parent
@@ -196,14 +195,7 @@ class Postgres:
     def stop(self, timeout: float = 20.0) -> None:
         """Fast shutdown (SIGINT): open sessions are ended, the data stays for a restart."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc, timeout)
 
     def remove(self) -> None:
         self.stop()
@@ -274,13 +266,7 @@ class AegraServer:
     def stop(self, timeout: float = 20.0) -> None:
         """Graceful stop (SIGINT) of Aegra, then of PostgreSQL; the cluster is kept for ``start()``."""
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        interrupt(proc, timeout)
         if self.postgres is not None:
             self.postgres.stop()
 

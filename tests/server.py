@@ -43,6 +43,18 @@ def langgraph_executable() -> str | None:
     return str(beside) if beside.exists() else shutil.which("langgraph")
 
 
+def interrupt(proc: subprocess.Popen[bytes] | None, timeout: float = 20.0) -> None:
+    """SIGINT (a graceful stop for both servers and PostgreSQL), then SIGKILL after ``timeout``."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,14 +120,7 @@ class AgentServer:
     def stop(self, timeout: float = 20.0) -> None:
         """Graceful stop (SIGINT): the server flushes its state to ``.langgraph_api/``."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc, timeout)
 
     def restart(self) -> None:
         self.stop()
