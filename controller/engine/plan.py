@@ -218,14 +218,14 @@ def faithful(predict: Predict, version: Content, live: Content) -> bool:
 
 def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: list[str]) -> list[Problem]:
     """Unknown graph → error; configurable/context checked against the graph's JSON Schema."""
-    file, line = d.location(("spec", "graph"))
-    where: dict[str, Any] = {"file": file, "line": line}
     graph = graphs.get(d.content.graph_id)
-    if graph is None:
-        return [Problem(**where, path="spec.graph",
-                        message=f"unknown graph {d.content.graph_id!r}; the target has: {', '.join(sorted(graphs)) or 'none'}")]
-    if graph.error:
-        return [Problem(**where, path="spec.graph", message=f"graph cannot be loaded: {graph.error}")]
+    if graph is None or graph.error:
+        # the line only when reported: finding it may parse the manifest (a stored load has no line map)
+        file, line = d.location(("spec", "graph"))
+        if graph is None:
+            return [Problem(file, line, "spec.graph",
+                            f"unknown graph {d.content.graph_id!r}; the target has: {', '.join(sorted(graphs)) or 'none'}")]
+        return [Problem(file, line, "spec.graph", f"graph cannot be loaded: {graph.error}")]
     problems = []
     if graph.schema_error:
         note = f"graph {graph.graph_id!r}: config was not checked against this graph's schema, which could not be read: {graph.schema_error}"
@@ -267,10 +267,10 @@ def schema_findings(values: dict[str, Any], schema: dict[str, Any]) -> tuple[lis
                 close = difflib.get_close_matches(key, sorted(known), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 notes.append(((key,), f"not in the graph's schema{hint}"))
-    import jsonschema  # imported when a manifest sets values a graph schema checks
-
     if _plainly_valid(values, schema):
         return errors, notes
+    import jsonschema  # imported when a manifest sets values that need it (a plain check above does not)
+
     validator = _validators.get(id(schema))
     if validator is None or validator[0] is not schema:
         relaxed = {**schema, "additionalProperties": True}
