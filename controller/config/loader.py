@@ -244,17 +244,10 @@ def load_files(
     for path, explicit in files:
         shown = display_path(path)
         items = per_file.setdefault(path, [])
-        text: str | None = None
-        if results is not None and cache is None:
-            try:
-                text = read_text(path)
-            except (OSError, YamlError):
-                text = None  # reported by the full path below
-            if text is not None:
-                hit = _stored(text, shown, values, environ, store, results)
-                if hit is not None:
-                    items.extend(hit)
-                    continue
+        text, hit = _from_store(path, shown, values, environ, store, results if cache is None else None)
+        if hit is not None:
+            items.extend(hit)
+            continue
         parsed = _read(path, explicit, shown, cache, store, problems, text)
         if parsed is None:
             continue
@@ -281,6 +274,19 @@ def load_files(
     if store is not None:
         store.save()
     return per_file, problems
+
+
+def _from_store(path: str, shown: str, values: Mapping[str, str], environ: Mapping[str, str],
+                store: ParseStore | None, results: LoadStore | None) -> tuple[str | None, list[LoadedManifest] | None]:
+    """(the file's text, its manifests from ``results``): the text is read for the key and kept
+    for a load on a miss; None when it cannot be read (the full load reports why)."""
+    if results is None:
+        return None, None
+    try:
+        text = read_text(path)
+    except (OSError, YamlError):
+        return None, None
+    return text, _stored(text, shown, values, environ, store, results)
 
 
 def _stored(text: str, shown: str, values: Mapping[str, str], environ: Mapping[str, str],
