@@ -255,7 +255,17 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
 # -- history / rollback ----------------------------------------------------------------
 
 async def _find(ws: Workspace, target: Target, name: str) -> AssistantState:
-    """The assistant called NAME: declared by a manifest here, or owned with that name."""
+    """The assistant called NAME: owned with that name, or declared by a manifest here.
+
+    The owner listing by name comes first: when it finds exactly one, no manifest is
+    loaded (validating every manifest cost more than the lookup). None or several: the
+    manifests decide, as before."""
+    owned = [a for a in await target.list_assistants({OWNER_KEY: ws.settings.owner, NAME_KEY: name})
+             if CANDIDATE_KEY not in a.content.metadata]  # a smoke candidate carries the name too
+    if len(owned) == 1:
+        state = await target.get(owned[0].assistant_id, versions=True)
+        if state is not None:
+            return state
     try:
         ids = [d.assistant_id for d in ws.desired() if d.name == name]
     except InvalidInput:
@@ -264,8 +274,6 @@ async def _find(ws: Workspace, target: Target, name: str) -> AssistantState:
         state = await target.get(assistant_id, versions=True)
         if state is not None:
             return state
-    owned = [a for a in await target.list_assistants({OWNER_KEY: ws.settings.owner, NAME_KEY: name})
-             if CANDIDATE_KEY not in a.content.metadata]  # a smoke candidate carries the name too
     found = await target.get(owned[0].assistant_id, versions=True) if owned else None
     if found is None:
         where = ws.spec.url or os.path.abspath(ws.spec.embedded or "")

@@ -85,3 +85,22 @@ def substitute(text: str, values: Mapping[str, str], environ: Mapping[str, str])
         raise UnsetVariable((), f"variable {name} is not set (give it a value, or write ${{{name}:-default}})")
 
     return _TOKEN.sub(replace, text), sensitive
+
+
+def referenced(data: Any) -> set[str]:
+    """The names of the variables the strings in ``data`` reference (``$${`` escapes are not
+    references): what a loaded result depends on besides the text."""
+    names: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str) and "$" in value:
+            names.update(m.group(1) for m in _TOKEN.finditer(value) if m.group(1))
+
+    walk(data)
+    return names

@@ -8,16 +8,18 @@ call this before their first write, so invalid input never changes a target.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
 import pathspec
 from pydantic import BaseModel, ValidationError
 
-from controller.config.interpolate import Interpolated, interpolate
+from controller.config.interpolate import Interpolated, interpolate, referenced, substitute
+from controller.config.loadstore import LoadStore, variables_key
 from controller.config.manifest import API_VERSION, AssistantManifest
 from controller.config.parsestore import ParseStore, text_key
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
@@ -30,20 +32,69 @@ SKIP_DIRS = {".git", ".controller", ".venv", "venv", "node_modules", "__pycache_
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass
-class LoadedManifest:
-    """A valid manifest and where it came from."""
+@dataclass(frozen=True)
+class ManifestView:
+    """What the desired state reads of a valid manifest, as plain data: built from the
+    validated model, or from a stored load (checked, when stored, to equal the model's)."""
 
-    manifest: AssistantManifest
-    file: str
-    document: Document
-    #: Document paths (``("spec", "config", ...)``) whose value came from the environment.
-    sensitive: frozenset[Path] = frozenset()
-    templates: dict[Path, str] = field(default_factory=dict)
+    name: str
+    assistant_id: str | None
+    labels: dict[str, str]
+    graph: str
+    display_name: str | None
+    description: str | None
+    config: dict[str, Any]
+    context: dict[str, Any]
+    metadata: dict[str, Any]
+    active_version: str | int
+    has_smoke: bool
+
+
+def view_of(m: AssistantManifest) -> ManifestView:
+    spec = m.spec
+    return ManifestView(m.metadata.name, m.metadata.assistantId, dict(m.metadata.labels), spec.graph, spec.displayName,
+                        spec.description, spec.config, spec.context, spec.metadata, spec.activeVersion, bool(spec.smoke))
+
+
+def view_from_data(data: Any) -> ManifestView:
+    """The view of data that validated (raises on data of another shape: a damaged entry)."""
+    meta, spec = data["metadata"], data["spec"]
+    return ManifestView(meta["name"], meta.get("assistantId"), dict(meta.get("labels") or {}), spec["graph"],
+                        spec.get("displayName"), spec.get("description"), spec.get("config", {}), spec.get("context", {}),
+                        spec.get("metadata", {}), spec.get("activeVersion", "latest"), bool(spec.get("smoke")))
+
+
+class LoadedManifest:
+    """A valid manifest and where it came from.
+
+    Loaded from the store (:mod:`loadstore`), it holds the data that validated and a
+    view of it; the pydantic model is built from that data only when asked for."""
+
+    def __init__(self, manifest: AssistantManifest | None, file: str, document: Document,
+                 sensitive: frozenset[Path] = frozenset(), templates: dict[Path, str] | None = None, *,
+                 data: Any = None, view: ManifestView | None = None,
+                 stored: list[Any] | None = None, store: LoadStore | None = None):
+        if manifest is None and (data is None or view is None):
+            raise ValueError("a LoadedManifest needs its manifest, or the data it validated and its view")
+        self._manifest = manifest
+        self.data = data
+        self.file = file
+        self.document = document
+        #: Document paths (``("spec", "config", ...)``) whose value came from the environment.
+        self.sensitive = sensitive
+        self.templates = templates if templates is not None else {}
+        self.view = view if view is not None else view_of(manifest)  # type: ignore[arg-type]
+        self._stored, self._store = stored, store
+
+    @property
+    def manifest(self) -> AssistantManifest:
+        if self._manifest is None:
+            self._manifest = AssistantManifest.model_validate(self.data)  # the data validated before: no error
+        return self._manifest
 
     @property
     def name(self) -> str:
-        return self.manifest.metadata.name
+        return self.view.name
 
     @property
     def line(self) -> int:
@@ -52,6 +103,21 @@ class LoadedManifest:
     @property
     def location(self) -> str:
         return f"{self.file}:{self.line}"
+
+    def fingerprint(self, owner: str) -> tuple[str, str] | None:
+        """(assistant id, content hash) stored for ``owner``, if any."""
+        fp = self._stored[5] if self._stored is not None else None
+        if isinstance(fp, list) and len(fp) == 3 and fp[0] == owner and all(isinstance(x, str) for x in fp):
+            return fp[1], fp[2]
+        return None
+
+    def remember(self, owner: str, assistant_id: str, content_hash: str) -> bool:
+        """Keep (id, hash) for ``owner`` in the store entry; False when there is none."""
+        if self._stored is None or self._store is None:
+            return False
+        self._stored[5] = [owner, assistant_id, content_hash]
+        self._store.touched()
+        return True
 
 
 IGNORE_FILE = ".controllerignore"
@@ -132,6 +198,7 @@ def load_manifests(
     unset_warnings: list[Problem] | None = None,
     root: str | None = None,
     store: ParseStore | None = None,
+    results: LoadStore | None = None,
 ) -> list[LoadedManifest]:
     """Load, interpolate and validate every manifest under ``paths`` (raises InvalidInput).
 
@@ -139,12 +206,14 @@ def load_manifests(
     in a pre-commit hook or a PR job, where the secrets are not set); such a manifest
     is still checked, with the unset templates left as written. ``store`` keeps parsed
     files between processes (by text hash): only files whose text it has not seen are parsed.
+    ``results`` keeps loaded files (by text hash and what their variables resolve to):
+    an unchanged file is neither interpolated nor validated again.
     """
     files = find_files(paths, root)
     if cache is not None:  # forget files that are gone
         for stale in cache.keys() - {path for path, _ in files}:
             del cache[stale]
-    per_file, problems = load_files(files, values, environ, cache, unset_warnings, store)
+    per_file, problems = load_files(files, values, environ, cache, unset_warnings, store, results)
     loaded = [item for items in per_file.values() for item in items]
     problems.extend(duplicates(loaded))
     if problems:
@@ -159,12 +228,14 @@ def load_files(
     cache: ParseCache | None = None,
     unset_warnings: list[Problem] | None = None,
     store: ParseStore | None = None,
+    results: LoadStore | None = None,
 ) -> tuple[dict[str, list[LoadedManifest]], list[Problem]]:
     """Each of ``files`` (``(path, named_explicitly)``, as :func:`find_files` gives them)
     → its valid manifests, plus every problem found; no check across files.
 
     Kept apart from :func:`load_manifests` so watch can re-load only the files that
     changed and run the checks across files (:func:`duplicates`) on its merged set.
+    ``results``: see :func:`load_manifests` (its caller saves it, after adding fingerprints).
     """
     values = values or {}
     environ = os.environ if environ is None else environ
@@ -173,12 +244,18 @@ def load_files(
     for path, explicit in files:
         shown = display_path(path)
         items = per_file.setdefault(path, [])
-        parsed = _read(path, explicit, shown, cache, store, problems)
+        text, hit = _from_store(path, shown, values, environ, store, results if cache is None else None)
+        if hit is not None:
+            items.extend(hit)
+            continue
+        parsed = _read(path, explicit, shown, cache, store, problems, text)
         if parsed is None:
             continue
         text, docs = parsed
+        before = (len(problems), len(unset_warnings) if unset_warnings is not None else 0)
         ours = 0
-        for doc in docs:
+        found: list[tuple[int, LoadedManifest]] = []
+        for index, doc in enumerate(docs):
             kind = _our_kind(doc, shown, problems)
             if kind is None:
                 continue
@@ -188,11 +265,112 @@ def load_files(
             item = _validate(doc, shown, values, environ, problems, unset_warnings, plain="$" not in text)
             if item is not None:
                 items.append(item)
+                found.append((index, item))
         if explicit and ours == 0:
             problems.append(Problem(file=shown, message=f"no manifest in this file (expected apiVersion: {API_VERSION})"))
+        after = (len(problems), len(unset_warnings) if unset_warnings is not None else 0)
+        if results is not None and after == before:
+            _store_file(text, docs, found, values, environ, results)
     if store is not None:
         store.save()
     return per_file, problems
+
+
+def _from_store(path: str, shown: str, values: Mapping[str, str], environ: Mapping[str, str],
+                store: ParseStore | None, results: LoadStore | None) -> tuple[str | None, list[LoadedManifest] | None]:
+    """(the file's text, its manifests from ``results``): the text is read for the key and kept
+    for a load on a miss; None when it cannot be read (the full load reports why)."""
+    if results is None:
+        return None, None
+    try:
+        text = read_text(path)
+    except (OSError, YamlError):
+        return None, None
+    return text, _stored(text, shown, values, environ, store, results)
+
+
+def _stored(text: str, shown: str, values: Mapping[str, str], environ: Mapping[str, str],
+            store: ParseStore | None, results: LoadStore) -> list[LoadedManifest] | None:
+    """The file's manifests from the store, or None (not stored, or a damaged entry)."""
+    key = text_key(text)
+    names = results.names(key)
+    if names is None:
+        return None
+    entries = results.get(key, variables_key(names, values, environ))
+    if entries is None:
+        return None
+    try:
+        out = []
+        for entry in entries:
+            index, line, data, raw_sensitive, raw_templates, _ = entry
+            if not (isinstance(index, int) and isinstance(line, int) and isinstance(data, dict)):
+                return None
+            templates = {tuple(p): t for p, t in raw_templates}
+            sensitive = frozenset(tuple(p) for p in raw_sensitive)
+            if sensitive:
+                data = plain_copy(data)  # the stored entry keeps the templates, never the values
+                for doc_path in sensitive:
+                    value, _ = substitute(templates[doc_path], values, environ)
+                    node = data
+                    for part in doc_path[:-1]:
+                        node = node[part]
+                    node[doc_path[-1]] = value
+            document = _LazyDocument(text, index, line, store)
+            out.append(LoadedManifest(None, shown, document, sensitive, templates, data=data,
+                                      view=view_from_data(data), stored=entry, store=results))
+        return out
+    except Exception:  # an entry of the wrong shape: load the file instead
+        return None
+
+
+def _store_file(text: str, docs: list[Document], found: list[tuple[int, LoadedManifest]],
+                values: Mapping[str, str], environ: Mapping[str, str], results: LoadStore) -> None:
+    """Keep a file that loaded without a problem, when its stored form gives the same result."""
+    names = sorted(set().union(*(referenced(d.data) for d in docs))) if "$" in text else []
+    entries: list[list[Any]] = []
+    for index, item in found:
+        data = item.data
+        if view_from_data(data) != item.view:
+            return  # validation changed a value the view reads: not stored (always validated)
+        stored = data
+        if item.sensitive:
+            stored = plain_copy(data)
+            for doc_path in item.sensitive:
+                node = stored
+                for part in doc_path[:-1]:
+                    node = node[part]
+                node[doc_path[-1]] = item.templates[doc_path]
+        try:
+            if json.loads(json.dumps(stored)) != stored:
+                return  # JSON cannot hold it as it is (NaN, say)
+        except (TypeError, ValueError):
+            return
+        entry = [index, item.document.line, stored,
+                 [list(p) for p in item.sensitive], [[list(p), t] for p, t in item.templates.items()], None]
+        item._stored, item._store = entry, results
+        entries.append(entry)
+    results.put(text_key(text), names, variables_key(names, values, environ), entries)
+
+
+class _LazyDocument(Document):
+    """A stored manifest's document: parsed from its text only if a line is needed (an error)."""
+
+    def __init__(self, text: str, index: int, line: int, store: ParseStore | None):
+        self._text, self._index, self.line, self._store = text, index, line, store
+        self._doc: Document | None = None
+
+    def _real(self) -> Document:
+        if self._doc is None:
+            self._doc = _parse(self._text, self._store)[self._index]
+        return self._doc
+
+    @property
+    def data(self) -> Any:  # type: ignore[override]
+        return self._real().data
+
+    @property
+    def lines(self) -> dict:  # type: ignore[override]
+        return self._real().lines
 
 
 def _parse(text: str, store: ParseStore | None) -> list[Document]:
@@ -207,11 +385,13 @@ def _parse(text: str, store: ParseStore | None) -> list[Document]:
 
 
 def _read(path: str, explicit: bool, shown: str, cache: ParseCache | None, store: ParseStore | None,
-          problems: list[Problem]) -> tuple[str, list[Document]] | None:
+          problems: list[Problem], text: str | None = None) -> tuple[str, list[Document]] | None:
     """A file's text and documents, from a cache when its text is unchanged; None when it
-    cannot be read, or is other YAML that does not parse (skipped: it is not ours)."""
+    cannot be read, or is other YAML that does not parse (skipped: it is not ours).
+    ``text``: the file's text, when the caller read it already."""
     try:
-        text = read_text(path)
+        if text is None:
+            text = read_text(path)
         hit = cache.get(path) if cache is not None else None
         docs = hit[1] if hit is not None and hit[0] == text else _parse(text, store)
     except YamlError as exc:
@@ -268,7 +448,7 @@ def _validate(
         return None
     if unset and unset_warnings is None:
         return None
-    return LoadedManifest(manifest, file, doc, frozenset(result.sensitive), result.templates)
+    return LoadedManifest(manifest, file, doc, frozenset(result.sensitive), result.templates, data=result.data)
 
 
 def _within(path: str, ancestor: str) -> bool:
@@ -404,7 +584,7 @@ def duplicates(loaded: list[LoadedManifest]) -> list[Problem]:
                 Problem(item.file, item.document.line_of(("metadata", "name")), "metadata.name",
                         f"duplicate name {item.name!r} (also in {other.file}:{other.document.line_of(('metadata', 'name'))})")
             )
-        aid = item.manifest.metadata.assistantId
+        aid = item.view.assistant_id
         if aid:
             other = first_id.setdefault(aid.lower(), item)
             if other is not item:

@@ -110,18 +110,20 @@ def content_path(document_path: tuple[str | int, ...]) -> ContentPath | None:
     return None
 
 
-def desired_state(item: LoadedManifest, owner: str, revision: str | None = None, root: str | None = None) -> Desired:
-    m = item.manifest
-    spec = m.spec
-    config, context = mirrored(spec.config, spec.context)
-    metadata: dict[str, Any] = {**spec.metadata, OWNER_KEY: owner, NAME_KEY: m.metadata.name}
-    metadata[SOURCE_KEY] = os.path.relpath(os.path.abspath(item.file), root) if root else item.file
+def desired_state(item: LoadedManifest, owner: str, revision: str | None = None, root: str | None = None,
+                  sources: dict[str, str] | None = None) -> Desired:
+    """``sources``: file → its path from ``root``, shared by the calls of one load (a file holds
+    several manifests). A manifest loaded from the store brings its id and content hash."""
+    m = item.view
+    config, context = mirrored(m.config, m.context)
+    metadata: dict[str, Any] = {**m.metadata, OWNER_KEY: owner, NAME_KEY: m.name}
+    metadata[SOURCE_KEY] = _source(item.file, root, sources)
     if revision:
         metadata[REVISION_KEY] = revision
     content = Content(
-        graph_id=spec.graph,
-        name=spec.displayName or m.metadata.name,
-        description=spec.description,
+        graph_id=m.graph,
+        name=m.display_name or m.name,
+        description=m.description,
         config=config,
         context=context,
         metadata=metadata,
@@ -137,19 +139,40 @@ def desired_state(item: LoadedManifest, owner: str, revision: str | None = None,
             if p is not None:
                 sensitive.add(p)
                 templates[p] = item.templates[doc_path]
-    assistant_id = (m.metadata.assistantId or assistant_id_for(owner, m.metadata.name)).lower()
-    return Desired(
+    fingerprint = item.fingerprint(owner)
+    if fingerprint is not None:
+        assistant_id = fingerprint[0]
+    else:
+        assistant_id = (m.assistant_id or assistant_id_for(owner, m.name)).lower()
+    desired = Desired(
         declared=Declaration(
-            name=m.metadata.name,
+            name=m.name,
             assistant_id=assistant_id,
             source=item.location,
-            smoke=tuple(spec.smoke),
+            smoke=tuple(item.manifest.spec.smoke) if m.has_smoke else (),
             sensitive=frozenset(sensitive),
             templates=templates,
-            mirror_as="context" if spec.context and not spec.config.get("configurable") else "configurable",
+            mirror_as="context" if m.context and not m.config.get("configurable") else "configurable",
         ),
         content=content,
-        pin=spec.activeVersion if isinstance(spec.activeVersion, int) else None,
-        labels=dict(m.metadata.labels),
+        pin=m.active_version if isinstance(m.active_version, int) else None,
+        labels=dict(m.labels),
         document=item.document,
     )
+    if fingerprint is not None:
+        # the hash ignores the source and revision: the stored one is this content's (cached_property's slot)
+        desired.__dict__["content_hash"] = fingerprint[1]
+    else:
+        item.remember(owner, assistant_id, desired.content_hash)
+    return desired
+
+
+def _source(file: str, root: str | None, sources: dict[str, str] | None) -> str:
+    if not root:
+        return file
+    if sources is None:
+        return os.path.relpath(os.path.abspath(file), root)
+    found = sources.get(file)
+    if found is None:
+        found = sources[file] = os.path.relpath(os.path.abspath(file), root)
+    return found

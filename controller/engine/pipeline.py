@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controller.config.loader import LoadedManifest, ParseCache, load_manifests
+from controller.config.loadstore import LoadStore
 from controller.config.parsestore import ParseStore
 from controller.config.settings import CONFIG_NAMES, Settings, TargetSpec, git_revision, load_settings
 from controller.core.errors import InvalidInput, Problem
@@ -85,24 +86,37 @@ class Workspace:
         return cls(paths, settings, spec)
 
     def manifests(self, environ: Mapping[str, str] | None = None, *, require: bool = True,
-                  unset_warnings: list[Problem] | None = None) -> list[LoadedManifest]:
+                  unset_warnings: list[Problem] | None = None, results: LoadStore | None = None) -> list[LoadedManifest]:
         """The valid manifests under the paths. ``require``: none at all is an error, so a
-        wrong path in CI fails instead of planning "No changes"."""
+        wrong path in CI fails instead of planning "No changes". ``results``: loaded files
+        kept between processes (:meth:`load_store`); the caller saves it."""
         loaded = load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed,
-                                unset_warnings=unset_warnings, root=self.settings.root, store=self.parse_store())
+                                unset_warnings=unset_warnings, root=self.settings.root, store=self.parse_store(),
+                                results=results)
         if require and not loaded:
             raise InvalidInput([Problem(message=f"no manifests found under {' '.join(self.paths)}")])
         return loaded
 
     def parse_store(self) -> ParseStore:
         """Parsed files kept between processes, by text hash."""
-        return ParseStore(os.path.join(self.spec.cache_dir or os.path.join(self.settings.root, ".controller", "cache"), "parse.json"))
+        return ParseStore(os.path.join(self._cache_dir(), "parse.json"))
+
+    def load_store(self) -> LoadStore:
+        """Loaded (validated) files kept between processes, by text hash and resolved variables."""
+        return LoadStore(os.path.join(self._cache_dir(), "load.json"))
+
+    def _cache_dir(self) -> str:
+        return self.spec.cache_dir or os.path.join(self.settings.root, ".controller", "cache")
 
     def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
                 *, require: bool = True) -> list[Desired]:
-        loaded = self.manifests(environ, require=require)
+        results = self.load_store() if self.parsed is None else None
+        loaded = self.manifests(environ, require=require, results=results)
         revision = git_revision(self.settings.root, [m.file for m in loaded])
-        items = [desired_state(m, self.settings.owner, revision, self.settings.root) for m in loaded]
+        sources: dict[str, str] = {}
+        items = [desired_state(m, self.settings.owner, revision, self.settings.root, sources) for m in loaded]
+        if results is not None:
+            results.save()  # after the desired state: it adds each manifest's id and content hash
         if selector:
             items = [d for d in items if all(d.labels.get(k) == v for k, v in selector.items())]
         return items

@@ -9,7 +9,7 @@ target that moved since is refused instead of overwriting someone's change.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -148,11 +148,34 @@ def make_plan(
     return Plan(owner=owner, target=target, changes=tuple(changes), prune=prune, warnings=tuple(warnings))
 
 
+class _Where(Mapping[str, Any]):
+    """``file`` and ``line`` of a manifest field for ``Problem(**where, ...)``, found only when a
+    problem is reported: a manifest from the load store has no line map until then."""
+
+    def __init__(self, d: Desired, path: tuple[str, ...]):
+        self._d, self._path = d, path
+        self._found: dict[str, Any] | None = None
+
+    def _get(self) -> dict[str, Any]:
+        if self._found is None:
+            file, line = self._d.location(self._path)
+            self._found = {"file": file, "line": line}
+        return self._found
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("file", "line"))
+
+    def __len__(self) -> int:
+        return 2
+
+
 def _plan_one(
     d: Desired, live: AssistantState | None, owner: str, predict: Predict, adopt: bool, problems: list[Problem]
 ) -> Change | None:
-    file, line = d.location(("spec", "activeVersion") if d.pin is not None else ("metadata", "name"))
-    where: dict[str, Any] = {"file": file, "line": line}
+    where = _Where(d, ("spec", "activeVersion") if d.pin is not None else ("metadata", "name"))
     if live is None:
         if d.pin is not None:
             problems.append(Problem(**where, path="spec.activeVersion",
@@ -188,7 +211,7 @@ def _plan_one(
 
 
 def _plan_pinned(d: Desired, pin: int, live: AssistantState, predict: Predict, seen: dict[str, Any],
-                 where: dict[str, Any], problems: list[Problem]) -> Change | None:
+                 where: Mapping[str, Any], problems: list[Problem]) -> Change | None:
     """``activeVersion: N``: version N is made active whatever the manifest's content says."""
     entry = live.version_entry(pin) if live.versions is not None else None
     if pin != live.version and entry is None:
@@ -218,14 +241,14 @@ def faithful(predict: Predict, version: Content, live: Content) -> bool:
 
 def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: list[str]) -> list[Problem]:
     """Unknown graph → error; configurable/context checked against the graph's JSON Schema."""
-    file, line = d.location(("spec", "graph"))
-    where: dict[str, Any] = {"file": file, "line": line}
     graph = graphs.get(d.content.graph_id)
-    if graph is None:
-        return [Problem(**where, path="spec.graph",
-                        message=f"unknown graph {d.content.graph_id!r}; the target has: {', '.join(sorted(graphs)) or 'none'}")]
-    if graph.error:
-        return [Problem(**where, path="spec.graph", message=f"graph cannot be loaded: {graph.error}")]
+    if graph is None or graph.error:
+        # the line only when reported: finding it may parse the manifest (a stored load has no line map)
+        file, line = d.location(("spec", "graph"))
+        if graph is None:
+            return [Problem(file, line, "spec.graph",
+                            f"unknown graph {d.content.graph_id!r}; the target has: {', '.join(sorted(graphs)) or 'none'}")]
+        return [Problem(file, line, "spec.graph", f"graph cannot be loaded: {graph.error}")]
     problems = []
     if graph.schema_error:
         note = f"graph {graph.graph_id!r}: config was not checked against this graph's schema, which could not be read: {graph.schema_error}"
@@ -267,10 +290,10 @@ def schema_findings(values: dict[str, Any], schema: dict[str, Any]) -> tuple[lis
                 close = difflib.get_close_matches(key, sorted(known), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 notes.append(((key,), f"not in the graph's schema{hint}"))
-    import jsonschema  # imported when a manifest sets values a graph schema checks
-
     if _plainly_valid(values, schema):
         return errors, notes
+    import jsonschema  # imported when a manifest sets values that need it (a plain check above does not)
+
     validator = _validators.get(id(schema))
     if validator is None or validator[0] is not schema:
         relaxed = {**schema, "additionalProperties": True}
