@@ -111,3 +111,24 @@ def test_a_file_with_a_problem_is_not_stored_and_still_reported(repo, capsys):
     first = run(capsys, "validate", ".")
     assert first[0] == 1 and "grpah" in first[2]
     assert run(capsys, "validate", ".") == first
+
+
+def test_resolved_values_are_hashed_under_a_private_key(repo, monkeypatch):
+    """A copied load.json alone does not let anyone test guesses of a secret: the hash of
+    what the variables resolved to is keyed by a random key kept beside it, owner-only."""
+    from controller.config.loadstore import variables_key
+
+    monkeypatch.setenv("MODEL", "secret-model-value")
+    results = LoadStore(str(store_path(repo)))
+    load_manifests(["."], {}, root=str(repo), results=results)
+    results.save()
+    key = Path(f"{store_path(repo)}.key")
+    assert key.is_file() and (key.stat().st_mode & 0o777) == 0o600
+    stored = json.loads(store_path(repo).read_bytes().partition(b"\n")[2])
+    secret = key.read_bytes()
+    env = {"MODEL": "secret-model-value"}
+    with_model = [e for e in stored.values() if "MODEL" in e["names"]]
+    assert with_model  # blog-writer references ${MODEL:-…}
+    for entry in with_model:
+        assert variables_key(entry["names"], {}, env, secret) in entry["runs"]  # what the store really uses
+        assert variables_key(entry["names"], {}, env) not in entry["runs"]  # an unkeyed guess finds nothing

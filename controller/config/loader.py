@@ -19,7 +19,7 @@ import pathspec
 from pydantic import BaseModel, ValidationError
 
 from controller.config.interpolate import Interpolated, interpolate, referenced, substitute
-from controller.config.loadstore import LoadStore, variables_key
+from controller.config.loadstore import LoadStore
 from controller.config.manifest import API_VERSION, AssistantManifest
 from controller.config.parsestore import ParseStore, text_key
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
@@ -296,7 +296,7 @@ def _stored(text: str, shown: str, values: Mapping[str, str], environ: Mapping[s
     names = results.names(key)
     if names is None:
         return None
-    entries = results.get(key, variables_key(names, values, environ))
+    entries = results.get(key, results.variables_key(names, values, environ))
     if entries is None:
         return None
     try:
@@ -349,7 +349,7 @@ def _store_file(text: str, docs: list[Document], found: list[tuple[int, LoadedMa
                  [list(p) for p in item.sensitive], [[list(p), t] for p, t in item.templates.items()], None]
         item._stored, item._store = entry, results
         entries.append(entry)
-    results.put(text_key(text), names, variables_key(names, values, environ), entries)
+    results.put(text_key(text), names, results.variables_key(names, values, environ), entries)
 
 
 class _LazyDocument(Document):
@@ -365,7 +365,7 @@ class _LazyDocument(Document):
         return self._doc
 
     @property
-    def data(self) -> Any:  # type: ignore[override]
+    def data(self) -> Any:
         return self._real().data
 
     @property

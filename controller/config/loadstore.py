@@ -21,9 +21,11 @@ Deleting it changes no result.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -36,10 +38,13 @@ SPARE = 2000
 RUNS_PER_TEXT = 4
 
 
-def variables_key(names: Iterable[str], values: Mapping[str, str], environ: Mapping[str, str]) -> str:
-    """A hash of how each of ``names`` resolves now: which source gives it, and its value.
+def variables_key(names: Iterable[str], values: Mapping[str, str], environ: Mapping[str, str],
+                  secret: bytes = b"") -> str:
+    """A keyed hash of how each of ``names`` resolves now: which source gives it, and its value.
 
-    The values are only hashed (a sensitive value must not be written in clear)."""
+    The values are only hashed (a value from the environment must not be written in clear),
+    and with ``secret``, a random key kept beside the store and readable by its owner only,
+    so a copied store alone does not let anyone test guesses of a secret offline."""
     parts: list[list[str]] = []
     for name in names:
         if name in values:
@@ -49,7 +54,7 @@ def variables_key(names: Iterable[str], values: Mapping[str, str], environ: Mapp
         else:
             parts.append([name, "unset"])
     text = json.dumps(parts, separators=(",", ":"))
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=20).hexdigest()
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=20, key=secret[:64]).hexdigest()
 
 
 class LoadStore:
@@ -63,6 +68,7 @@ class LoadStore:
         self._entries: dict[str, Any] | None = None
         self._used: set[str] = set()
         self._changed = False
+        self._key: bytes | None = None
 
     def _load(self) -> dict[str, Any]:
         if self._entries is None:
@@ -79,6 +85,28 @@ class LoadStore:
                 except Exception:  # a cache: whatever is wrong with it, start empty
                     self._entries = {}
         return self._entries
+
+    def variables_key(self, names: Iterable[str], values: Mapping[str, str], environ: Mapping[str, str]) -> str:
+        """:func:`variables_key` under this store's own key (made on first use, mode 0600)."""
+        return variables_key(names, values, environ, self._secret())
+
+    def _secret(self) -> bytes:
+        if self._key is None:
+            self._key = b""
+            if self.path:
+                key_path = f"{self.path}.key"
+                try:
+                    with open(key_path, "rb") as fh:
+                        self._key = fh.read(64)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.makedirs(os.path.dirname(key_path), exist_ok=True)
+                        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                        with os.fdopen(fd, "wb") as fh:
+                            fh.write(secrets.token_bytes(32))
+                    with contextlib.suppress(OSError), open(key_path, "rb") as fh:
+                        self._key = fh.read(64)
+        return self._key
 
     def names(self, text_key: str) -> list[str] | None:
         """The variables the file with this text references, if it was stored."""
