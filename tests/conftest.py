@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from aegra import AegraServer
+from helpers import unavailable
 from remote_servers import server_named
 from server import AgentServer, ServerFailed  # tests/ is on sys.path (rootdir conftest, no package)
 
@@ -66,14 +66,6 @@ REMOTE_SERVERS = ["langgraph-dev", pytest.param("aegra", marks=pytest.mark.aegra
 def remote_server(request: pytest.FixtureRequest) -> AgentServer | AegraServer:
     """Each remote test runs once per Agent Server implementation: ``langgraph dev`` and Aegra."""
     return server_named(request, request.param)
-
-
-def unavailable(message: str) -> None:
-    """A server that cannot start: under CI that fails the run (a skipped integration
-    suite would look green); locally it skips."""
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture

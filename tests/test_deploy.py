@@ -5,7 +5,6 @@ forever; a runAsUser the image does not have fails at start)."""
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import unavailable
 
 from controller.service.http import GET_PATHS, POST_PATHS
 
@@ -28,10 +28,7 @@ KUBERNETES_VERSION = "1.30.0"
 
 def missing(what: str) -> None:
     """A missing tool fails under CI (a skipped check would look green), skips locally."""
-    message = f"{what} is not installed (pip install -e '.[dev]')"
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    unavailable(f"{what} is not installed (pip install -e '.[dev]')")
 
 
 def hadolint() -> str:

@@ -345,6 +345,20 @@ def test_the_page_cap_is_learnt_once_per_process(repo: Path, server: FakeAgentSe
     assert server.count("POST", "/assistants/search", 200) == 6
 
 
+def test_a_page_cap_learnt_from_another_server_at_the_url_is_learnt_again(repo: Path, server: FakeAgentServer, capsys) -> None:
+    """A long-running watch may see a server replaced by another at the same URL (an upgrade,
+    another implementation): a 422 at the remembered size makes it learn the size again."""
+    run(capsys, "plan")  # learns 1000
+    server.page_cap = 100
+    seen = []
+    for _ in range(2):
+        code, out, err = run(capsys, "plan")
+        assert code == 0 and "Plan: 1 to create" in out, out + err
+        seen.append(server.count("POST", "/assistants/search", 422))
+    # each listing in flight meets the stale size once, then 1000 is probed once; after that, none
+    assert 2 <= seen[0] <= 3 and seen[1] == seen[0]
+
+
 def test_a_500_to_a_patch_is_an_answer_and_is_not_sent_again(repo: Path, server: FakeAgentServer, capsys) -> None:
     server.store[POET] = row(POET, "writer", {OWNER_KEY: OWNER, NAME_KEY: "poet"}, style="limerick")
     server.faults[f"PATCH /assistants/{POET}"] = "500"

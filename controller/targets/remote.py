@@ -378,7 +378,8 @@ class RemoteTarget:
             else:
                 return rows
 
-    async def _page(self, path: str, body: dict[str, Any], offset: int) -> tuple[httpx.Response, int]:
+    async def _page(self, path: str, body: dict[str, Any], offset: int,
+                    relearn: bool = True) -> tuple[httpx.Response, int]:
         """One page at the largest size this server accepts (answer and size used).
 
         The first listing in a process learns the size, alone (other listings wait for
@@ -401,7 +402,13 @@ class RemoteTarget:
                                 _PAGE_CAPS[self.url] = cap
                             return resp, cap
                     raise self._error(TargetError, f"POST {path}", f"HTTP 422: {_detail(resp)}")
-        resp = await self._request("POST", path, json_body={**body, "limit": cap, "offset": offset}, ok=ok)
+        resp = await self._request("POST", path, json_body={**body, "limit": cap, "offset": offset}, ok=(*ok, 422))
+        if resp.status_code == 422 and cap > SMALL_PAGE and relearn:  # another server at this URL now: learn again
+            if _PAGE_CAPS.get(self.url) == cap:
+                del _PAGE_CAPS[self.url]
+            return await self._page(path, body, offset, relearn=False)
+        if resp.status_code == 422:
+            raise self._error(TargetError, f"POST {path}", f"HTTP 422: {_detail(resp)}")
         return resp, cap
 
     @contextlib.asynccontextmanager
