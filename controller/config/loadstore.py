@@ -29,7 +29,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from controller.core.fs import atomic_write_bytes
+from controller.core.fs import read_checked_json, write_checked_json
 
 FORMAT = 1
 #: Entries kept beyond this run's (other branches, other environments) before unused ones go.
@@ -72,18 +72,7 @@ class LoadStore:
 
     def _load(self) -> dict[str, Any]:
         if self._entries is None:
-            self._entries = {}
-            if self.path:
-                try:
-                    with open(self.path, "rb") as fh:
-                        header, _, body = fh.read().partition(b"\n")
-                    meta = json.loads(header)
-                    if meta.get("format") == FORMAT and meta.get("checksum") == hashlib.blake2b(body, digest_size=20).hexdigest():
-                        entries = json.loads(body)
-                        if isinstance(entries, dict):
-                            self._entries = entries
-                except Exception:  # a cache: whatever is wrong with it, start empty
-                    self._entries = {}
+            self._entries = read_checked_json(self.path, FORMAT)
         return self._entries
 
     def variables_key(self, names: Iterable[str], values: Mapping[str, str], environ: Mapping[str, str]) -> str:
@@ -152,11 +141,5 @@ class LoadStore:
         entries = self._entries
         if len(entries) > len(self._used) + SPARE:
             entries = {k: v for k, v in entries.items() if k in self._used}
-        try:
-            body = json.dumps(entries, separators=(",", ":")).encode("utf-8")
-            header = json.dumps({"format": FORMAT, "checksum": hashlib.blake2b(body, digest_size=20).hexdigest()})
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            atomic_write_bytes(self.path, header.encode() + b"\n" + body)
+        if write_checked_json(self.path, FORMAT, entries):
             self._changed = False
-        except (OSError, TypeError, ValueError):  # cannot write (or data JSON cannot hold): only slower next time
-            pass
