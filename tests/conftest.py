@@ -75,6 +75,18 @@ def owner() -> str:
 
 
 @pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the example project outside git (cwd), with no MODEL or SIGNATURE set."""
+    from helpers import example_repo
+
+    root = example_repo(tmp_path / "repo")
+    monkeypatch.chdir(root)
+    for name in ("MODEL", "SIGNATURE", "CONTROLLER_TARGET", "CONTROLLER_OWNER"):
+        monkeypatch.delenv(name, raising=False)
+    return root
+
+
+@pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A git work tree holding a copy of the example project; cwd is its root, and no
     variable a user might have set (MODEL, CONTROLLER_TARGET, ...) leaks into the test."""

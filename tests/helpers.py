@@ -40,6 +40,20 @@ def unavailable(message: str) -> None:
     pytest.skip(message)
 
 
+def remote_project(root: Path, owner: str, url: str, monkeypatch: pytest.MonkeyPatch, *, extra: str = "") -> Path:
+    """The example project as a git work tree (cwd), owned by ``owner``, its `dev-server` target
+    at ``url`` (``extra``: more target settings) and chosen, with no key or value from the environment."""
+    example_repo(root, owner)
+    config = root / "controller.yaml"
+    config.write_text(config.read_text().replace("url: http://127.0.0.1:2024", f"url: {url}{extra}"))
+    git_init(root)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("CONTROLLER_TARGET", "dev-server")
+    for name in ("MODEL", "SIGNATURE", "LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return root
+
+
 def git(repo: Path, *args: str) -> str:
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout

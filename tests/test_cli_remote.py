@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import BLOG, TWEET, edit, example_repo, git, git_init, record_writes, run
+from helpers import BLOG, TWEET, edit, git, record_writes, remote_project, run
 from remote_servers import search_all
 
 from controller.core.content import assistant_id_for
@@ -24,15 +24,7 @@ pytestmark = pytest.mark.server
 @pytest.fixture
 def repo(tmp_path: Path, owner: str, remote_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The example repository, owned by this test, its `dev-server` target pointing at the real server."""
-    root = example_repo(tmp_path / "repo", owner)
-    config = root / "controller.yaml"
-    config.write_text(config.read_text().replace("http://127.0.0.1:2024", remote_server.url))
-    git_init(root)
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("CONTROLLER_TARGET", "dev-server")
-    for name in ("MODEL", "SIGNATURE", "LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    return root
+    return remote_project(tmp_path / "repo", owner, remote_server.url, monkeypatch)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import textwrap
 import time
 
 import pytest
-from helpers import BLOG, TWEET, edit, example_repo, git_init, run
+from helpers import BLOG, TWEET, edit, remote_project, run
 
 
 def test_status_shows_all_four_states_and_writes_nothing(repo, capsys):
@@ -87,13 +87,7 @@ def test_watch_refuses_to_start_while_the_state_is_locked(repo):
 
 @pytest.mark.server
 def test_status_on_a_remote_server_all_four_states(tmp_path, owner, agent_server, capsys, monkeypatch):
-    root = example_repo(tmp_path / "remote", owner)
-    config = root / "controller.yaml"
-    config.write_text(config.read_text().replace("http://127.0.0.1:2024", agent_server.url))
-    git_init(root)
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("CONTROLLER_TARGET", "dev-server")
-    monkeypatch.delenv("MODEL", raising=False)
+    root = remote_project(tmp_path / "remote", owner, agent_server.url, monkeypatch)
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     code, out, _ = run(capsys, "status", "--detailed-exitcode", "-o", "json")
     assert code == 0 and json.loads(out)["counts"]["Synced"] == 3

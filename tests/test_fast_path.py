@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import BLOG, edit, example_repo, run
+from helpers import BLOG, edit, run
 
 import controller.config.loader as loader
 from controller.targets.embedded import EmbeddedTarget
@@ -34,12 +34,9 @@ def probe(repo: Path, *argv: str) -> dict:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = example_repo(tmp_path / "repo")
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("CONTROLLER_TARGET", raising=False)
-    monkeypatch.delenv("MODEL", raising=False)
-    return root
+def repo(project: Path) -> Path:
+    """The example project outside git: these caches do not depend on git."""
+    return project
 
 
 def test_noop_plan_and_history_import_no_graph_when_the_cache_is_warm(repo, capsys):

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import TWEET, edit, example_repo, git_init, run
+from helpers import TWEET, edit, remote_project, run
 from holding_proxy import HoldingProxy
 
 from controller.core.content import WRITE_KEY, assistant_id_for
@@ -54,15 +54,7 @@ def proxy(agent_server: Any, hold: NextPatch) -> Any:
 @pytest.fixture
 def repo(tmp_path: Path, owner: str, proxy: HoldingProxy, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> Path:
     """The example, owned by this test, its dev-server target reached through the proxy, applied once."""
-    root = example_repo(tmp_path / "repo", owner)
-    config = root / "controller.yaml"
-    config.write_text(config.read_text().replace(
-        "url: http://127.0.0.1:2024", f"url: {proxy.url}\n    writeTimeout: {WRITE_TIMEOUT}"))
-    git_init(root)
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("CONTROLLER_TARGET", "dev-server")
-    for name in ("MODEL", "SIGNATURE", "LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
+    root = remote_project(tmp_path / "repo", owner, proxy.url, monkeypatch, extra=f"\n    writeTimeout: {WRITE_TIMEOUT}")
     code, out, err = run(capsys, "apply", ".", "--auto-approve", "--no-smoke")
     assert code == 0, out + err
     return root

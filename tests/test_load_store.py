@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import BLOG, edit, example_repo, run
+from helpers import BLOG, edit, run
 
 from controller.config.loader import load_manifests
 from controller.config.loadstore import LoadStore
@@ -16,13 +16,9 @@ from controller.engine.desired import desired_state
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = example_repo(tmp_path / "repo")
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("CONTROLLER_TARGET", raising=False)
-    monkeypatch.delenv("MODEL", raising=False)
-    monkeypatch.delenv("SIGNATURE", raising=False)
-    return root
+def repo(project: Path) -> Path:
+    """The example project outside git: these caches do not depend on git."""
+    return project
 
 
 def plan(capsys) -> tuple[int, str, str]:
