@@ -24,6 +24,7 @@ from controller.config.manifest import API_VERSION, AssistantManifest
 from controller.config.parsestore import ParseStore, text_key
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
 from controller.core.content import plain_copy
+from controller.core.environ import process_environ
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
 from controller.core.paths import dotted
@@ -238,7 +239,7 @@ def load_files(
     ``results``: see :func:`load_manifests` (its caller saves it, after adding fingerprints).
     """
     values = values or {}
-    environ = os.environ if environ is None else environ
+    environ = process_environ() if environ is None else environ
     problems: list[Problem] = []
     per_file: dict[str, list[LoadedManifest]] = {}
     for path, explicit in files:

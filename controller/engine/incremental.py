@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from controller.config.loader import LoadedManifest, duplicates, find_files, load_files
 from controller.config.settings import git_revision
+from controller.core.environ import process_environ
 from controller.core.errors import InvalidInput, Problem
 from controller.engine.desired import Desired, desired_state
 from controller.engine.pipeline import Workspace
@@ -80,7 +81,7 @@ class ManifestSet:
         # The on-disk parse store is for the next process; rewriting all of it for one edited
         # file would cost more than the edit (a full pass keeps it up to date).
         store = ws.parse_store() if changed is None else None
-        fresh, problems = load_files(reread, ws.spec.values, os.environ if environ is None else environ,
+        fresh, problems = load_files(reread, ws.spec.values, process_environ() if environ is None else environ,
                                      ws.parsed, store=store)
         fresh = {os.path.abspath(path): items for path, items in fresh.items()}
         loaded = [m for key in keys for m in (fresh[key] if key in fresh else old[key].manifests)]

@@ -18,6 +18,7 @@ from controller.config.loader import LoadedManifest, ParseCache, load_manifests
 from controller.config.loadstore import LoadStore
 from controller.config.parsestore import ParseStore
 from controller.config.settings import CONFIG_NAMES, Settings, TargetSpec, git_revision, load_settings
+from controller.core.environ import process_environ
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
 from controller.engine.desired import Desired, desired_state
@@ -90,7 +91,7 @@ class Workspace:
         """The valid manifests under the paths. ``require``: none at all is an error, so a
         wrong path in CI fails instead of planning "No changes". ``results``: loaded files
         kept between processes (:meth:`load_store`); the caller saves it."""
-        loaded = load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed,
+        loaded = load_manifests(self.paths, self.spec.values, process_environ() if environ is None else environ, self.parsed,
                                 unset_warnings=unset_warnings, root=self.settings.root, store=self.parse_store(),
                                 results=results)
         if require and not loaded:
