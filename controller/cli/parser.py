@@ -22,7 +22,7 @@ def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool =
                        "embedded targets fall back to the project root's folder name)")
         g.add_argument("--concurrency", type=int, metavar="N", help="parallel requests to a remote target (default 32)")
     g.add_argument("-v", "--verbose", action="store_true", help="more detail; tracebacks on errors")
-    g.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
+    g.add_argument("-q", "--quiet", action="store_true", help="only errors, warnings and the summary")
     g.add_argument("--no-color", action="store_true", help="no colour (also NO_COLOR); colour is used only on a TTY")
 
 
