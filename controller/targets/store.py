@@ -39,6 +39,7 @@ from langgraph.store.memory import InMemoryStore
 
 from controller.core.errors import ControllerError
 
+
 class _NoNumpyNotice(logging.Filter):
     """InMemoryStore logs a warning on its first vector search when NumPy is absent; a CLI
     run is no place for it (search works, in pure Python)."""
