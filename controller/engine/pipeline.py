@@ -14,13 +14,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from controller.config.loader import LoadedManifest, ParseCache, load_manifests
-from controller.config.loadstore import LoadStore
-from controller.config.parsestore import ParseStore
+from controller.config.loader import FileLoads, LoadOptions, load_manifests
 from controller.config.settings import CONFIG_NAMES, Settings, TargetSpec, git_revision, load_settings
+from controller.config.store import LoadStore
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
-from controller.engine.desired import Desired, desired_state
+from controller.engine.desired import MEMO, Desired, desired_state
 from controller.engine.observe import StartupReads, observe, observe_some, startup_reads
 from controller.engine.plan import Plan, make_plan
 from controller.targets.base import Target
@@ -66,8 +65,9 @@ class Workspace:
     paths: list[str]
     settings: Settings
     spec: TargetSpec
-    #: Parsed files to reuse when their text is unchanged (watch keeps one across reconciles).
-    parsed: ParseCache | None = None
+    #: Loaded files kept across loads (a watch keeps one for its life); None: each load opens
+    #: the project's store and saves what it added.
+    store: LoadStore | None = None
 
     @classmethod
     def load(cls, paths: list[str], *, config: str | None = None, target: str | None = None,
@@ -85,38 +85,39 @@ class Workspace:
         settings.require_owner(spec)
         return cls(paths, settings, spec)
 
+    def open_store(self) -> LoadStore:
+        """The store loads go through: the kept one, or the project's (``<root>/.controller/cache``)."""
+        if self.store is not None:
+            return self.store
+        return LoadStore(self.spec.cache_dir or os.path.join(self.settings.root, ".controller", "cache"))
+
+    def load_options(self, environ: Mapping[str, str] | None = None, *, unset_is_warning: bool = False,
+                     store: LoadStore | None = None) -> LoadOptions:
+        return LoadOptions(values=self.spec.values, environ=environ, root=self.settings.root,
+                           unset_is_warning=unset_is_warning, store=store)
+
     def manifests(self, environ: Mapping[str, str] | None = None, *, require: bool = True,
-                  unset_warnings: list[Problem] | None = None, results: LoadStore | None = None) -> list[LoadedManifest]:
+                  unset_is_warning: bool = False, store: LoadStore | None = None) -> FileLoads:
         """The valid manifests under the paths. ``require``: none at all is an error, so a
-        wrong path in CI fails instead of planning "No changes". ``results``: loaded files
-        kept between processes (:meth:`load_store`); the caller saves it."""
-        loaded = load_manifests(self.paths, self.spec.values, os.environ if environ is None else environ, self.parsed,
-                                unset_warnings=unset_warnings, root=self.settings.root, store=self.parse_store(),
-                                results=results)
-        if require and not loaded:
+        wrong path in CI fails instead of planning "No changes". ``store``: the caller's (it
+        saves it); else what this load adds is saved here."""
+        into = store or self.open_store()
+        loads = load_manifests(self.paths, self.load_options(environ, unset_is_warning=unset_is_warning, store=into))
+        if require and not loads.manifests:
             raise InvalidInput([Problem(message=f"no manifests found under {' '.join(self.paths)}")])
-        return loaded
-
-    def parse_store(self) -> ParseStore:
-        """Parsed files kept between processes, by text hash."""
-        return ParseStore(os.path.join(self._cache_dir(), "parse.json"))
-
-    def load_store(self) -> LoadStore:
-        """Loaded (validated) files kept between processes, by text hash and resolved variables."""
-        return LoadStore(os.path.join(self._cache_dir(), "load.json"))
-
-    def _cache_dir(self) -> str:
-        return self.spec.cache_dir or os.path.join(self.settings.root, ".controller", "cache")
+        if store is None and into is not self.store:
+            into.save()
+        return loads
 
     def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
                 *, require: bool = True) -> list[Desired]:
-        results = self.load_store() if self.parsed is None else None
-        loaded = self.manifests(environ, require=require, results=results)
+        store = self.open_store()
+        loaded = self.manifests(environ, require=require, store=store).manifests
         revision = git_revision(self.settings.root, [m.file for m in loaded])
-        sources: dict[str, str] = {}
-        items = [desired_state(m, self.settings.owner, revision, self.settings.root, sources) for m in loaded]
-        if results is not None:
-            results.save()  # after the desired state: it adds each manifest's id and content hash
+        memo = store.memo(MEMO)
+        items = [desired_state(m, self.settings.owner, revision, memo) for m in loaded]
+        if store is not self.store:
+            store.save()
         if selector:
             items = [d for d in items if all(d.labels.get(k) == v for k, v in selector.items())]
         return items

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import sqlite3
 import threading
 import uuid
@@ -72,7 +73,61 @@ def _now() -> str:
 
 def _content(row: sqlite3.Row | tuple) -> Content:
     graph_id, name, description, config, context, metadata = row
-    return Content(graph_id, name, description, json.loads(config), json.loads(context), json.loads(metadata))
+    return _StoredContent(graph_id, name, description, texts=(config, context, metadata))
+
+
+class _StoredContent(Content):
+    """A version's content as the file holds it: config, context and metadata stay JSON
+    text until read. A no-op plan of 10,000 assistants compares stored hashes and reads
+    only the metadata (owner), so decoding the rest would be most of its time.
+
+    It is a Content in every other way: equal to a Content with the same fields, and
+    ``dataclasses.replace`` gives a plain copy with the change."""
+
+    _FIELDS = ("config", "context", "metadata")
+    _texts: tuple[str, str, str] | None
+
+    def __init__(self, graph_id: str, name: str, description: str | None = None, config: Any = None,
+                 context: Any = None, metadata: Any = None, *, texts: tuple[str, str, str] | None = None):
+        for key, value in (("graph_id", graph_id), ("name", name), ("description", description)):
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "_texts", texts)
+        if texts is None:  # made by dataclasses.replace: the values are given
+            for key, value in zip(self._FIELDS, (config, context, metadata), strict=True):
+                object.__setattr__(self, "_" + key, value if value is not None else {})
+
+    def _decoded(self, index: int) -> Any:
+        key = "_" + self._FIELDS[index]
+        if key not in self.__dict__:
+            assert self._texts is not None
+            object.__setattr__(self, key, json.loads(self._texts[index]))
+        return self.__dict__[key]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self._decoded(0)
+
+    @property
+    def context(self) -> dict[str, Any]:
+        return self._decoded(1)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._decoded(2)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Content):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in dataclasses.fields(Content))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return Content.__repr__(self)
+
+
+#: Metadata keys that can be named in a JSON path as they are (``controller/owner``, ``team``).
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_./-]+$")
 
 
 def _contains(haystack: Any, needle: Any) -> bool:
@@ -216,11 +271,17 @@ class EmbeddedTarget:
         return AssistantState(row[0], row[1], _content(row[4:10]), row[2], row[3], content_hash=row[10])
 
     async def list_assistants(self, metadata: dict[str, Any] | None = None) -> list[AssistantState]:
-        rows = [self._state(r) for r in self._read("{select} ORDER BY a.assistant_id")]
-        found = rows + self._system()
-        if metadata:
-            found = [a for a in found if _contains(a.content.metadata, metadata)]
-        return found
+        # Plain string values are matched by SQLite (an owner's listing decodes no other row's
+        # metadata); whatever else the filter holds is matched here, as the server matches it.
+        plain = {k: v for k, v in (metadata or {}).items() if isinstance(v, str) and _SAFE_KEY.match(k)}
+        where = " AND ".join(f"json_extract(v.metadata, '$.\"{k}\"') = ?" for k in plain)
+        sql = "{select}" + (f" WHERE {where}" if where else "") + " ORDER BY a.assistant_id"
+        rest = {k: v for k, v in (metadata or {}).items() if k not in plain}
+        rows = [self._state(r) for r in self._read(sql, tuple(plain.values()))]
+        if rest:
+            rows = [a for a in rows if _contains(a.content.metadata, rest)]
+        system = [a for a in self._system() if _contains(a.content.metadata, metadata or {})]
+        return rows + system
 
     async def get(self, assistant_id: str, *, versions: bool = False) -> AssistantState | None:
         assistant_id = assistant_id.lower()
