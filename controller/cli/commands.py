@@ -158,10 +158,9 @@ async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
 
 async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     from controller.cli.views import View
-    from controller.engine import planfile
     from controller.engine.apply import SyncOptions
 
-    saved = len(args.paths) == 1 and planfile.is_plan_file(args.paths[0])
+    saved = len(args.paths) == 1 and _is_plan_file(args.paths[0])
     ws = _saved_workspace(args, args.paths[0]) if saved else _workspace(args)
     options = SyncOptions.resolve(ws.spec, no_smoke=args.no_smoke, smoke=args.smoke, keep_failed=args.keep_failed,
                                   max_deletes=args.max_deletes)
@@ -176,21 +175,39 @@ async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
             lock.release()
 
 
+def _is_plan_file(path: str) -> bool:
+    """A saved plan given to apply (a folder or a manifest never is: the plan file reader and
+    its models are not imported for them)."""
+    if not os.path.isfile(path) or path.endswith((".yaml", ".yml")):
+        return False
+    from controller.engine import planfile
+
+    return planfile.is_plan_file(path)
+
+
 async def _apply(args: argparse.Namespace, console: Console, ws: Workspace, options: SyncOptions, view: View,
                  saved: bool) -> int:
-    from controller.engine.apply import apply_plan, clean_candidates
+    from controller.engine.apply import ApplyResult, apply_plan, clean_candidates
+    from controller.engine.pipeline import plan_with_basis, record_applied
 
     async with open_target(ws.spec) as target:
-        await clean_candidates(target, ws.settings.owner, view)
-        plan = await (_saved_plan(args.paths[0], ws, target) if saved else plan_workspace(ws, target, _scope(args)))
+        if saved:
+            await clean_candidates(target, ws.settings.owner, view)
+            plan, basis = await _saved_plan(args.paths[0], ws, target), None
+        else:
+            plan, basis = await plan_with_basis(ws, target, _scope(args), record=False)
+            if basis is None or basis.candidates:  # (none can be there when the last plan saw none since)
+                await clean_candidates(target, ws.settings.owner, view)
         _show_plan(plan, console)
         if refused := options.deletes_refused(plan.changes):
             raise ControllerError(refused)
         if not plan.has_changes:
+            await record_applied(ws, target, basis, plan, ApplyResult([]))
             return 0
         _confirm(args.auto_approve or saved)  # a saved plan is the approval (as in Terraform)
         console.line("")
         result = await apply_plan(target, plan, options, view)
+        await record_applied(ws, target, basis, plan, result)
     if args.junit:
         _write_junit(result.cases, args.junit)
     view.summary(result)

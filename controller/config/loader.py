@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.config.files import API_VERSION, FoundFile, find_files, mentions_us
 from controller.config.interpolate import Interpolated, interpolate, referenced, substitute
-from controller.config.store import Dependency, LoadStore, StoredManifest
+from controller.config.store import Dependency, Kept, LoadStore, Resolver, StoredManifest, text_key
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
 from controller.core.content import plain_copy
 from controller.core.errors import InvalidInput, Problem
@@ -130,6 +130,16 @@ class LoadOptions:
         return os.environ if self.environ is None else self.environ
 
 
+@dataclass(frozen=True)
+class FileKey:
+    """What identifies a file's load result (with a store): its text's hash, the dependencies
+    it has besides its text, and the digest of both as they are now (``LoadStore.digest``)."""
+
+    text_key: str
+    dependencies: tuple[Dependency, ...]
+    digest: str
+
+
 @dataclass
 class FileLoads:
     """Each file's valid manifests (in the order given), and every problem found."""
@@ -138,10 +148,27 @@ class FileLoads:
     problems: list[Problem] = field(default_factory=list)
     #: Unset variables, with ``unset_is_warning``.
     warnings: list[Problem] = field(default_factory=list)
+    #: Each loaded file's key, when loaded with a store.
+    keys: dict[str, FileKey] = field(default_factory=dict)
 
     @property
     def manifests(self) -> list[LoadedManifest]:
+        """Every file's, in order (a new list each time: keep it when using it more than once)."""
         return [m for items in self.files.values() for m in items]
+
+
+@dataclass(frozen=True)
+class FileText:
+    """A file as read for loading: where it is, and its text (None: it could not be read
+    or decoded, and loading it reports why)."""
+
+    path: str
+    explicit: bool
+    #: As the user sees it (relative to the working directory when inside it).
+    shown: str
+    #: From the project root: the assistant's ``controller/source``.
+    source: str
+    text: str | None
 
 
 def load_manifests(paths: Iterable[str], options: LoadOptions = LoadOptions()) -> FileLoads:
@@ -159,11 +186,35 @@ def load_files(files: Iterable[FoundFile], options: LoadOptions) -> FileLoads:
     files. Kept apart from :func:`load_manifests` so watch can re-load only the files that
     changed and run the checks across files (:func:`duplicates`) on its merged set.
     The caller saves ``options.store``."""
-    loads = FileLoads()
+    return load_texts(read_files(files, options), options)
+
+
+def read_files(files: Iterable[FoundFile], options: LoadOptions) -> list[FileText]:
+    """The files' texts, before anything is parsed: a caller that knows a text's result
+    already (by its :class:`FileKey`) loads only the others (:func:`load_texts`)."""
     where = _Where(options.root)
+    out = []
     for path, explicit in files:
-        loads.files[path] = _load_file(path, explicit, where, options, loads)
+        shown, source = where(path)
+        try:
+            text: str | None = read_text(path)
+        except (OSError, YamlError):
+            text = None
+        out.append(FileText(path, explicit, shown, source, text))
+    return out
+
+
+def load_texts(texts: Iterable[FileText], options: LoadOptions) -> FileLoads:
+    """Each file → its valid manifests, plus every problem found (see :func:`load_files`)."""
+    loads = FileLoads()
+    for file in texts:
+        loads.files[file.path] = _load_file(file, options, loads)
     return loads
+
+
+def file_digest(text: str, dependencies: Iterable[Dependency], options: LoadOptions) -> str | None:
+    """The digest a file with this text and these dependencies has now (None without a store)."""
+    return options.store.digest(text, dependencies, _resolver(options)) if options.store is not None else None
 
 
 class _Where:
@@ -184,31 +235,36 @@ class _Where:
         return shown, os.path.relpath(full, self.root)
 
 
-def _load_file(path: str, explicit: bool, where: _Where, options: LoadOptions, loads: FileLoads) -> list[LoadedManifest]:
-    shown, source = where(path)
+def _load_file(file: FileText, options: LoadOptions, loads: FileLoads) -> list[LoadedManifest]:
+    path, explicit, shown, source, text = file.path, file.explicit, file.shown, file.source, file.text
     try:
-        text = read_text(path)
+        if text is None:
+            text = read_text(path)  # (again: this time for the error)
     except YamlError as exc:
         return _unreadable(path, explicit, shown, Problem(file=shown, line=exc.line, message=str(exc)), loads)
     except OSError as exc:
         loads.problems.append(Problem(file=shown, message=f"cannot read: {exc.strerror}"))
         return []
     store = options.store
-    if store is not None:
-        stored = _from_store(store, text, shown, source, options)
+    kept = store.manifests(text, _resolver(options)) if store is not None else None
+    if kept is not None:
+        stored = _from_store(kept, text, shown, source, options)
         if stored is not None:
+            loads.keys[path] = FileKey(kept.text_key, kept.dependencies, kept.digest)
             return stored
     try:
-        docs = store.documents(text, load_documents) if store is not None else load_documents(text)
+        docs = load_documents(text)
     except YamlError as exc:
         return _unreadable(path, explicit, shown, Problem(file=shown, line=exc.line, message=str(exc)), loads)
-    dependencies = [Dependency("variable", n) for n in sorted(set().union(*(referenced(d.data) for d in docs)))] \
-        if "$" in text else []
-    digest = store.digest(text, dependencies, _resolver(options)) if store is not None else None
+    dependencies = tuple(Dependency("variable", n) for n in sorted(set().union(*(referenced(d.data) for d in docs)))) \
+        if "$" in text else ()
+    digest = file_digest(text, dependencies, options)
     before = (len(loads.problems), len(loads.warnings))
     found = _validate_file(docs, explicit, shown, source, text, digest, options, loads)
-    if store is not None and (len(loads.problems), len(loads.warnings)) == before:
-        _keep(store, text, dependencies, found, options)
+    if store is not None and digest is not None:
+        loads.keys[path] = FileKey(text_key(text), dependencies, digest)
+        if (len(loads.problems), len(loads.warnings)) == before:
+            _keep(store, text, list(dependencies), found, options)
     return [item for _, item in found]
 
 
@@ -303,7 +359,7 @@ def _within(path: str, ancestor: str) -> bool:
 
 # -- the store ------------------------------------------------------------------------------
 
-def _resolver(options: LoadOptions):  # -> Resolver
+def _resolver(options: LoadOptions) -> Resolver:
     values, environ = options.values, options.env
 
     def resolve(dep: Dependency) -> str:
@@ -317,15 +373,11 @@ def _resolver(options: LoadOptions):  # -> Resolver
     return resolve
 
 
-def _from_store(store: LoadStore, text: str, shown: str, source: str, options: LoadOptions) -> list[LoadedManifest] | None:
-    """The file's manifests from the store, or None (not kept, other dependencies, a damaged record)."""
-    found = store.manifests(text, _resolver(options))
-    if found is None:
-        return None
-    digest, stored = found
+def _from_store(kept: Kept, text: str, shown: str, source: str, options: LoadOptions) -> list[LoadedManifest] | None:
+    """The kept file's manifests, or None for a damaged record (the file is loaded instead)."""
     try:
         out = []
-        for entry in stored:
+        for entry in kept.manifests:
             data = entry.data
             if entry.templates:
                 data = plain_copy(data)  # the store keeps the templates, never the values
@@ -335,9 +387,9 @@ def _from_store(store: LoadStore, text: str, shown: str, source: str, options: L
                     for part in doc_path[:-1]:
                         node = node[part]
                     node[doc_path[-1]] = value
-            document = _LazyDocument(text, entry.index, entry.line, store)
+            document = _LazyDocument(text, entry.index, entry.line)
             out.append(LoadedManifest(shown, source, document, view_of(data), data, entry.templates,
-                                      digest, entry.index))
+                                      kept.digest, entry.index))
         return out
     except Exception:  # a record of the wrong shape: load the file instead
         return None
@@ -365,13 +417,13 @@ def _keep(store: LoadStore, text: str, dependencies: list[Dependency], found: li
 class _LazyDocument(Document):
     """A stored manifest's document: parsed from its text only if a line is needed (an error)."""
 
-    def __init__(self, text: str, index: int, line: int, store: LoadStore):
-        self._text, self._index, self.line, self._store = text, index, line, store
+    def __init__(self, text: str, index: int, line: int):
+        self._text, self._index, self.line = text, index, line
         self._doc: Document | None = None
 
     def _real(self) -> Document:
         if self._doc is None:
-            self._doc = self._store.documents(self._text, load_documents)[self._index]
+            self._doc = load_documents(self._text)[self._index]
         return self._doc
 
     @property

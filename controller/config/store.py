@@ -1,16 +1,16 @@
 """Loaded manifest files kept between runs: a file that has not changed is neither parsed,
 interpolated nor validated again.
 
-Two tables, one mechanism (:class:`Table`, a JSON file with a checksum):
+One cache file (``<root>/.controller/cache/cache.db``, SQLite: a record is read or written
+alone, so an edit of one file among thousands rewrites one record) holds tables of JSON
+records, each read and written through :class:`Table`:
 
-- ``parse.json``: text hash → the file's documents with their line maps. Read only when a
-  file must be loaded for real, or when a problem needs a line number.
-- ``load.json``: text hash → the file's *dependencies* (whatever its result depends on
-  besides its own text: the variables it references today; included files and shared
-  defaults plug in as more :class:`Dependency` kinds) and, per resolution of those
-  dependencies, the manifests it validated to. A resolution is a keyed hash of what each
-  dependency is now (:meth:`LoadStore.resolution`), so a changed variable or file is never
-  served from here.
+- ``load``: text hash → the file's *dependencies* (whatever its result depends on besides
+  its own text: the variables it references today; included files and shared defaults plug
+  in as more :class:`Dependency` kinds) and, per digest of those dependencies as they are
+  now, the manifests it validated to. A changed variable or file is never served from here.
+- ``config``: controller.yaml's validated data, by text hash.
+- memos (:meth:`LoadStore.memo`): values callers derive from loaded files, by digest.
 
 Nothing secret is ever written: a value from the environment is only hashed, under a
 random key kept beside the store and readable by its owner only (so a copied store alone
@@ -18,9 +18,9 @@ does not let anyone test guesses of a secret offline), and a sensitive string is
 as its template and substituted again on use.
 
 A hit is exactly what validation produced for the same input: only files that loaded
-without a problem are kept. Every table is plain data (nothing in it is executed); a
-torn, edited or foreign file, or a record of the wrong shape, is ignored and rebuilt.
-Deleting the folder changes no result, only the time a run takes.
+without a problem are kept. Records are plain data (nothing in them is executed); a file
+that is not a database, or a record of the wrong shape, is ignored and rebuilt. Deleting
+the folder changes no result, only the time a run takes.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ import hashlib
 import json
 import os
 import secrets
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from controller.config.yamlio import Document, Path
-from controller.core.fs import read_checked_json, write_checked_json
+from controller.config.yamlio import Path
 
-FORMAT = 2
+FORMAT = 3
 #: Records kept beyond this run's (other branches, other environments) before unused ones go.
 SPARE = 2000
 #: Resolutions kept per file text (a few environments in turn, say CI and a laptop).
@@ -61,7 +61,7 @@ class Dependency:
     name: str
 
 
-#: What a dependency is now, as text to hash (never stored in clear): see LoadStore.resolution.
+#: What a dependency is now, as text to hash (never stored in clear): see LoadStore.digest.
 Resolver = Callable[[Dependency], str]
 
 
@@ -85,25 +85,100 @@ class StoredFile:
     loads: dict[str, tuple[StoredManifest, ...]]
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A kept file's result as found: its text's hash, its dependencies, their digest now
+    (:meth:`LoadStore.digest`), and the manifests it validated to."""
+
+    text_key: str
+    dependencies: tuple[Dependency, ...]
+    digest: str
+    manifests: tuple[StoredManifest, ...]
+
+
+class CacheFile:
+    """The SQLite file every table lives in, opened on first use. Any failure (no room, a
+    locked or damaged file) leaves the run without a cache, never with an error: a damaged
+    file is removed, so the next run starts a new one."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._off = path is None
+
+    def _open(self, create: bool) -> sqlite3.Connection | None:
+        if self._db is None and not self._off and self.path and (create or os.path.exists(self.path)):
+            try:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                db = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("CREATE TABLE IF NOT EXISTS records (tbl TEXT NOT NULL, key TEXT NOT NULL,"
+                           " value TEXT NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID")
+                self._db = db
+            except sqlite3.Error as exc:
+                self._fail(exc)
+        return self._db
+
+    def _fail(self, exc: sqlite3.Error) -> None:
+        self._off, self._db = True, None
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError) and self.path:
+            with contextlib.suppress(OSError):  # not a database (any more): the next run makes a new one
+                os.unlink(self.path)
+
+    def get(self, table: str, key: str) -> str | None:
+        db = self._open(create=False)
+        if db is None:
+            return None
+        try:
+            row = db.execute("SELECT value FROM records WHERE tbl = ? AND key = ?", (table, key)).fetchone()
+        except sqlite3.Error as exc:
+            self._fail(exc)
+            return None
+        return row[0] if row else None
+
+    def write(self, table: str, rows: dict[str, str], keep: set[str]) -> None:
+        """Write ``rows``; when the table has grown past ``keep`` plus SPARE, drop what is not in ``keep``."""
+        db = self._open(create=True)
+        if db is None:
+            return
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?)", [(table, k, v) for k, v in rows.items()])
+                (count,) = db.execute("SELECT COUNT(*) FROM records WHERE tbl = ?", (table,)).fetchone()
+                if count > len(keep) + SPARE:
+                    db.execute("CREATE TEMP TABLE IF NOT EXISTS kept (key TEXT PRIMARY KEY)")
+                    db.execute("DELETE FROM kept")
+                    db.executemany("INSERT OR IGNORE INTO kept VALUES (?)", [(k,) for k in keep])
+                    db.execute("DELETE FROM records WHERE tbl = ? AND key NOT IN (SELECT key FROM kept)", (table,))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:  # busy past the timeout, no room: the next run is only slower
+            self._fail(exc)
+
+
 class Table(Generic[R]):
-    """Records by key in one checked JSON file, loaded on first use and written back by
-    :meth:`save` only when a record was added: a run that changed nothing writes nothing."""
+    """Records of one kind, by key, read one at a time (and kept in memory once read) and
+    written by :meth:`save` only when one was added: a run that changed nothing writes nothing."""
 
-    def __init__(self, path: str | None, fmt: str, decode: Callable[[Any], R], encode: Callable[[R], Any]):
-        self.path, self._fmt, self._decode, self._encode = path, fmt, decode, encode
-        self._raw: dict[str, Any] | None = None
+    def __init__(self, file: CacheFile, name: str, decode: Callable[[Any], R], encode: Callable[[R], Any]):
+        self._file, self._name, self._decode, self._encode = file, name, decode, encode
+        self._read: dict[str, Any] = {}
+        self._pending: dict[str, str] = {}
         self._used: set[str] = set()
-        self._changed = False
-
-    def _entries(self) -> dict[str, Any]:
-        if self._raw is None:
-            self._raw = read_checked_json(self.path, self._fmt)
-        return self._raw
 
     def get(self, key: str) -> R | None:
-        raw = self._entries().get(key)
+        raw = self._read.get(key)
         if raw is None:
-            return None
+            text = self._file.get(self._name, key)
+            if text is None:
+                return None
+            try:
+                raw = self._read[key] = json.loads(text)
+            except ValueError:
+                return None
         try:
             record = self._decode(raw)
         except Exception:  # a record of the wrong shape: as if absent (it is rebuilt)
@@ -112,18 +187,15 @@ class Table(Generic[R]):
         return record
 
     def put(self, key: str, record: R) -> None:
-        self._entries()[key] = self._encode(record)
+        raw = self._encode(record)
+        self._read[key] = raw
+        self._pending[key] = json.dumps(raw, separators=(",", ":"))
         self._used.add(key)
-        self._changed = True
 
     def save(self) -> None:
-        if not (self.path and self._changed and self._raw is not None):
-            return
-        entries = self._raw
-        if len(entries) > len(self._used) + SPARE:
-            entries = {k: v for k, v in entries.items() if k in self._used}
-        if write_checked_json(self.path, self._fmt, entries):
-            self._changed = False
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            self._file.write(self._name, pending, self._used)
 
 
 # -- encoding (plain JSON, checked on the way in) ------------------------------------------
@@ -132,34 +204,6 @@ def _path(raw: Any) -> Path:
     if not isinstance(raw, list) or not all(isinstance(p, str | int) and not isinstance(p, bool) for p in raw):
         raise ValueError("not a path")
     return tuple(raw)
-
-
-def _encode_document(doc: Document) -> list[Any]:
-    return [doc.data, doc.line, [[list(p), n] for p, n in doc.lines.items()]]
-
-
-class StoredDocument(Document):
-    """A parsed document from the store; its line map (needed only to report a problem) is
-    built on first use: building 10,000 of them costs more than reading the store."""
-
-    def __init__(self, data: Any, line: int, raw_lines: list[Any]):
-        if not isinstance(line, int) or not isinstance(raw_lines, list):
-            raise ValueError("not a stored document")
-        self.data, self.line, self._raw_lines = data, line, raw_lines
-        self._lines: dict[Path, int] | None = None
-
-    @property
-    def lines(self) -> dict[Path, int]:  # type: ignore[override]
-        if self._lines is None:
-            try:
-                self._lines = {tuple(p): n for p, n in self._raw_lines}
-            except (TypeError, ValueError):  # a damaged record: problems point at the document's first line
-                self._lines = {}
-        return self._lines
-
-
-def _decode_documents(raw: Any) -> list[Document]:
-    return [StoredDocument(data, line, lines) for data, line, lines in raw]
 
 
 def _encode_file(record: StoredFile) -> dict[str, Any]:
@@ -200,50 +244,28 @@ def _decode_file(raw: Any) -> StoredFile:
 
 
 class LoadStore:
-    """The parse and load tables of one project (``folder``: ``<root>/.controller/cache``;
-    None keeps them for this process only, as a long-running watch's memory)."""
+    """The cache tables of one project (``folder``: ``<root>/.controller/cache``; None keeps
+    them for this process only)."""
 
     def __init__(self, folder: str | None):
         self.folder = folder
-        self._parsed: Table[list[Document]] = Table(self._file("parse.json"), f"parse-{FORMAT}",
-                                                    _decode_documents, lambda docs: [_encode_document(d) for d in docs])
-        self._loaded: Table[StoredFile] = Table(self._file("load.json"), f"load-{FORMAT}", _decode_file, _encode_file)
-        #: controller.yaml apart: every command reads it, before (and often without) any manifest.
-        self._config: Table[dict[str, Any]] = Table(self._file("config.json"), f"config-{FORMAT}", _decode_config, dict)
+        self._cache = CacheFile(os.path.join(folder, "cache.db") if folder else None)
+        self._loaded: Table[StoredFile] = Table(self._cache, f"load-{FORMAT}", _decode_file, _encode_file)
+        self._config: Table[dict[str, Any]] = Table(self._cache, f"config-{FORMAT}", _decode_config, dict)
         self._memos: dict[str, Table[Any]] = {}
         self._key: bytes | None = None
 
-    def _file(self, name: str) -> str | None:
-        return os.path.join(self.folder, name) if self.folder else None
-
-    # -- parsing ---------------------------------------------------------------------
-
-    def documents(self, text: str, parse: Callable[[str], list[Document]]) -> list[Document]:
-        """``text``'s documents: stored, or ``parse(text)`` and stored (a YamlError is not)."""
-        key = text_key(text)
-        docs = self._parsed.get(key)
-        if docs is None:
-            docs = parse(text)
-            self._parsed.put(key, docs)
-        return docs
-
     # -- loading ---------------------------------------------------------------------
 
-    def dependencies(self, text: str) -> tuple[Dependency, ...] | None:
-        """The dependencies recorded for a file with this text (None: never kept)."""
-        record = self._loaded.get(text_key(text))
-        return record.dependencies if record is not None else None
-
-    def manifests(self, text: str, resolve: Resolver) -> tuple[str, tuple[StoredManifest, ...]] | None:
-        """(the file's digest, its manifests) when it was kept with its dependencies
-        resolving as they do now; see :meth:`digest`."""
+    def manifests(self, text: str, resolve: Resolver) -> Kept | None:
+        """The file's manifests when it was kept with its dependencies resolving as they do now."""
         key = text_key(text)
         record = self._loaded.get(key)
         if record is None:
             return None
         digest = self._digest(key, record.dependencies, resolve)
         found = record.loads.get(digest)
-        return (digest, found) if found is not None else None
+        return Kept(key, record.dependencies, digest, found) if found is not None else None
 
     def digest(self, text: str, dependencies: Iterable[Dependency], resolve: Resolver) -> str:
         """What identifies a file's load result: a keyed hash of its text and of what each of its
@@ -269,7 +291,7 @@ class LoadStore:
         """A table of values a caller derives from loaded manifests (keyed by their digests),
         kept and saved with the store. The loader never reads it: data still flows one way."""
         if name not in self._memos:
-            self._memos[name] = Table(self._file(f"{name}.json"), f"{name}-{FORMAT}", lambda raw: raw, lambda value: value)
+            self._memos[name] = Table(self._cache, f"{name}-{FORMAT}", lambda raw: raw, lambda value: value)
         return self._memos[name]
 
     def _digest(self, key: str, dependencies: Iterable[Dependency], resolve: Resolver) -> str:
@@ -290,7 +312,7 @@ class LoadStore:
 
     def save(self) -> None:
         """Write what this run added (a no-op run writes nothing)."""
-        tables: list[Table[Any]] = [self._parsed, self._loaded, self._config, *self._memos.values()]
+        tables: list[Table[Any]] = [self._loaded, self._config, *self._memos.values()]
         for table in tables:
             table.save()
 
@@ -298,7 +320,7 @@ class LoadStore:
         """A random key beside the store, made on first use, mode 0600 (b"" when it cannot be kept)."""
         if self._key is None:
             self._key = b""
-            path = self._file("load.key")
+            path = os.path.join(self.folder, "load.key") if self.folder else None
             if path:
                 try:
                     with open(path, "rb") as fh:

@@ -57,6 +57,15 @@ CREATE TABLE IF NOT EXISTS versions (
 #: Files made before versions had a content_hash get the column on their first write
 #: (a read, such as ``plan``, never changes the file); rows without one are hashed then.
 _MIGRATE = "ALTER TABLE versions ADD COLUMN content_hash TEXT"
+#: The file's generation: a random id made with it and a counter every write bumps (in the
+#: write's own transaction), so a reader can tell in one query that nothing was written since
+#: it last looked. Added, like content_hash, on the first write to an older file.
+_META = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('instance', lower(hex(randomblob(16))));
+INSERT OR IGNORE INTO meta VALUES ('writes', '0');
+"""
+_BUMP = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'writes'"
 
 _COLUMNS = """
 SELECT a.assistant_id, a.version, a.created_at, a.updated_at,
@@ -149,6 +158,7 @@ class EmbeddedTarget:
         self._db: sqlite3.Connection | None = None
         self._in_batch = False
         self._hashed = True  # does the file have versions.content_hash? (set on connect)
+        self._counted = True  # does it have the meta table (its generation)? (set on connect)
         self._lock = threading.RLock()
         self._checkpointer: Any = None  # an InMemorySaver, made by the first run on a thread
         self._threads: set[str] = set()
@@ -172,15 +182,18 @@ class EmbeddedTarget:
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
             self._hashed = any(r[1] == "content_hash" for r in db.execute("PRAGMA table_info(versions)"))
+            self._counted = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is not None
             self._db = db
-        if create and not self._hashed:
+        if create and not (self._hashed and self._counted):
             self._migrate(self._db)
         return self._db
 
     def _migrate(self, db: sqlite3.Connection) -> None:
-        """Add the content_hash column and fill it, in one transaction."""
+        """Add the content_hash column (and fill it) and the meta table, in one transaction."""
         db.execute("BEGIN IMMEDIATE")
         try:
+            for statement in filter(str.strip, _META.split(";")):
+                db.execute(statement)
             if not any(r[1] == "content_hash" for r in db.execute("PRAGMA table_info(versions)")):
                 db.execute(_MIGRATE)
             rows = db.execute("SELECT assistant_id, version, graph_id, name, description, config, context, metadata"
@@ -191,7 +204,7 @@ class EmbeddedTarget:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-        self._hashed = True
+        self._hashed = self._counted = True
 
     @property
     def _select(self) -> str:
@@ -211,10 +224,12 @@ class EmbeddedTarget:
             assert db is not None
             if self._in_batch:
                 yield db
+                db.execute(_BUMP)
                 return
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute(_BUMP)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -242,6 +257,20 @@ class EmbeddedTarget:
             db.execute("COMMIT")
 
     # -- reads -------------------------------------------------------------------
+
+    async def generation(self) -> str | None:
+        """``<file id>:<writes>``: changes with every write to this file (and differs for a new
+        file), so a caller may reuse what it read at the same generation. ``empty`` for no file
+        yet; None for a file from before generations (until its first write adds them)."""
+        if not os.path.exists(self.db_path) and self._db is None:
+            return "empty"
+        with self._lock:
+            db = self._connect(create=False)
+            if db is None or not self._counted:
+                return None
+            rows = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('instance', 'writes')").fetchall())
+        return f"{rows.get('instance')}:{rows.get('writes')}"
+
 
     async def graphs(self) -> dict[str, GraphInfo]:
         if self.registry.config_path is None:  # every graph would be "unknown": say why, once
