@@ -16,7 +16,8 @@ import pytest
 from controller.cli import main
 from controller.targets.embedded import EmbeddedTarget
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "manifests"
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+EXAMPLE = ROOT / "manifests"
 BLOG = Path("assistants/blog-writer.yaml")
 TWEET = Path("assistants/tweet-writer.yaml")
 SUPPORT = Path("assistants/support-bot.yaml")

@@ -14,15 +14,16 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from controller.config.loader import LoadedManifest, display_path, load_manifests
 from controller.config.yamlio import MAX_FILE_BYTES
 from controller.core.errors import InvalidInput, Problem
 
-CORPUS = Path(__file__).parent / "corpus"
+CORPUS = ROOT / "tests" / "corpus"
 BAD = sorted((CORPUS / "bad").glob("*.yaml"))
 GOOD = CORPUS / "good"
-EXAMPLES = Path(__file__).parent.parent / "manifests"
+EXAMPLES = ROOT / "manifests"
 HEADER = re.compile(r"^# expect: (\d+): (.+)$")
 
 MANIFEST = """\

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from controller.core.errors import ControllerError
 from controller.targets.lock import LockHeld, StateLock
@@ -104,7 +105,7 @@ def test_async_context_manager_waits_without_blocking_the_loop(tmp_path: Path) -
 
 def test_a_lock_left_by_a_killed_process_is_taken_over_at_once(tmp_path: Path) -> None:
     state = str(tmp_path / "state.db")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, state], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"

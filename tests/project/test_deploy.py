@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import unavailable
+from helpers import ROOT, unavailable
 
 from controller.service.http import GET_PATHS, POST_PATHS
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 KUSTOMIZE_DIR = ROOT / "deploy" / "kubernetes"
 #: The Kubernetes API version the manifests are validated against (shipped by kubernetes-validate).

@@ -1,5 +1,5 @@
 """Embedded-target specifics: durability, graph loading, runs. (Shared behaviour is in
-test_target_conformance.py, which runs against both targets.)"""
+test_conformance.py, which runs against both targets.)"""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,6 @@ from controller.engine import planfile
 from controller.engine.desired import Declaration
 from controller.engine.plan import Change, Plan
 
-ROOT = Path(__file__).resolve().parent.parent
 REAL = sorted([*ROOT.glob("manifests/assistants/*.yaml"), *ROOT.glob("tests/corpus/**/*.yaml")])
 TEXTS = [p.read_text(encoding="utf-8") for p in REAL]
 BOUNDED = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow],
