@@ -7,13 +7,18 @@ import os
 import re
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from controller.cli import main
+from controller.service.http import Health, ServiceServer, Snapshot
+from controller.service.metrics import Metrics
 from controller.targets.embedded import EmbeddedTarget
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
@@ -105,3 +110,32 @@ def record_writes(monkeypatch: pytest.MonkeyPatch, target_class: type) -> list[s
 
         monkeypatch.setattr(target_class, name, wrapper)
     return calls
+
+
+@dataclass
+class Service:
+    """The service endpoints (`watch --listen`) on a loopback port, with what they report to, and a client."""
+
+    server: ServiceServer
+    health: Health
+    metrics: Metrics
+    snapshot: Snapshot
+    hooks: list[int] = field(default_factory=list)
+
+    def request(self, path: str, *, method: str = "GET", body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(self.server.url + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+
+def make_service(secret: str | None) -> Service:
+    """Endpoints on a free port (not started), recording git-hook calls; ``secret``: the webhook's."""
+    health, metrics, snapshot = Health(), Metrics(), Snapshot({"phase": "starting"})
+    hooks: list[int] = []
+    server = ServiceServer("127.0.0.1", 0, health=health, interval=60.0, status=snapshot, metrics=metrics,
+                           on_git_hook=lambda: hooks.append(1), webhook_secret=secret)
+    return Service(server, health, metrics, snapshot, hooks)

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from git_daemon import Daemon, git
 from helpers import BLOG, edit, example_repo
-from test_gitsource import Daemon, free_port, git
+from server import free_port
 from test_watch import Watch, child_env, controller_command
 
 from controller.core.content import assistant_id_for
