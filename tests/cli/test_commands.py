@@ -1,4 +1,5 @@
-"""Trust: one project root whatever the PATH, explicit owners on shared targets, honest revisions.
+"""What holds for every command (cli/commands.py): one project root whatever the PATH, an explicit
+owner on a shared target, no secret in any output, and no manifests is an error.
 
 Every command run anywhere in a project must agree on the state file and the owner,
 or `history`/`rollback`/`test` answer "no assistant named" for what `apply` just made,
@@ -9,23 +10,15 @@ from __future__ import annotations
 
 import http.server
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import BLOG, edit, example_repo, git, git_init, run
+from helpers import BLOG, SECRET, edit, example_repo, git, git_init, run, state
 
 HOWTO = "set owner: in controller.yaml, or pass --owner NAME, or set CONTROLLER_OWNER"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MODEL", "SIGNATURE", "CONTROLLER_TARGET", "CONTROLLER_OWNER",
-                 "LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def bare_project(folder: Path) -> Path:
@@ -35,16 +28,9 @@ def bare_project(folder: Path) -> Path:
     return folder
 
 
-def history_revisions(out: str) -> list[str]:
-    """The REVISION column of `history`, newest first."""
-    header, *rows = out.splitlines()
-    at = header.index("REVISION")
-    return [line[at:].split()[0] for line in rows if line.strip()]
+# -- one project root ----------------------------------------------------------------------
 
-
-# -- point 1: one project root -----------------------------------------------------------
-
-
+@pytest.mark.usefixtures("clean_env")
 def test_outside_git_every_command_from_the_project_folder_finds_what_apply_made(
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ):
@@ -71,6 +57,7 @@ def test_outside_git_every_command_from_the_project_folder_finds_what_apply_made
     assert code == 0 and "blog-writer: v2 → v1" in out, out + err
 
 
+@pytest.mark.usefixtures("clean_env")
 def test_in_git_every_command_from_a_subfolder_finds_what_apply_made(tmp_path: Path, capsys, monkeypatch):
     repo = bare_project(tmp_path / "acme")
     git_init(repo)
@@ -95,6 +82,7 @@ def test_in_git_every_command_from_a_subfolder_finds_what_apply_made(tmp_path: P
     assert not (repo / "graphs" / ".controller").exists() and not (repo / "assistants" / ".controller").exists()
 
 
+@pytest.mark.usefixtures("clean_env")
 def test_not_found_names_the_state_file_the_owner_and_how_it_was_chosen(tmp_path: Path, capsys, monkeypatch):
     repo = bare_project(tmp_path / "acme")
     git_init(repo)
@@ -117,8 +105,31 @@ def test_not_found_names_the_state_file_the_owner_and_how_it_was_chosen(tmp_path
     assert code == 1 and "owner 'acme-agents' (controller.yaml)" in err
 
 
-# -- point 2: explicit owners on shared targets --------------------------------------------
+@pytest.mark.usefixtures("clean_env")
+def test_a_project_below_the_current_directory_is_refused_with_the_way_to_use_it(tmp_path: Path, capsys, monkeypatch):
+    """`controller plan manifests/` from above a project would plan it under another root and
+    owner; it says how to use that project instead, and writes nothing."""
+    example_repo(tmp_path / "repo" / "manifests")
+    git_init(tmp_path / "repo")
+    monkeypatch.chdir(tmp_path / "repo")
+    code, out, err = run(capsys, "apply", "manifests", "--auto-approve")
+    assert code == 1 and out == ""
+    assert err.splitlines()[0] == ("manifests/controller.yaml is not used: the project root comes from the current "
+                                   "directory, never from PATH; run from manifests/, or pass --config manifests/controller.yaml")
+    assert not (tmp_path / "repo" / ".controller").exists()
+    assert run(capsys, "apply", "manifests", "--config", "manifests/controller.yaml", "--auto-approve", "--no-smoke")[0] == 0
 
+
+@pytest.mark.parametrize("command", ["validate", "plan", "apply", "watch"])
+def test_no_manifests_under_the_path_is_an_error_not_no_changes(repo, capsys, command):
+    (repo / "empty").mkdir()
+    code, out, err = run(capsys, command, "empty", "--config", "controller.yaml")
+    assert code == 1
+    assert "no manifests found under empty" in err
+    assert "No changes" not in out
+
+
+# -- explicit owners on shared targets ------------------------------------------------------
 
 class CountingServer:
     """Any HTTP server: it only counts the requests it gets (the controller must send none)."""
@@ -154,6 +165,7 @@ def counting() -> Iterator[CountingServer]:
     server.close()
 
 
+@pytest.mark.usefixtures("clean_env")
 @pytest.mark.parametrize("command", [
     ["plan"], ["apply", "--auto-approve"], ["watch", "--interval", "1h"], ["import", "--out", "imported"],
 ])
@@ -170,6 +182,7 @@ def test_a_remote_target_without_an_owner_is_refused_before_any_request(
     assert not (repo / "imported").exists() and not (repo / ".controller").exists()
 
 
+@pytest.mark.usefixtures("clean_env")
 def test_a_configured_remote_target_without_an_owner_is_refused_too(tmp_path: Path, capsys, monkeypatch, counting):
     repo = bare_project(tmp_path / "acme")
     (repo / "controller.yaml").write_text(
@@ -183,6 +196,7 @@ def test_a_configured_remote_target_without_an_owner_is_refused_too(tmp_path: Pa
     assert code == 1 and "CONTROLLER_OWNER: invalid owner 'bad owner'" in err and counting.requests == 0
 
 
+@pytest.mark.usefixtures("clean_env")
 @pytest.mark.server
 def test_point_one_on_a_remote_target_with_url_and_owner(agent_server, owner: str, tmp_path: Path, capsys, monkeypatch):
     repo = bare_project(tmp_path / "acme")
@@ -208,6 +222,7 @@ def test_point_one_on_a_remote_target_with_url_and_owner(agent_server, owner: st
     assert code == 1 and f"owner {owner!r} (--owner) on {agent_server.url}" in err
 
 
+@pytest.mark.usefixtures("clean_env")
 @pytest.mark.server
 def test_two_checkouts_in_different_folders_share_one_owner(agent_server, owner: str, tmp_path: Path, capsys, monkeypatch):
     origin = example_repo(tmp_path / "repo", owner)
@@ -233,55 +248,46 @@ def test_two_checkouts_in_different_folders_share_one_owner(agent_server, owner:
     assert "No changes." in out
 
 
-# -- point 7: an honest audit trail --------------------------------------------------------
+# -- no secret in any output ----------------------------------------------------------------
+
+def test_secrets_from_the_environment_never_appear(repo, capsys, monkeypatch):
+    monkeypatch.setenv("MODEL", SECRET)
+    outputs = []
+    for argv in (("plan", "."), ("plan", ".", "-o", "json"), ("plan", ".", "--out", "p.plan"),
+                 ("apply", "p.plan", "--auto-approve"), ("plan", "."), ("history", "blog-writer", "-o", "json")):
+        code, out, err = run(capsys, *argv)
+        assert code == 0, err
+        outputs.append(out + err)
+    outputs.append(Path("p.plan").read_text())
+    monkeypatch.setenv("MODEL", SECRET + "-rotated")
+    code, out, err = run(capsys, "plan", ".", "-o", "json")
+    outputs.append(out + err)
+    for text in outputs:
+        assert SECRET not in text
+    assert "(sensitive)" in outputs[0]
+    diff = json.loads(out)["changes"][0]["diff"]
+    assert {"op": "~", "path": "config.configurable.model", "before": "(sensitive)", "after": "(sensitive)"} in diff
+    assert state(repo, "blog-writer").content.config["configurable"]["model"] == SECRET  # the real value was written
 
 
-def test_uncommitted_manifests_are_recorded_as_dirty(tmp_path: Path, capsys, monkeypatch):
-    repo = example_repo(tmp_path / "repo")
-    git_init(repo)
-    monkeypatch.chdir(repo)
-    head = git(repo, "rev-parse", "HEAD").strip()
-    edit(repo / BLOG, "Keep paragraphs short.", "Keep paragraphs very short.")  # not committed
-    assert run(capsys, "apply", "--auto-approve", "--no-smoke")[0] == 0
-    code, out, _ = run(capsys, "history", "blog-writer")
-    assert code == 0 and history_revisions(out) == [f"{head[:12]}-dirty"], out
-    code, out, _ = run(capsys, "history", "blog-writer", "-o", "json")
-    assert f'"revision": "{head}-dirty"' in out
-
-    git(repo, "commit", "-qam", "shorter paragraphs")
-    edit(repo / BLOG, "Keep paragraphs very short.", "Keep paragraphs tiny.")
-    git(repo, "commit", "-qam", "tiny paragraphs")
-    clean = git(repo, "rev-parse", "HEAD").strip()
-    assert run(capsys, "apply", "--auto-approve", "--no-smoke")[0] == 0
-    code, out, _ = run(capsys, "history", "blog-writer")
-    assert history_revisions(out) == [clean[:12], f"{head[:12]}-dirty"], out
-    assert run(capsys, "plan")[1].count("No changes.") == 1  # the revision is never compared
-
-
-def test_history_column_fits_a_dirty_revision(tmp_path: Path, capsys, monkeypatch):
-    repo = example_repo(tmp_path / "repo")
-    git_init(repo)
-    monkeypatch.chdir(repo)
-    shutil.copy(repo / BLOG, repo / "assistants" / "copy.yaml")
-    edit(repo / "assistants" / "copy.yaml", "name: blog-writer", "name: blog-copy")  # untracked
-    assert run(capsys, "apply", "--auto-approve", "--no-smoke")[0] == 0
-    code, out, _ = run(capsys, "history", "blog-writer")
-    header, row = out.splitlines()[:2]
-    (revision,) = history_revisions(out)[:1]
-    assert revision.endswith("-dirty")
-    assert row.index(revision) == header.index("REVISION")
-    assert header.index("SOURCE") > header.index("REVISION") + len(revision)
-
-
-def test_a_project_below_the_current_directory_is_refused_with_the_way_to_use_it(tmp_path: Path, capsys, monkeypatch):
-    """`controller plan manifests/` from above a project would plan it under another root and
-    owner; it says how to use that project instead, and writes nothing."""
-    example_repo(tmp_path / "repo" / "manifests")
-    git_init(tmp_path / "repo")
-    monkeypatch.chdir(tmp_path / "repo")
-    code, out, err = run(capsys, "apply", "manifests", "--auto-approve")
-    assert code == 1 and out == ""
-    assert err.splitlines()[0] == ("manifests/controller.yaml is not used: the project root comes from the current "
-                                   "directory, never from PATH; run from manifests/, or pass --config manifests/controller.yaml")
-    assert not (tmp_path / "repo" / ".controller").exists()
-    assert run(capsys, "apply", "manifests", "--config", "manifests/controller.yaml", "--auto-approve", "--no-smoke")[0] == 0
+def test_a_secret_written_earlier_stays_masked_when_the_default_is_used_now(repo, capsys, monkeypatch):
+    """MODEL=sk-secret apply, then every command without MODEL: the live value is the secret."""
+    monkeypatch.setenv("MODEL", SECRET)
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0
+    monkeypatch.delenv("MODEL")
+    edit(BLOG, "{path: model, exists: true}", '{path: model, equals: "a-different-model"}')  # fails on any model
+    outputs = []
+    for argv in (("plan", "."), ("plan", ".", "-o", "json"), ("plan", ".", "--out", "p.plan"),
+                 ("test", "blog-writer", "--junit", "test.xml"), ("test", "blog-writer", "-o", "json"),
+                 ("apply", "p.plan", "--auto-approve", "--junit", "apply.xml"),
+                 ("apply", ".", "--auto-approve", "-o", "json"), ("history", "blog-writer", "-o", "json")):
+        code, out, err = run(capsys, *argv)
+        outputs.append(" ".join(argv) + "\n" + out + err)
+    for file in ("p.plan", "test.xml", "apply.xml"):
+        outputs.append(Path(file).read_text())
+    for text in outputs:
+        assert SECRET not in text, text
+    code, out, _ = run(capsys, "plan", ".", "-o", "json")
+    assert code == 0
+    assert '"(sensitive)"' in outputs[1] and "anthropic:claude-sonnet" not in outputs[1]
+    assert json.loads(Path("p.plan").read_text())["changes"][0]["before"]["config"]["configurable"]["model"]["$sensitive"]
