@@ -1,6 +1,6 @@
 """The one small interface the reconciler, smoke tests and CLI use for any backend.
 
-Both targets implement it and one conformance suite (tests/test_target_conformance.py)
+Both targets implement it and one conformance suite (tests/targets/test_conformance.py)
 runs against both, so behaviour the reconciler relies on is pinned in one place.
 All methods are async: the remote target does real network I/O with bounded
 concurrency; the embedded one answers immediately.
