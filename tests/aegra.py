@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import httpx
-from server import ANSI, ServerFailed, free_port, interrupt  # tests/ is on sys.path (rootdir conftest)
+from server import ANSI, ServerFailed, free_port, interrupt  # tests/ is on sys.path (pyproject: pythonpath)
 
 AEGRA_VERSION = "0.11.0"  # the release these tests were written against
 REPO = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ import pytest
 from aegra import AegraServer
 from helpers import unavailable
 from remote_servers import server_named
-from server import AgentServer, ServerFailed  # tests/ is on sys.path (rootdir conftest, no package)
+from server import AgentServer, ServerFailed  # tests/ is on sys.path (pyproject: pythonpath)
 
 FIXTURE_PROJECT = Path(__file__).parent / "fixtures" / "project"
 EXAMPLE_GRAPHS = Path(__file__).parent.parent / "manifests" / "graphs"

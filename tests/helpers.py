@@ -1,22 +1,38 @@
-"""What the end-to-end tests share: a copy of the example repository, and ways to drive it."""
+"""What the tests share: a copy of the example repository and ways to drive it, the example's
+assistants as the embedded target holds them, a running `controller watch`, the service endpoints."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import queue
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from controller.cli import main
+from controller.core.content import Content, assistant_id_for
+from controller.service.http import Health, ServiceServer, Snapshot
+from controller.service.metrics import Metrics
 from controller.targets.embedded import EmbeddedTarget
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "manifests"
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+EXAMPLE = ROOT / "manifests"
 BLOG = Path("assistants/blog-writer.yaml")
 TWEET = Path("assistants/tweet-writer.yaml")
 SUPPORT = Path("assistants/support-bot.yaml")
@@ -104,3 +120,143 @@ def record_writes(monkeypatch: pytest.MonkeyPatch, target_class: type) -> list[s
 
         monkeypatch.setattr(target_class, name, wrapper)
     return calls
+
+
+# -- what the example's assistants are, on the embedded target and as content --------------
+
+SECRET = "sk-model-super-secret-4242"  # set as MODEL: a value from the environment that no output may show
+
+
+def state(repo: Path, name: str, owner: str = "demo-agents"):
+    """NAME (of OWNER) on the repository's embedded target, with its versions; None if absent."""
+    return on_embedded(repo, lambda t: t.get(assistant_id_for(owner, name), versions=True))
+
+
+def writer_content(**kw) -> Content:
+    """A writer's content (blog style, model m1, team a); ``kw`` replaces fields."""
+    base = dict(graph_id="writer", name="W", description=None, config={"configurable": {"style": "blog", "model": "m1"}},
+                context={"style": "blog", "model": "m1"}, metadata={"team": "a"})
+    base.update(kw)
+    return Content(**base)
+
+
+# -- processes: a holder of the state lock, a running `controller watch` ----------------------
+
+#: Holds the state lock of the state file given as argv[1] until killed; prints "held" once it does.
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from controller.targets.lock import StateLock
+    lock = StateLock(sys.argv[1]); lock.acquire()
+    print("held", flush=True)
+    time.sleep(120)
+""")
+
+
+WAIT_S = 90.0  # the longest a Watch waits for one event
+
+
+def controller_command() -> list[str]:
+    """The `controller` command beside this interpreter (its venv), else ``python -m controller.cli``."""
+    beside = Path(sys.executable).parent / "controller"
+    return [str(beside)] if beside.exists() else [sys.executable, "-m", "controller.cli"]
+
+
+def child_env() -> dict[str, str]:
+    """This environment without what the example's manifests read (MODEL, SIGNATURE) or a target choice; no colour."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MODEL", "CONTROLLER_TARGET", "SIGNATURE")}
+    return {**env, "NO_COLOR": "1"}
+
+
+class Watch:
+    """A running `controller watch -o json`: its events arrive on a queue from a reader thread."""
+
+    def __init__(self, cwd: Path, *flags: str, interval: str = "1s"):
+        self.err_path = cwd.parent / f"watch-{uuid.uuid4().hex[:8]}.stderr"
+        self._err = open(self.err_path, "wb")  # noqa: SIM115 - held by the watch process
+        self.proc = subprocess.Popen(
+            [*controller_command(), "watch", ".", "-o", "json", "--interval", interval, *flags],
+            cwd=cwd, env=child_env(), stdout=subprocess.PIPE, stderr=self._err, stdin=subprocess.DEVNULL, text=True,
+        )
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                self.events.put(json.loads(line))
+            except json.JSONDecodeError:
+                self.events.put({"event": "not-json", "line": line.rstrip("\n")})
+        self.events.put({"event": "eof"})
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def report(self) -> str:
+        tail = "\n".join(json.dumps(e, sort_keys=True) for e in self.seen[-25:])
+        return f"events so far (last 25):\n{tail}\nstderr:\n{self.err_path.read_text(errors='replace')[-3000:]}"
+
+    def wait(self, predicate: Callable[[dict[str, Any]], bool], what: str, timeout: float = WAIT_S) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail(f"no {what} within {timeout:g}s\n{self.report()}", pytrace=False)
+            try:
+                event = self.events.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            self.seen.append(event)
+            assert event["event"] not in ("not-json", "eof"), f"while waiting for {what}: {event}\n{self.report()}"
+            if predicate(event):
+                return event
+
+    def finished(self, what: str = "a finished reconcile", **expect: Any) -> dict[str, Any]:
+        return self.wait(lambda e: e["event"] == "reconcile-finished" and all(e.get(k) == v for k, v in expect.items()), what)
+
+    def terminate(self, timeout: float = WAIT_S) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"watch did not exit within {timeout:g}s of SIGTERM\n{self.report()}", pytrace=False)
+        self.wait(lambda e: e["event"] == "stopped", "a 'stopped' event after SIGTERM")
+        return code
+
+    def close(self) -> None:
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+        self._err.close()
+
+
+# -- the service endpoints of `watch --listen` ----------------------------------------------
+
+@dataclass
+class Service:
+    """The service endpoints (`watch --listen`) on a loopback port, with what they report to, and a client."""
+
+    server: ServiceServer
+    health: Health
+    metrics: Metrics
+    snapshot: Snapshot
+    hooks: list[int] = field(default_factory=list)
+
+    def request(self, path: str, *, method: str = "GET", body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(self.server.url + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+
+def make_service(secret: str | None) -> Service:
+    """Endpoints on a free port (not started), recording git-hook calls; ``secret``: the webhook's."""
+    health, metrics, snapshot = Health(), Metrics(), Snapshot({"phase": "starting"})
+    hooks: list[int] = []
+    server = ServiceServer("127.0.0.1", 0, health=health, interval=60.0, status=snapshot, metrics=metrics,
+                           on_git_hook=lambda: hooks.append(1), webhook_secret=secret)
+    return Service(server, health, metrics, snapshot, hooks)

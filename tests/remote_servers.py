@@ -16,13 +16,14 @@ PAGE = 100  # Aegra refuses a search limit above 100 (422); langgraph dev accept
 
 def server_named(request: pytest.FixtureRequest, name: str) -> Any:
     """The session server called ``name``. On Aegra, a test marked
-    ``aegra_known_gap(reason)`` is expected to fail (non-strict): a difference the
-    remote target does not handle yet. Remove the mark once it does."""
+    ``aegra_known_gap(reason)`` is expected to fail: a difference the remote target does
+    not handle yet. Strictly: once it passes, the run fails, so the fix is noticed and
+    the mark removed."""
     if name == "aegra":
         gap = request.node.get_closest_marker("aegra_known_gap")
         if gap is not None:
             reason = gap.kwargs.get("reason") or (gap.args[0] if gap.args else "known Aegra difference")
-            request.node.add_marker(pytest.mark.xfail(strict=False, reason=f"Aegra: {reason}"))
+            request.node.add_marker(pytest.mark.xfail(strict=True, reason=f"Aegra: {reason}"))
         server = request.getfixturevalue("aegra_server")
         delete_user_assistants(server.url)
         return server

@@ -8,31 +8,25 @@ import dataclasses
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.cli import planview
 from controller.cli.console import Console
-from controller.cli.views import View
-from controller.config.manifest import parse_duration
 from controller.config.settings import SMOKE_CONCURRENCY, OwnerRequired, TargetSpec
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
+from controller.core.durations import parse_duration
 from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
-from controller.engine import planfile
-from controller.engine.apply import (
-    SyncOptions,
-    apply_plan,
-    check_fresh,
-    choose_rollback,
-    clean_candidates,
-    failed_versions,
-    restore_version,
-)
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
 from controller.targets import open_target
 from controller.targets.base import AssistantState, Target
 from controller.targets.lock import StateLock
+
+if TYPE_CHECKING:  # (imported where used: a no-op plan needs neither the apply phases nor the event views)
+    from controller.cli.views import View
+    from controller.engine import planfile
+    from controller.engine.apply import SyncOptions
 
 
 def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Workspace:
@@ -71,9 +65,9 @@ async def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
     ws = _workspace(args)
     # Without --require-env an unset variable is a warning: pre-commit hooks and PR jobs have no secrets.
-    unset: list[Problem] | None = None if args.require_env else []
-    loaded = ws.manifests(unset_warnings=unset)
-    shown = [f"{problem} (set it to apply; validate --require-env makes this an error)" for problem in unset or ()]
+    loads = ws.manifests(unset_is_warning=not args.require_env)
+    loaded = loads.manifests
+    shown = [f"{problem} (set it to apply; validate --require-env makes this an error)" for problem in loads.warnings]
     graph_warnings: list[str] = []  # configurable keys the graph's schema lacks (embedded target)
     problems = await offline_graph_problems(ws, loaded, graph_warnings)
     if problems:
@@ -81,7 +75,7 @@ async def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     for warning in shown + graph_warnings:
         console.warn(warning)
     console.emit({"ok": True, "manifests": [{"name": m.name, "source": m.location} for m in loaded],
-                  "warnings": [str(p) for p in unset or ()] + graph_warnings})
+                  "warnings": [str(p) for p in loads.warnings] + graph_warnings})
     console.result(f"{len(loaded)} manifest{'s' if len(loaded) != 1 else ''} valid (owner {ws.settings.owner}, target {ws.spec.name}).")
     return 0
 
@@ -117,6 +111,8 @@ async def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         plan = await plan_workspace(ws, target, _scope(args))
     _show_plan(plan, console)
     if args.out:
+        from controller.engine import planfile
+
         planfile.save(plan, args.out, _record(ws))
         console.line(f"Saved the plan to {args.out}. Apply exactly it with: controller apply {args.out}")
     return 2 if args.detailed_exitcode and plan.has_changes else 0
@@ -133,6 +129,8 @@ def _confirm(auto_approve: bool) -> None:
 
 
 def _record(ws: Workspace) -> planfile.TargetRecord:
+    from controller.engine import planfile
+
     spec = ws.spec
     return planfile.TargetRecord(name=spec.name if not spec.from_flag else spec.label, url=spec.url,
                                  embedded=spec.embedded, graphs=spec.graphs)
@@ -140,6 +138,8 @@ def _record(ws: Workspace) -> planfile.TargetRecord:
 
 def _saved_workspace(args: argparse.Namespace, path: str) -> Workspace:
     """The workspace to apply a saved plan in: its recorded target unless -t/--url says otherwise."""
+    from controller.engine import planfile
+
     ws = _workspace(args, paths=["."])  # like terraform: the plan applies from here
     record = planfile.recorded_target(path)
     if record is None or args.target or args.url:
@@ -154,6 +154,9 @@ def _saved_workspace(args: argparse.Namespace, path: str) -> Workspace:
 
 
 async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
+    from controller.engine import planfile
+    from controller.engine.apply import check_fresh
+
     plan = planfile.load(path, ws.spec.values, process_environ())
     if plan.target != ws.spec.label:
         raise ControllerError(f"the plan was made for {plan.target}, not {ws.spec.label}; pick its target with -t/--url")
@@ -162,7 +165,10 @@ async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
 
 
 async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
-    saved = len(args.paths) == 1 and planfile.is_plan_file(args.paths[0])
+    from controller.cli.views import View
+    from controller.engine.apply import SyncOptions
+
+    saved = len(args.paths) == 1 and _is_plan_file(args.paths[0])
     ws = _saved_workspace(args, args.paths[0]) if saved else _workspace(args)
     options = SyncOptions.resolve(ws.spec, no_smoke=args.no_smoke, smoke=args.smoke, keep_failed=args.keep_failed,
                                   max_deletes=args.max_deletes)
@@ -177,19 +183,39 @@ async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
             lock.release()
 
 
+def _is_plan_file(path: str) -> bool:
+    """A saved plan given to apply (a folder or a manifest never is: the plan file reader and
+    its models are not imported for them)."""
+    if not os.path.isfile(path) or path.endswith((".yaml", ".yml")):
+        return False
+    from controller.engine import planfile
+
+    return planfile.is_plan_file(path)
+
+
 async def _apply(args: argparse.Namespace, console: Console, ws: Workspace, options: SyncOptions, view: View,
                  saved: bool) -> int:
+    from controller.engine.apply import ApplyResult, apply_plan, clean_candidates
+    from controller.engine.pipeline import plan_with_basis, record_applied
+
     async with open_target(ws.spec) as target:
-        await clean_candidates(target, ws.settings.owner, view)
-        plan = await (_saved_plan(args.paths[0], ws, target) if saved else plan_workspace(ws, target, _scope(args)))
+        if saved:
+            await clean_candidates(target, ws.settings.owner, view)
+            plan, basis = await _saved_plan(args.paths[0], ws, target), None
+        else:
+            plan, basis = await plan_with_basis(ws, target, _scope(args), record=False)
+            if basis is None or basis.candidates:  # (none can be there when the last plan saw none since)
+                await clean_candidates(target, ws.settings.owner, view)
         _show_plan(plan, console)
         if refused := options.deletes_refused(plan.changes):
             raise ControllerError(refused)
         if not plan.has_changes:
+            await record_applied(ws, target, basis, plan, ApplyResult([]))
             return 0
         _confirm(args.auto_approve or saved)  # a saved plan is the approval (as in Terraform)
         console.line("")
         result = await apply_plan(target, plan, options, view)
+        await record_applied(ws, target, basis, plan, result)
     if args.junit:
         _write_junit(result.cases, args.junit)
     view.summary(result)
@@ -290,6 +316,8 @@ async def _find(ws: Workspace, target: Target, name: str) -> AssistantState:
 
 
 async def cmd_history(args: argparse.Namespace, console: Console) -> int:
+    from controller.engine.apply import failed_versions
+
     ws = _workspace(args, paths=args.paths)
     async with open_target(ws.spec) as target:
         state = await _find(ws, target, args.name)
@@ -328,6 +356,8 @@ def _when(stamp: str) -> str:
 
 
 async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
+    from controller.engine.apply import choose_rollback, restore_version
+
     ws = _workspace(args, paths=args.paths)
     async with open_target(ws.spec) as target:
         state = await _find(ws, target, args.name)
@@ -378,7 +408,7 @@ async def _smoke_restored(ws: Workspace, target: Target, before: AssistantState,
 def _require_manifests(ws: Workspace) -> None:
     """No manifest at all is a wrong path: exit now. Invalid ones are watch's to report and wait out."""
     try:
-        ws.manifests(unset_warnings=[])
+        ws.manifests(unset_is_warning=True)
     except InvalidInput as exc:
         if any(p.message.startswith("no manifests found") for p in exc.problems):
             raise
@@ -401,6 +431,7 @@ def cmd_watch(args: argparse.Namespace, console: Console) -> int:
     import asyncio
 
     from controller.cli.notifications import NotifySink
+    from controller.cli.views import View
     from controller.engine.watch import WatchOptions
     from controller.service.http import parse_listen
     from controller.service.runner import ServiceOptions, ServiceWatcher

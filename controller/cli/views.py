@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.cli.console import Console
-from controller.config.manifest import format_duration
+from controller.core.durations import format_duration
 from controller.engine.apply import ApplyResult
 from controller.engine.events import (
     Applied,

@@ -3,25 +3,26 @@
 Loading is all-or-nothing: every file is read and every document validated, all
 problems are collected, and only a fully valid set is returned. Commands that write
 call this before their first write, so invalid input never changes a target.
+
+Data flows one way: the loader returns values (:class:`LoadedManifest`, a
+:class:`ManifestView` of each) and keeps what it validated in a :class:`LoadStore`;
+nothing downstream writes into either. An unchanged file whose dependencies resolve as
+before comes from the store without being parsed, interpolated or validated; pydantic
+and the YAML parser are imported only when a file really has to be loaded.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import os
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, get_args, get_origin
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-import pathspec
-from pydantic import BaseModel, ValidationError
-
+from controller.config.files import API_VERSION, FoundFile, find_files, mentions_us
 from controller.config.interpolate import Interpolated, interpolate, referenced, substitute
-from controller.config.loadstore import LoadStore
-from controller.config.manifest import API_VERSION, AssistantManifest
-from controller.config.parsestore import ParseStore, text_key
+from controller.config.store import Dependency, Kept, LoadStore, Resolver, StoredManifest, text_key
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
 from controller.core.content import plain_copy
 from controller.core.environ import process_environ
@@ -29,8 +30,10 @@ from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
 from controller.core.paths import dotted
 
-SKIP_DIRS = {".git", ".controller", ".venv", "venv", "node_modules", "__pycache__", ".langgraph_api"}
-YAML_SUFFIXES = (".yaml", ".yml")
+if TYPE_CHECKING:
+    from controller.config.manifest import AssistantManifest
+
+_GROUP = API_VERSION.split("/")[0]
 
 
 @dataclass(frozen=True)
@@ -51,47 +54,49 @@ class ManifestView:
     has_smoke: bool
 
 
-def view_of(m: AssistantManifest) -> ManifestView:
-    spec = m.spec
-    return ManifestView(m.metadata.name, m.metadata.assistantId, dict(m.metadata.labels), spec.graph, spec.displayName,
-                        spec.description, spec.config, spec.context, spec.metadata, spec.activeVersion, bool(spec.smoke))
-
-
-def view_from_data(data: Any) -> ManifestView:
-    """The view of data that validated (raises on data of another shape: a damaged entry)."""
+def view_of(data: Any) -> ManifestView:
+    """The view of data that validated (raises on data of another shape: a damaged record)."""
     meta, spec = data["metadata"], data["spec"]
     return ManifestView(meta["name"], meta.get("assistantId"), dict(meta.get("labels") or {}), spec["graph"],
                         spec.get("displayName"), spec.get("description"), spec.get("config", {}), spec.get("context", {}),
                         spec.get("metadata", {}), spec.get("activeVersion", "latest"), bool(spec.get("smoke")))
 
 
+def _model_view(m: AssistantManifest) -> ManifestView:
+    spec = m.spec
+    return ManifestView(m.metadata.name, m.metadata.assistantId, dict(m.metadata.labels), spec.graph, spec.displayName,
+                        spec.description, spec.config, spec.context, spec.metadata, spec.activeVersion, bool(spec.smoke))
+
+
+@dataclass(frozen=True)
 class LoadedManifest:
-    """A valid manifest and where it came from.
+    """A valid manifest and where it came from. ``data`` is what validated; the pydantic
+    model is built from it only when something asks (smoke cases, import)."""
 
-    Loaded from the store (:mod:`loadstore`), it holds the data that validated and a
-    view of it; the pydantic model is built from that data only when asked for."""
-
-    def __init__(self, manifest: AssistantManifest | None, file: str, document: Document,
-                 sensitive: frozenset[Path] = frozenset(), templates: dict[Path, str] | None = None, *,
-                 data: Any = None, view: ManifestView | None = None,
-                 stored: list[Any] | None = None, store: LoadStore | None = None):
-        if manifest is None and (data is None or view is None):
-            raise ValueError("a LoadedManifest needs its manifest, or the data it validated and its view")
-        self._manifest = manifest
-        self.data = data
-        self.file = file
-        self.document = document
-        #: Document paths (``("spec", "config", ...)``) whose value came from the environment.
-        self.sensitive = sensitive
-        self.templates = templates if templates is not None else {}
-        self.view = view if view is not None else view_of(manifest)  # type: ignore[arg-type]
-        self._stored, self._store = stored, store
+    #: The file as the user sees it (relative to the working directory when inside it).
+    file: str
+    #: The file's path from the project root: the assistant's ``controller/source``.
+    source: str
+    document: Document
+    view: ManifestView
+    data: dict[str, Any] = field(repr=False)
+    #: The template (as written) of each document path whose value came from the environment.
+    templates: Mapping[Path, str] = field(default_factory=dict)
+    #: The file's digest (its text and what its dependencies are now: ``LoadStore.digest``)
+    #: and the document's place in it: equal pairs, equal data. None without a store.
+    digest: str | None = None
+    index: int = 0
 
     @property
+    def sensitive(self) -> frozenset[Path]:
+        """Document paths (``("spec", "config", ...)``) whose value came from the environment."""
+        return frozenset(self.templates)
+
+    @cached_property
     def manifest(self) -> AssistantManifest:
-        if self._manifest is None:
-            self._manifest = AssistantManifest.model_validate(self.data)  # the data validated before: no error
-        return self._manifest
+        from controller.config.manifest import AssistantManifest
+
+        return AssistantManifest.model_validate(self.data)  # the data validated before: no error
 
     @property
     def name(self) -> str:
@@ -105,264 +110,321 @@ class LoadedManifest:
     def location(self) -> str:
         return f"{self.file}:{self.line}"
 
-    def fingerprint(self, owner: str) -> tuple[str, str] | None:
-        """(assistant id, content hash) stored for ``owner``, if any."""
-        fp = self._stored[5] if self._stored is not None else None
-        if isinstance(fp, list) and len(fp) == 3 and fp[0] == owner and all(isinstance(x, str) for x in fp):
-            return fp[1], fp[2]
-        return None
 
-    def remember(self, owner: str, assistant_id: str, content_hash: str) -> bool:
-        """Keep (id, hash) for ``owner`` in the store entry; False when there is none."""
-        if self._stored is None or self._store is None:
-            return False
-        self._stored[5] = [owner, assistant_id, content_hash]
-        self._store.touched()
-        return True
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load: where ``${VAR}`` values come from, what an unset one is, where results are kept."""
+
+    #: The target's ``values`` (they come before the environment, and are not sensitive).
+    values: Mapping[str, str] = field(default_factory=dict)
+    #: The environment ``${VAR}`` reads; None: the process's.
+    environ: Mapping[str, str] | None = None
+    #: The project root: ``.controllerignore`` and ``controller/source`` paths hang off it.
+    root: str | None = None
+    #: An unset variable is a warning, not an error (``validate`` without secrets); the
+    #: manifest is still checked, with the unset templates left as written.
+    unset_is_warning: bool = False
+    store: LoadStore | None = None
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return process_environ() if self.environ is None else self.environ  # never langgraph.json's env
 
 
-IGNORE_FILE = ".controllerignore"
-#: Text that marks a file as meant for this controller (apiVersion: assistant-controller/...).
-MARKER = "assistant-controller/"
+@dataclass(frozen=True)
+class FileKey:
+    """What identifies a file's load result (with a store): its text's hash, the dependencies
+    it has besides its text, and the digest of both as they are now (``LoadStore.digest``)."""
+
+    text_key: str
+    dependencies: tuple[Dependency, ...]
+    digest: str
 
 
-def ignore_spec(root: str | None) -> pathspec.PathSpec | None:
-    """The project's ``.controllerignore`` (gitignore syntax), if it has one."""
-    if not root:
-        return None
+@dataclass
+class FileLoads:
+    """Each file's valid manifests (in the order given), and every problem found."""
+
+    files: dict[str, list[LoadedManifest]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    #: Unset variables, with ``unset_is_warning``.
+    warnings: list[Problem] = field(default_factory=list)
+    #: Each loaded file's key, when loaded with a store.
+    keys: dict[str, FileKey] = field(default_factory=dict)
+
+    @property
+    def manifests(self) -> list[LoadedManifest]:
+        """Every file's, in order (a new list each time: keep it when using it more than once)."""
+        return [m for items in self.files.values() for m in items]
+
+
+@dataclass(frozen=True)
+class FileText:
+    """A file as read for loading: where it is, and its text (None: it could not be read
+    or decoded, and loading it reports why)."""
+
+    path: str
+    explicit: bool
+    #: As the user sees it (relative to the working directory when inside it).
+    shown: str
+    #: From the project root: the assistant's ``controller/source``.
+    source: str
+    text: str | None
+
+
+def load_manifests(paths: Iterable[str], options: LoadOptions = LoadOptions()) -> FileLoads:
+    """Load, interpolate and validate every manifest under ``paths``, and check them
+    across files (duplicates); raises InvalidInput listing every problem."""
+    loads = load_files(find_files(paths, options.root), options)
+    loads.problems.extend(duplicates(loads.manifests))
+    if loads.problems:
+        raise InvalidInput(loads.problems)
+    return loads
+
+
+def load_files(files: Iterable[FoundFile], options: LoadOptions) -> FileLoads:
+    """Each of ``files`` → its valid manifests, plus every problem found; no check across
+    files. Kept apart from :func:`load_manifests` so watch can re-load only the files that
+    changed and run the checks across files (:func:`duplicates`) on its merged set.
+    The caller saves ``options.store``."""
+    return load_texts(read_files(files, options), options)
+
+
+def read_files(files: Iterable[FoundFile], options: LoadOptions) -> list[FileText]:
+    """The files' texts, before anything is parsed: a caller that knows a text's result
+    already (by its :class:`FileKey`) loads only the others (:func:`load_texts`)."""
+    where = _Where(options.root)
+    out = []
+    for path, explicit in files:
+        shown, source = where(path)
+        try:
+            text: str | None = read_text(path)
+        except (OSError, YamlError):
+            text = None
+        out.append(FileText(path, explicit, shown, source, text))
+    return out
+
+
+def load_texts(texts: Iterable[FileText], options: LoadOptions) -> FileLoads:
+    """Each file → its valid manifests, plus every problem found (see :func:`load_files`)."""
+    loads = FileLoads()
+    for file in texts:
+        loads.files[file.path] = _load_file(file, options, loads)
+    return loads
+
+
+def file_digest(text: str, dependencies: Iterable[Dependency], options: LoadOptions) -> str | None:
+    """The digest a file with this text and these dependencies has now (None without a store)."""
+    return options.store.digest(text, dependencies, _resolver(options)) if options.store is not None else None
+
+
+class _Where:
+    """A file's path as shown and its path from the root, with one getcwd per load, not
+    several per file (relpath's own cost is most of a no-op load of 2,500 files' bookkeeping)."""
+
+    def __init__(self, root: str | None):
+        self.cwd = os.getcwd()
+        self.root = os.path.abspath(root) if root else None
+
+    def __call__(self, path: str) -> tuple[str, str]:
+        full = os.path.normpath(os.path.join(self.cwd, path))
+        shown = full[len(self.cwd) + 1:] if full.startswith(self.cwd + os.sep) else display_path(path)
+        if self.root is None:
+            return shown, shown
+        if self.root == self.cwd:
+            return shown, shown if not shown.startswith(os.sep) else os.path.relpath(full, self.root)
+        return shown, os.path.relpath(full, self.root)
+
+
+def _load_file(file: FileText, options: LoadOptions, loads: FileLoads) -> list[LoadedManifest]:
+    path, explicit, shown, source, text = file.path, file.explicit, file.shown, file.source, file.text
     try:
-        with open(os.path.join(root, IGNORE_FILE), encoding="utf-8") as fh:
-            return pathspec.GitIgnoreSpec.from_lines(fh)
-    except (OSError, UnicodeDecodeError):
-        return None
+        if text is None:
+            text = read_text(path)  # (again: this time for the error)
+    except YamlError as exc:
+        return _unreadable(path, explicit, shown, Problem(file=shown, line=exc.line, message=str(exc)), loads)
+    except OSError as exc:
+        loads.problems.append(Problem(file=shown, message=f"cannot read: {exc.strerror}"))
+        return []
+    store = options.store
+    kept = store.manifests(text, _resolver(options)) if store is not None else None
+    if kept is not None:
+        stored = _from_store(kept, text, shown, source, options)
+        if stored is not None:
+            loads.keys[path] = FileKey(kept.text_key, kept.dependencies, kept.digest)
+            return stored
+    try:
+        docs = load_documents(text)
+    except YamlError as exc:
+        return _unreadable(path, explicit, shown, Problem(file=shown, line=exc.line, message=str(exc)), loads)
+    dependencies = tuple(Dependency("variable", n) for n in sorted(set().union(*(referenced(d.data) for d in docs)))) \
+        if "$" in text else ()
+    digest = file_digest(text, dependencies, options)
+    before = (len(loads.problems), len(loads.warnings))
+    found = _validate_file(docs, explicit, shown, source, text, digest, options, loads)
+    if store is not None and digest is not None:
+        loads.keys[path] = FileKey(text_key(text), dependencies, digest)
+        if (len(loads.problems), len(loads.warnings)) == before:
+            _keep(store, text, list(dependencies), found, options)
+    return [item for _, item in found]
 
 
-def find_files(paths: Iterable[str], root: str | None = None) -> list[tuple[str, bool]]:
-    """YAML files under ``paths`` as ``(path, named_explicitly)``, in a stable order.
+def _unreadable(path: str, explicit: bool, shown: str, problem: Problem, loads: FileLoads) -> list[LoadedManifest]:
+    """A file that cannot be decoded or parsed: an error when it is ours, else other YAML (skipped)."""
+    if explicit or mentions_us(path):
+        loads.problems.append(problem)
+    return []
 
-    Files found by walking a folder are left out when the ``.controllerignore`` at
-    ``root`` matches them (Helm charts, CI files); a file named explicitly never is.
-    """
-    found: list[tuple[str, bool]] = []
-    seen: set[str] = set()
-    spec = ignore_spec(root)
 
-    def ignored(full: str, folder: bool = False) -> bool:
-        if spec is None or root is None:
-            return False
-        rel = os.path.relpath(os.path.abspath(full), os.path.abspath(root))
-        if rel.startswith(".."):
-            return False
-        rel = rel.replace(os.sep, "/")
-        return spec.match_file(rel + "/" if folder else rel)
-
-    for given in paths:
-        if os.path.isdir(given):
-            for dirpath, dirnames, filenames in os.walk(given):
-                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
-                                     and not ignored(os.path.join(dirpath, d), folder=True))
-                for name in sorted(filenames):
-                    if name.endswith(YAML_SUFFIXES):
-                        full = os.path.join(dirpath, name)
-                        if os.path.realpath(full) not in seen and not ignored(full):
-                            seen.add(os.path.realpath(full))
-                            found.append((full, False))
-        elif os.path.exists(given):
-            if os.path.realpath(given) not in seen:
-                seen.add(os.path.realpath(given))
-                found.append((given, True))
-        else:
-            raise InvalidInput([Problem(file=given, message="no such file or directory")])
+def _validate_file(docs: list[Document], explicit: bool, shown: str, source: str, text: str, digest: str | None,
+                   options: LoadOptions, loads: FileLoads) -> list[tuple[int, LoadedManifest]]:
+    ours = 0
+    found: list[tuple[int, LoadedManifest]] = []
+    for index, doc in enumerate(docs):
+        kind = _our_kind(doc, shown, loads.problems)
+        if kind is None:
+            continue
+        ours += 1
+        if kind != "Assistant":
+            continue
+        item = _validate(doc, shown, source, options, loads, plain="$" not in text,
+                         digest=digest, index=index)
+        if item is not None:
+            found.append((index, item))
+    if explicit and ours == 0:
+        loads.problems.append(Problem(file=shown, message=f"no manifest in this file (expected apiVersion: {API_VERSION})"))
     return found
 
 
-def _mentions_us(path: str) -> bool:
-    """Does the file mention this controller at all? Other YAML that fails to parse is not ours to report."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return True
-    return any(MARKER.encode(codec) in raw for codec in ("utf-8", "utf-16-le", "utf-16-be"))
+def _our_kind(doc: Document, file: str, problems: list[Problem]) -> str | None:
+    """The document's kind when it is one of ours (possibly with a typo to report); None for other YAML.
 
-
-#: path → (text, its parsed documents): lets a long-lived caller (watch) skip re-parsing
-#: files whose text is unchanged. Documents are never mutated, so sharing them is safe.
-ParseCache = dict[str, tuple[str, list[Document]]]
-
-
-def load_manifests(
-    paths: Iterable[str],
-    values: Mapping[str, str] | None = None,
-    environ: Mapping[str, str] | None = None,
-    cache: ParseCache | None = None,
-    unset_warnings: list[Problem] | None = None,
-    root: str | None = None,
-    store: ParseStore | None = None,
-    results: LoadStore | None = None,
-) -> list[LoadedManifest]:
-    """Load, interpolate and validate every manifest under ``paths`` (raises InvalidInput).
-
-    ``unset_warnings``: collect unset variables there instead of failing (``validate``
-    in a pre-commit hook or a PR job, where the secrets are not set); such a manifest
-    is still checked, with the unset templates left as written. ``store`` keeps parsed
-    files between processes (by text hash): only files whose text it has not seen are parsed.
-    ``results`` keeps loaded files (by text hash and what their variables resolve to):
-    an unchanged file is neither interpolated nor validated again.
-    """
-    files = find_files(paths, root)
-    if cache is not None:  # forget files that are gone
-        for stale in cache.keys() - {path for path, _ in files}:
-            del cache[stale]
-    per_file, problems = load_files(files, values, environ, cache, unset_warnings, store, results)
-    loaded = [item for items in per_file.values() for item in items]
-    problems.extend(duplicates(loaded))
-    if problems:
-        raise InvalidInput(problems)
-    return loaded
-
-
-def load_files(
-    files: Iterable[tuple[str, bool]],
-    values: Mapping[str, str] | None = None,
-    environ: Mapping[str, str] | None = None,
-    cache: ParseCache | None = None,
-    unset_warnings: list[Problem] | None = None,
-    store: ParseStore | None = None,
-    results: LoadStore | None = None,
-) -> tuple[dict[str, list[LoadedManifest]], list[Problem]]:
-    """Each of ``files`` (``(path, named_explicitly)``, as :func:`find_files` gives them)
-    → its valid manifests, plus every problem found; no check across files.
-
-    Kept apart from :func:`load_manifests` so watch can re-load only the files that
-    changed and run the checks across files (:func:`duplicates`) on its merged set.
-    ``results``: see :func:`load_manifests` (its caller saves it, after adding fingerprints).
-    """
-    values = values or {}
-    environ = process_environ() if environ is None else environ
-    problems: list[Problem] = []
-    per_file: dict[str, list[LoadedManifest]] = {}
-    for path, explicit in files:
-        shown = display_path(path)
-        items = per_file.setdefault(path, [])
-        text, hit = _from_store(path, shown, values, environ, store, results if cache is None else None)
-        if hit is not None:
-            items.extend(hit)
-            continue
-        parsed = _read(path, explicit, shown, cache, store, problems, text)
-        if parsed is None:
-            continue
-        text, docs = parsed
-        before = (len(problems), len(unset_warnings) if unset_warnings is not None else 0)
-        ours = 0
-        found: list[tuple[int, LoadedManifest]] = []
-        for index, doc in enumerate(docs):
-            kind = _our_kind(doc, shown, problems)
-            if kind is None:
-                continue
-            ours += 1
-            if kind != "Assistant":
-                continue
-            item = _validate(doc, shown, values, environ, problems, unset_warnings, plain="$" not in text)
-            if item is not None:
-                items.append(item)
-                found.append((index, item))
-        if explicit and ours == 0:
-            problems.append(Problem(file=shown, message=f"no manifest in this file (expected apiVersion: {API_VERSION})"))
-        after = (len(problems), len(unset_warnings) if unset_warnings is not None else 0)
-        if results is not None and after == before:
-            _store_file(text, docs, found, values, environ, results)
-    if store is not None:
-        store.save()
-    return per_file, problems
-
-
-def _from_store(path: str, shown: str, values: Mapping[str, str], environ: Mapping[str, str],
-                store: ParseStore | None, results: LoadStore | None) -> tuple[str | None, list[LoadedManifest] | None]:
-    """(the file's text, its manifests from ``results``): the text is read for the key and kept
-    for a load on a miss; None when it cannot be read (the full load reports why)."""
-    if results is None:
-        return None, None
-    try:
-        text = read_text(path)
-    except (OSError, YamlError):
-        return None, None
-    return text, _stored(text, shown, values, environ, store, results)
-
-
-def _stored(text: str, shown: str, values: Mapping[str, str], environ: Mapping[str, str],
-            store: ParseStore | None, results: LoadStore) -> list[LoadedManifest] | None:
-    """The file's manifests from the store, or None (not stored, or a damaged entry)."""
-    key = text_key(text)
-    names = results.names(key)
-    if names is None:
+    A mistyped ``apiVersion`` must not make a manifest vanish (a later ``--prune`` would delete
+    its assistant): ``kind: Assistant``, or an apiVersion that starts with or closely resembles
+    ours, makes the document ours. ``kind: Config`` counts only beside such an apiVersion, or
+    none: a kubeconfig (``apiVersion: v1``, ``kind: Config``) is someone else's."""
+    data = doc.data
+    if not isinstance(data, dict):
         return None
-    entries = results.get(key, results.variables_key(names, values, environ))
-    if entries is None:
+    api, kind = data.get("apiVersion"), data.get("kind")
+    resembles = isinstance(api, str) and (api.startswith(_GROUP) or _close(api.split("/")[0], _GROUP))
+    if not (resembles or kind == "Assistant" or (kind == "Config" and api is None)):
         return None
+    if api != API_VERSION:
+        line = doc.line_of(("apiVersion",))
+        got = "missing" if api is None else f"unsupported {api!r}"
+        hint = f"did you mean {API_VERSION!r}?" if resembles or api is None else f"this controller reads {API_VERSION}"
+        problems.append(Problem(file, line, "apiVersion", f"{got}: {hint}"))
+        return "invalid"
+    if kind not in ("Assistant", "Config"):
+        problems.append(Problem(file, doc.line_of(("kind",)), "kind", f"must be Assistant or Config, got {kind!r}"))
+        return "invalid"
+    return kind
+
+
+def _close(word: str, target: str) -> bool:
+    return difflib.SequenceMatcher(None, word.lower(), target).ratio() >= 0.85
+
+
+def _validate(doc: Document, file: str, source: str, options: LoadOptions, loads: FileLoads,
+              plain: bool, digest: str | None, index: int) -> LoadedManifest | None:
+    from pydantic import ValidationError
+
+    from controller.config.manifest import AssistantManifest
+    from controller.config.problems import pydantic_problems
+
+    # A file without "$" has nothing to interpolate: copy its data (documents are shared
+    # by the parse store and must not be changed) without walking every path.
+    result = Interpolated(plain_copy(doc.data)) if plain else interpolate(doc.data, options.values, options.env)
+    unset = [exc.path for exc in result.unset]
+    # Still validated (unset strings left as written), so all of a file's problems show at once.
+    found_unset = [Problem(file, doc.line_of(exc.path), dotted(exc.path), str(exc)) for exc in result.unset]
+    (loads.warnings if options.unset_is_warning else loads.problems).extend(found_unset)
+    try:
+        manifest = AssistantManifest.model_validate(result.data)
+    except ValidationError as exc:
+        found = pydantic_problems(exc, AssistantManifest, doc, file)
+        # A value that failed to interpolate was already reported; not again as a bad value.
+        loads.problems.extend(p for p in found if not any(_within(p.path, dotted(u)) for u in unset))
+        return None
+    if unset and not options.unset_is_warning:
+        return None
+    item = LoadedManifest(file, source, doc, _model_view(manifest), result.data, result.templates, digest, index)
+    item.__dict__["manifest"] = manifest  # (the cached_property's slot: validated already)
+    return item
+
+
+def _within(path: str, ancestor: str) -> bool:
+    return path == ancestor or path.startswith((ancestor + ".", ancestor + "["))
+
+
+# -- the store ------------------------------------------------------------------------------
+
+def _resolver(options: LoadOptions) -> Resolver:
+    values, environ = options.values, options.env
+
+    def resolve(dep: Dependency) -> str:
+        name = dep.name
+        if name in values:
+            return "values\0" + values[name]
+        if name in environ:
+            return "env\0" + environ[name]
+        return "unset"
+
+    return resolve
+
+
+def _from_store(kept: Kept, text: str, shown: str, source: str, options: LoadOptions) -> list[LoadedManifest] | None:
+    """The kept file's manifests, or None for a damaged record (the file is loaded instead)."""
     try:
         out = []
-        for entry in entries:
-            index, line, data, raw_sensitive, raw_templates, _ = entry
-            if not (isinstance(index, int) and isinstance(line, int) and isinstance(data, dict)):
-                return None
-            templates = {tuple(p): t for p, t in raw_templates}
-            sensitive = frozenset(tuple(p) for p in raw_sensitive)
-            if sensitive:
-                data = plain_copy(data)  # the stored entry keeps the templates, never the values
-                for doc_path in sensitive:
-                    value, _ = substitute(templates[doc_path], values, environ)
+        for entry in kept.manifests:
+            data = entry.data
+            if entry.templates:
+                data = plain_copy(data)  # the store keeps the templates, never the values
+                for doc_path, template in entry.templates.items():
+                    value, _ = substitute(template, options.values, options.env)
                     node = data
                     for part in doc_path[:-1]:
                         node = node[part]
                     node[doc_path[-1]] = value
-            document = _LazyDocument(text, index, line, store)
-            out.append(LoadedManifest(None, shown, document, sensitive, templates, data=data,
-                                      view=view_from_data(data), stored=entry, store=results))
+            document = _LazyDocument(text, entry.index, entry.line)
+            out.append(LoadedManifest(shown, source, document, view_of(data), data, entry.templates,
+                                      kept.digest, entry.index))
         return out
-    except Exception:  # an entry of the wrong shape: load the file instead
+    except Exception:  # a record of the wrong shape: load the file instead
         return None
 
 
-def _store_file(text: str, docs: list[Document], found: list[tuple[int, LoadedManifest]],
-                values: Mapping[str, str], environ: Mapping[str, str], results: LoadStore) -> None:
+def _keep(store: LoadStore, text: str, dependencies: list[Dependency], found: list[tuple[int, LoadedManifest]],
+          options: LoadOptions) -> None:
     """Keep a file that loaded without a problem, when its stored form gives the same result."""
-    names = sorted(set().union(*(referenced(d.data) for d in docs))) if "$" in text else []
-    entries: list[list[Any]] = []
+    entries: list[StoredManifest] = []
     for index, item in found:
         data = item.data
-        if view_from_data(data) != item.view:
+        if view_of(data) != item.view:
             return  # validation changed a value the view reads: not stored (always validated)
-        stored = data
-        if item.sensitive:
-            stored = plain_copy(data)
-            for doc_path in item.sensitive:
-                node = stored
+        if item.templates:
+            data = plain_copy(data)
+            for doc_path, template in item.templates.items():
+                node = data
                 for part in doc_path[:-1]:
                     node = node[part]
-                node[doc_path[-1]] = item.templates[doc_path]
-        try:
-            if json.loads(json.dumps(stored)) != stored:
-                return  # JSON cannot hold it as it is (NaN, say)
-        except (TypeError, ValueError):
-            return
-        entry = [index, item.document.line, stored,
-                 [list(p) for p in item.sensitive], [[list(p), t] for p, t in item.templates.items()], None]
-        item._stored, item._store = entry, results
-        entries.append(entry)
-    results.put(text_key(text), names, results.variables_key(names, values, environ), entries)
+                node[doc_path[-1]] = template
+        entries.append(StoredManifest(index, item.document.line, data, dict(item.templates)))
+    store.keep(text, dependencies, _resolver(options), tuple(entries))
 
 
 class _LazyDocument(Document):
     """A stored manifest's document: parsed from its text only if a line is needed (an error)."""
 
-    def __init__(self, text: str, index: int, line: int, store: ParseStore | None):
-        self._text, self._index, self.line, self._store = text, index, line, store
+    def __init__(self, text: str, index: int, line: int):
+        self._text, self._index, self.line = text, index, line
         self._doc: Document | None = None
 
     def _real(self) -> Document:
         if self._doc is None:
-            self._doc = _parse(self._text, self._store)[self._index]
+            self._doc = load_documents(self._text)[self._index]
         return self._doc
 
     @property
@@ -374,204 +436,7 @@ class _LazyDocument(Document):
         return self._real().lines
 
 
-def _parse(text: str, store: ParseStore | None) -> list[Document]:
-    if store is None:
-        return load_documents(text)
-    key = text_key(text)
-    docs = store.get(key)
-    if docs is None:
-        docs = load_documents(text)  # a YamlError is not stored: the file is parsed again next time
-        store.put(key, docs)
-    return docs
-
-
-def _read(path: str, explicit: bool, shown: str, cache: ParseCache | None, store: ParseStore | None,
-          problems: list[Problem], text: str | None = None) -> tuple[str, list[Document]] | None:
-    """A file's text and documents, from a cache when its text is unchanged; None when it
-    cannot be read, or is other YAML that does not parse (skipped: it is not ours).
-    ``text``: the file's text, when the caller read it already."""
-    try:
-        if text is None:
-            text = read_text(path)
-        hit = cache.get(path) if cache is not None else None
-        docs = hit[1] if hit is not None and hit[0] == text else _parse(text, store)
-    except YamlError as exc:
-        if explicit or _mentions_us(path):
-            problems.append(Problem(file=shown, line=exc.line, message=str(exc)))
-        return None
-    except OSError as exc:
-        problems.append(Problem(file=shown, message=f"cannot read: {exc.strerror}"))
-        return None
-    if cache is not None:
-        cache[path] = (text, docs)
-    return text, docs
-
-
-def _our_kind(doc: Document, file: str, problems: list[Problem]) -> str | None:
-    """The document's kind when it is one of ours; None for other YAML."""
-    data = doc.data
-    if not isinstance(data, dict):
-        return None
-    api = data.get("apiVersion")
-    if not (isinstance(api, str) and api.startswith("assistant-controller/")):
-        return None
-    if api != API_VERSION:
-        problems.append(Problem(file, doc.line_of(("apiVersion",)), "apiVersion", f"unsupported {api!r}: this controller reads {API_VERSION}"))
-        return "invalid"
-    kind = data.get("kind")
-    if kind not in ("Assistant", "Config"):
-        problems.append(Problem(file, doc.line_of(("kind",)), "kind", f"must be Assistant or Config, got {kind!r}"))
-        return "invalid"
-    return kind
-
-
-def _validate(
-    doc: Document, file: str, values: Mapping[str, str], environ: Mapping[str, str], problems: list[Problem],
-    unset_warnings: list[Problem] | None = None,
-    plain: bool = False,
-) -> LoadedManifest | None:
-    # A file without "$" has nothing to interpolate: copy its data (documents are shared
-    # by the parse caches and must not be changed) without walking every path.
-    result = Interpolated(plain_copy(doc.data)) if plain else interpolate(doc.data, values, environ)
-    unset = [exc.path for exc in result.unset]
-    # Still validated (unset strings left as written), so all of a file's problems show at once.
-    found_unset = [Problem(file, doc.line_of(exc.path), dotted(exc.path), str(exc)) for exc in result.unset]
-    if unset_warnings is not None:
-        unset_warnings.extend(found_unset)
-    else:
-        problems.extend(found_unset)
-    try:
-        manifest = AssistantManifest.model_validate(result.data)
-    except ValidationError as exc:
-        found = pydantic_problems(exc, AssistantManifest, doc, file)
-        # A value that failed to interpolate was already reported; not again as a bad value.
-        problems.extend(p for p in found if not any(_within(p.path, dotted(u)) for u in unset))
-        return None
-    if unset and unset_warnings is None:
-        return None
-    return LoadedManifest(manifest, file, doc, frozenset(result.sensitive), result.templates, data=result.data)
-
-
-def _within(path: str, ancestor: str) -> bool:
-    return path == ancestor or path.startswith((ancestor + ".", ancestor + "["))
-
-
-def pydantic_problems(exc: ValidationError, model: type[BaseModel], doc: Document, file: str) -> list[Problem]:
-    """One Problem per pydantic error, at the line of the offending value."""
-    problems: dict[tuple[str, str], Problem] = {}
-    for err in exc.errors():
-        path = _data_path(doc.data, err["loc"])
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            known = _field_names(model, path[:-1])
-            close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
-            message = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
-            if known and not close:
-                message += f"; expected one of: {', '.join(known)}"
-        elif kind == "missing":
-            message = "required field missing"
-        elif kind == "string_pattern_mismatch" and path[-1:] == ("name",):
-            message = f"invalid name {err['input']!r}: use lowercase letters, digits and '-', 1-63 characters, starting and ending with a letter or digit"
-        elif kind == "string_pattern_mismatch" and path[-1:] == ("assistantId",):
-            message = f"invalid assistant id {_short(err['input'])}: expected a UUID such as 6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2c"
-        elif kind == "string_pattern_mismatch":
-            message = f"invalid value {_short(err['input'])}"
-        else:
-            message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-            message = message[0].lower() + message[1:] if message else message
-            # pydantic's wording → the manifest's: no class names, no "after validation".
-            message = re.sub(r" or instance of \w+", "", message).replace(" after validation", "")
-            message = message.replace("a valid dictionary", "a mapping")
-            if kind in {"literal_error"} or kind.endswith("_type") or kind.endswith("_parsing"):
-                message += f", got {_short(err['input'])}"
-            path, message = _narrow(doc.data, path, message)
-        key = (dotted(path), message)
-        problems.setdefault(key, Problem(file, doc.line_of(path), dotted(path), message))
-    return list(problems.values())
-
-
-def _narrow(data: Any, path: Path, message: str) -> tuple[Path, str]:
-    """``spec.config`` + ``"tags: must be ..."`` → ``spec.config.tags`` + ``"must be ..."``.
-
-    A validator of a whole mapping names the key it objects to at the start of its
-    message; point at that key (and its line) instead of the mapping.
-    """
-    node = data
-    for part in path:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            return path, message
-    while isinstance(node, dict):
-        head, sep, rest = message.partition(": ")
-        if not sep or head not in node:
-            break
-        path, message, node = (*path, head), rest, node[head]
-    return path, message
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _data_path(data: Any, loc: tuple[Any, ...]) -> Path:
-    """Keep the parts of a pydantic ``loc`` that are real keys/indices in ``data``."""
-    path: list[str | int] = []
-    node = data
-    for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            path.append(part)
-            node = node[part]
-        elif i == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str):
-            path.append(part)  # a missing or unknown key: name it
-        else:
-            continue  # union branch names such as 'literal[...]' or 'int'
-    return tuple(path)
-
-
-def _field_names(model: type[BaseModel], path: Path) -> list[str]:
-    """Field names (as written in YAML) of the model found at ``path``, for did-you-mean."""
-    current: Any = model
-    for part in path:
-        keyed = _is_dict(current)
-        current = _unwrap(current)
-        if isinstance(part, int) or keyed:
-            continue  # a list index or a dict key (targets.<name>): the element's model is next
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
-        field_info = next(
-            (f for n, f in current.model_fields.items() if (f.alias or n) == part), None
-        )
-        if field_info is None:
-            return []
-        current = field_info.annotation
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [f.alias or n for n, f in current.model_fields.items()]
-    return []
-
-
-def _is_dict(tp: Any) -> bool:
-    """``dict[K, V]``, possibly inside ``Annotated``/``| None``."""
-    while (origin := get_origin(tp)) is not None and origin is not dict:
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if not args:
-            return False
-        tp = args[0]
-    return get_origin(tp) is dict
-
-
-def _unwrap(tp: Any) -> Any:
-    """list[X] / X | None / Annotated[X, ...] → X (the first model among the args)."""
-    while get_origin(tp) is not None:
-        args = [a for a in get_args(tp) if a is not type(None)]
-        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        tp = models[0] if models else (args[0] if args else tp)
-        if not models and get_origin(tp) is None:
-            break
-    return tp
-
+# -- checks across files --------------------------------------------------------------------
 
 def duplicates(loaded: list[LoadedManifest]) -> list[Problem]:
     """Two manifests with one name, or claiming one assistant id (the later one is reported)."""

@@ -22,43 +22,16 @@ from pydantic import (
 )
 
 from controller.core.content import RESERVED_CONFIGURABLE_KEYS, RESERVED_METADATA_KEYS
+from controller.core.durations import DURATION_PATTERN, format_duration, parse_duration
 from controller.core.paths import parse_path
 
-API_VERSION = "assistant-controller/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> float:
-    """``30s``, ``2m``, ``1.5h``, ``500ms`` or a bare number of seconds → seconds (> 0)."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 2m or 500ms")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    else:
-        raise ValueError(f"invalid duration {value!r}: expected e.g. 30s, 2m, 500ms")
-    if seconds <= 0:
-        raise ValueError("duration must be positive")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{int(seconds // 60)}m"
-    if seconds >= 1 and float(seconds).is_integer():
-        return f"{int(seconds)}s"
-    return f"{int(round(seconds * 1000))}ms"
-
 
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
-    Field(json_schema_extra={"type": "string", "pattern": _DURATION.pattern}),
+    Field(json_schema_extra={"type": "string", "pattern": DURATION_PATTERN}),
 ]
 
 

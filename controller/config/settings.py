@@ -21,11 +21,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
-from controller.config.loader import pydantic_problems
-from controller.config.manifest import ControllerConfig, TargetConfig
-from controller.config.yamlio import YamlError, load_documents, read_text
+from controller.config.projectfile import ProjectConfig, TargetEntry, load_config
 from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.core.fs import display_path, find_up
@@ -106,7 +102,7 @@ class Settings:
     root: str
     owner: str
     config_file: str | None
-    config: ControllerConfig | None
+    config: ProjectConfig | None
     #: How the owner was chosen: ``--owner``, ``CONTROLLER_OWNER``, ``controller.yaml`` or the default.
     owner_source: str = OWNER_DEFAULT
 
@@ -155,7 +151,7 @@ class Settings:
             spec = TargetSpec(**{**spec.__dict__, "concurrency": concurrency})
         return TargetSpec(**{**spec.__dict__, "cache_dir": os.path.join(self.root, ".controller", "cache")})
 
-    def _from_config(self, name: str, t: TargetConfig) -> TargetSpec:
+    def _from_config(self, name: str, t: TargetEntry) -> TargetSpec:
         base = os.path.dirname(os.path.abspath(self.config_file)) if self.config_file else self.root
         embedded = os.path.normpath(os.path.join(base, t.embedded)) if t.embedded else None
         graphs = os.path.normpath(os.path.join(base, t.graphs)) if t.graphs else (
@@ -225,23 +221,6 @@ def find_config(start: str) -> str | None:
     """controller.yaml found by walking up from ``start`` (stopping at the git root)."""
     here = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
     return find_up(here, CONFIG_NAMES, stop=git_toplevel(here))
-
-
-def load_config(path: str) -> ControllerConfig:
-    shown = display_path(path)
-    try:
-        docs = load_documents(read_text(path))
-    except YamlError as exc:
-        raise InvalidInput([Problem(shown, exc.line, "", str(exc))]) from None
-    except OSError as exc:
-        raise InvalidInput([Problem(shown, 0, "", f"cannot read: {exc.strerror}")]) from None
-    configs = [d for d in docs if isinstance(d.data, dict) and d.data.get("kind") == "Config"]
-    if len(configs) != 1:
-        raise InvalidInput([Problem(shown, 0, "", "expected exactly one document with kind: Config")])
-    try:
-        return ControllerConfig.model_validate(configs[0].data)
-    except ValidationError as exc:
-        raise InvalidInput(pydantic_problems(exc, ControllerConfig, configs[0], shown)) from None
 
 
 def load_settings(

@@ -10,10 +10,13 @@ aliases counted each time they are expanded.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 MAX_FILE_BYTES = 1024 * 1024
 #: Nodes built per document, aliases counted at every use. Real manifests use a few hundred.
@@ -22,9 +25,6 @@ MAX_NODES = 100_000
 MAX_DEPTH = 100
 
 Path = tuple[str | int, ...]
-
-#: libyaml's parser when PyYAML was built with it (about 5x faster), else the pure-Python one.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YamlError(Exception):
@@ -51,8 +51,14 @@ class Document:
 
 
 def read_text(path: str) -> str:
-    with open(path, "rb") as fh:
-        raw = fh.read(MAX_FILE_BYTES + 1)
+    with open(path, "rb", buffering=0) as fh:
+        # The size first: reading MAX_FILE_BYTES + 1 would allocate a 1 MiB buffer per file.
+        # (Something other than a regular file, a pipe say, has no size to trust.)
+        st = os.fstat(fh.fileno())
+        regular = stat.S_ISREG(st.st_mode)
+        if regular and st.st_size > MAX_FILE_BYTES:
+            raise YamlError("file is larger than 1 MiB")
+        raw = fh.readall() if regular else fh.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
         raise YamlError("file is larger than 1 MiB")
     # Editors on Windows save "Unicode" as UTF-16 with a byte-order mark: read it, by its BOM.
@@ -71,7 +77,10 @@ def read_text(path: str) -> str:
 
 
 def load_documents(text: str) -> list[Document]:
-    loader = _Loader(text)
+    import yaml  # here, not at the top: a run whose files all come from the load store never parses
+
+    # libyaml's parser when PyYAML was built with it (about 5x faster), else the pure-Python one.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     docs: list[Document] = []
     try:
         while loader.check_node():
@@ -112,6 +121,9 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader):  # or CSafeLoader: same interface
+        import yaml
+
+        self.yaml = yaml
         self.loader = loader
         self.budget = MAX_NODES
         self.open: list[int] = []  # ids of the collection nodes being built (recursion guard)
@@ -122,7 +134,7 @@ class _Builder:
             raise YamlError(
                 f"document expands to more than {MAX_NODES} values (alias bomb?)", node.start_mark.line + 1
             )
-        if isinstance(node, yaml.ScalarNode):
+        if isinstance(node, self.yaml.ScalarNode):
             return self._scalar(node)
         if id(node) in self.open:
             raise YamlError("recursive alias (a value that contains itself)", node.start_mark.line + 1)
@@ -138,7 +150,7 @@ class _Builder:
         line = node.start_mark.line + 1
         try:
             value = self.loader.construct_object(node)
-        except yaml.constructor.ConstructorError:
+        except self.yaml.constructor.ConstructorError:
             raise YamlError(f"unsupported YAML tag {_tag(node.tag)} (only plain data is allowed)", line) from None
         if isinstance(value, dt.datetime | dt.date):
             return node.value  # keep dates as written, not as Python objects
@@ -147,14 +159,14 @@ class _Builder:
         return value
 
     def _collection(self, node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, self.yaml.SequenceNode):
             self._check_tag(node, "tag:yaml.org,2002:seq")
             out = []
             for i, item in enumerate(node.value):
                 lines[(*path, i)] = item.start_mark.line + 1
                 out.append(self.build(item, (*path, i), lines))
             return out
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, self.yaml.MappingNode):
             self._check_tag(node, "tag:yaml.org,2002:map")
             return self._mapping(node, path, lines)
         raise YamlError("unsupported YAML node", node.start_mark.line + 1)  # pragma: no cover
@@ -186,18 +198,17 @@ class _Builder:
             lines.update((p, n) for p, n in source_lines.items() if p[len(path)] in taken)
         return {**merged, **mapping}
 
-    @staticmethod
-    def _merge_sources(value_node: yaml.Node) -> list[yaml.Node]:
-        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+    def _merge_sources(self, value_node: yaml.Node) -> list[yaml.Node]:
+        sources = value_node.value if isinstance(value_node, self.yaml.SequenceNode) else [value_node]
         for source in sources:
-            if not isinstance(source, yaml.MappingNode):
+            if not isinstance(source, self.yaml.MappingNode):
                 raise YamlError("'<<' (merge key) takes a mapping or a list of mappings", source.start_mark.line + 1)
         return list(sources)
 
     def _key(self, key_node: yaml.Node, path: Path) -> str:
         if key_node.tag == "tag:yaml.org,2002:value":  # a plain '=' key
             key_node.tag = "tag:yaml.org,2002:str"
-        if not isinstance(key_node, yaml.ScalarNode):
+        if not isinstance(key_node, self.yaml.ScalarNode):
             raise YamlError("mapping keys must be plain scalars", key_node.start_mark.line + 1)
         key = self.build(key_node, path, {})
         if not isinstance(key, str | int | float | bool) and key is not None:

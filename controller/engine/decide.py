@@ -14,7 +14,7 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from controller.config.loader import YAML_SUFFIXES
+from controller.config.files import YAML_SUFFIXES
 from controller.config.settings import CONFIG_NAMES
 from controller.core.content import canonical
 from controller.engine.apply import ApplyResult

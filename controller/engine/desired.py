@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.config.loader import LoadedManifest
-from controller.config.manifest import SmokeCase
+from controller.config.store import Table
 from controller.config.yamlio import Document
 from controller.core.content import (
     NAME_KEY,
@@ -22,6 +21,9 @@ from controller.core.content import (
     mirror_path,
     mirrored,
 )
+
+if TYPE_CHECKING:
+    from controller.config.manifest import SmokeCase
 
 #: Where a manifest's spec fields land in the assistant's content.
 _SPEC_TO_CONTENT = {"graph": "graph_id", "displayName": "name", "description": "description",
@@ -38,13 +40,19 @@ class Declaration:
     name: str
     assistant_id: str
     source: str = ""
-    smoke: tuple[SmokeCase, ...] = ()
+    #: The smoke cases, or a function that builds them when first needed: a no-op plan of
+    #: many manifests never validates their models.
+    cases: tuple[SmokeCase, ...] | Callable[[], tuple[SmokeCase, ...]] = field(default=(), compare=False, repr=False)
     #: Content paths whose value came from the environment (masked in all output).
     sensitive: frozenset[ContentPath] = frozenset()
     #: The template of each sensitive value, so a plan file can hold it instead of the value.
     templates: Mapping[ContentPath, str] = field(default_factory=dict)
     #: How to show a configurable↔context pair: as the manifest wrote it.
     mirror_as: str = "configurable"
+
+    @cached_property
+    def smoke(self) -> tuple[SmokeCase, ...]:
+        return self.cases() if callable(self.cases) else self.cases
 
 
 class Declared:
@@ -110,69 +118,62 @@ def content_path(document_path: tuple[str | int, ...]) -> ContentPath | None:
     return None
 
 
-def desired_state(item: LoadedManifest, owner: str, revision: str | None = None, root: str | None = None,
-                  sources: dict[str, str] | None = None) -> Desired:
-    """``sources``: file → its path from ``root``, shared by the calls of one load (a file holds
-    several manifests). A manifest loaded from the store brings its id and content hash."""
-    m = item.view
-    config, context = mirrored(m.config, m.context)
-    metadata: dict[str, Any] = {**m.metadata, OWNER_KEY: owner, NAME_KEY: m.name}
-    metadata[SOURCE_KEY] = _source(item.file, root, sources)
-    if revision:
-        metadata[REVISION_KEY] = revision
-    content = Content(
-        graph_id=m.graph,
-        name=m.display_name or m.name,
-        description=m.description,
-        config=config,
-        context=context,
-        metadata=metadata,
-    )
+def _sensitive(document_templates: Mapping[tuple[str | int, ...], str]) -> tuple[frozenset[ContentPath], dict[ContentPath, str]]:
+    """Content paths whose value came from the environment, and their templates. The server
+    mirrors configurable and context into each other, so both sides are sensitive."""
     sensitive: set[ContentPath] = set()
     templates: dict[ContentPath, str] = {}
-    for doc_path in item.sensitive:
+    for doc_path, template in document_templates.items():
         path = content_path(doc_path)
         if path is None:
             continue
-        # the server mirrors configurable and context into each other: both sides are sensitive
         for p in (path, mirror_path(path)):
             if p is not None:
                 sensitive.add(p)
-                templates[p] = item.templates[doc_path]
-    fingerprint = item.fingerprint(owner)
-    if fingerprint is not None:
-        assistant_id = fingerprint[0]
-    else:
-        assistant_id = (m.assistant_id or assistant_id_for(owner, m.name)).lower()
+                templates[p] = template
+    return frozenset(sensitive), templates
+
+
+#: Memo of each manifest's (assistant id, content hash) per owner, keyed by the manifest's digest.
+MEMO = "desired"
+
+
+def desired_state(item: LoadedManifest, owner: str, revision: str | None = None, memo: Table[Any] | None = None) -> Desired:
+    """The assistant ``item`` declares for ``owner``, with the git ``revision`` it was read at.
+
+    ``memo``: a store table (``LoadStore.memo(MEMO)``) of assistant ids and content hashes by
+    manifest digest and owner. Both are pure functions of the two, and hashing 10,000
+    contents would be a fifth of a no-op plan."""
+    m = item.view
+    config, context = mirrored(m.config, m.context)
+    metadata: dict[str, Any] = {**m.metadata, OWNER_KEY: owner, NAME_KEY: m.name, SOURCE_KEY: item.source}
+    if revision:
+        metadata[REVISION_KEY] = revision
+    content = Content(m.graph, m.display_name or m.name, m.description, config, context, metadata)
+    sensitive, templates = _sensitive(item.templates) if item.templates else (frozenset(), {})
+    key = f"{item.digest}/{owner}" if memo is not None and item.digest else None
+    of_file = memo.get(key) if memo is not None and key else None  # the file's: {index: [id, hash]}
+    known = of_file.get(str(item.index)) if type(of_file) is dict else None
+    if not (type(known) is list and len(known) == 2 and type(known[0]) is str and type(known[1]) is str):
+        known = None
     desired = Desired(
-        declared=Declaration(
-            name=m.name,
-            assistant_id=assistant_id,
-            source=item.location,
-            smoke=tuple(item.manifest.spec.smoke) if m.has_smoke else (),
-            sensitive=frozenset(sensitive),
-            templates=templates,
-            mirror_as="context" if m.context and not m.config.get("configurable") else "configurable",
+        Declaration(
+            m.name,
+            known[0] if known else (m.assistant_id or assistant_id_for(owner, m.name)).lower(),
+            item.location,
+            (lambda: tuple(item.manifest.spec.smoke)) if m.has_smoke else (),
+            sensitive,
+            templates,
+            "context" if m.context and not m.config.get("configurable") else "configurable",
         ),
-        content=content,
-        pin=m.active_version if isinstance(m.active_version, int) else None,
-        labels=dict(m.labels),
-        document=item.document,
+        content,
+        m.active_version if type(m.active_version) is int else None,
+        m.labels,
+        item.document,
     )
-    if fingerprint is not None:
-        # the hash ignores the source and revision: the stored one is this content's (cached_property's slot)
-        desired.__dict__["content_hash"] = fingerprint[1]
-    else:
-        item.remember(owner, assistant_id, desired.content_hash)
+    if known:
+        desired.__dict__["content_hash"] = known[1]  # (the cached_property's slot)
+    elif memo is not None and key:
+        memo.put(key, {**(of_file if type(of_file) is dict else {}), str(item.index): [desired.assistant_id,
+                                                                                       desired.content_hash]})
     return desired
-
-
-def _source(file: str, root: str | None, sources: dict[str, str] | None) -> str:
-    if not root:
-        return file
-    if sources is None:
-        return os.path.relpath(os.path.abspath(file), root)
-    found = sources.get(file)
-    if found is None:
-        found = sources[file] = os.path.relpath(os.path.abspath(file), root)
-    return found

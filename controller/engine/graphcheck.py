@@ -36,13 +36,12 @@ async def offline_graph_problems(ws: Workspace, loaded: Sequence[LoadedManifest]
     async with open_target(ws.spec) as target:
         graphs = await target.graphs()
     problems: list[Problem] = []
-    sources: dict[str, str] = {}
     for item in loaded:
         graph = graphs.get(item.view.graph)
         if graph is None or graph.error or not (graph.config_schema or graph.context_schema):
             continue  # nothing to check here (plan reports unknown and broken graphs)
         if not item.view.has_smoke and _plainly_fine(item, graph):
             continue  # the common case, without building the desired state (10,000 manifests)
-        d = desired_state(item, ws.settings.owner, None, ws.settings.root, sources)
+        d = desired_state(item, ws.settings.owner)
         problems += schema_problems(d, graph, warnings)
     return problems

@@ -24,8 +24,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from controller.config.files import API_VERSION
 from controller.config.interpolate import substitute
-from controller.config.manifest import API_VERSION, NAME_PATTERN, AssistantManifest
+from controller.config.manifest import NAME_PATTERN, AssistantManifest
 from controller.config.settings import git_toplevel
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, RESERVED_METADATA_KEYS, declared
 from controller.core.errors import ControllerError, InvalidInput, Problem

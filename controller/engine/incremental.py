@@ -19,9 +19,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from controller.config.loader import LoadedManifest, duplicates, find_files, load_files
+from controller.config.files import FoundFile, find_files
+from controller.config.loader import LoadedManifest, duplicates, load_files
 from controller.config.settings import git_revision
-from controller.core.environ import process_environ
 from controller.core.errors import InvalidInput, Problem
 from controller.engine.desired import Desired, desired_state
 from controller.engine.pipeline import Workspace
@@ -70,19 +70,18 @@ class ManifestSet:
         if old and all(p in old or not os.path.exists(p) for p in wanted):
             # edits and removals of known files: no walk (10,000 manifests are 2,500 files to stat)
             keys = [key for key in old if key not in wanted or os.path.exists(key)]
-            found = [(old[key].path, old[key].explicit) for key in keys]
+            found = [FoundFile(old[key].path, old[key].explicit) for key in keys]
         else:  # a new file: found where a full load finds it (its place decides which duplicate is reported)
             found = find_files(ws.paths, root)
             keys = [os.path.abspath(path) for path, _ in found]
         reread = [f for f, key in zip(found, keys, strict=True) if key in wanted or key not in old]
-        if ws.parsed is not None:  # forget the parsed text of files that are gone
-            for stale in ws.parsed.keys() - {path for path, _ in found}:
-                del ws.parsed[stale]
-        # The on-disk parse store is for the next process; rewriting all of it for one edited
-        # file would cost more than the edit (a full pass keeps it up to date).
-        store = ws.parse_store() if changed is None else None
-        fresh, problems = load_files(reread, ws.spec.values, process_environ() if environ is None else environ,
-                                     ws.parsed, store=store)
+        store = ws.open_store()
+        loads = load_files(reread, ws.load_options(environ, store=store))
+        if changed is None:
+            # Kept for the next process; rewriting all of it for one edited file would cost more
+            # than the edit (the next full pass writes it).
+            store.save()
+        fresh, problems = loads.files, loads.problems
         fresh = {os.path.abspath(path): items for path, items in fresh.items()}
         loaded = [m for key in keys for m in (fresh[key] if key in fresh else old[key].manifests)]
         problems.extend(duplicates(loaded))
@@ -92,7 +91,7 @@ class ManifestSet:
             raise InvalidInput(problems)
         revision = git_revision(root, [m.file for items in fresh.values() for m in items])
         owner = ws.settings.owner
-        files = {key: Entry(path, explicit, fresh[key], [desired_state(m, owner, revision, root) for m in fresh[key]])
+        files = {key: Entry(path, explicit, fresh[key], [desired_state(m, owner, revision) for m in fresh[key]])
                  if key in fresh else old[key] for (path, explicit), key in zip(found, keys, strict=True)}
         changed_desired = [d for key in fresh for d in files[key].desired]
         gone = [key for key in old if key not in files]

@@ -11,19 +11,32 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from controller.config.loader import LoadedManifest, ParseCache, load_manifests
-from controller.config.loadstore import LoadStore
-from controller.config.parsestore import ParseStore
+from controller.config.files import find_files
+from controller.config.loader import (
+    FileKey,
+    FileLoads,
+    FileText,
+    LoadedManifest,
+    LoadOptions,
+    duplicates,
+    file_digest,
+    load_manifests,
+    load_texts,
+    read_files,
+)
 from controller.config.settings import CONFIG_NAMES, Settings, TargetSpec, git_revision, load_settings
-from controller.core.environ import process_environ
+from controller.config.store import LoadStore, text_key
+from controller.core.content import CANDIDATE_KEY
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
-from controller.engine.desired import Desired, desired_state
+from controller.engine.apply import ApplyResult
+from controller.engine.desired import MEMO, Declaration, Desired, desired_state
 from controller.engine.observe import StartupReads, observe, observe_some, startup_reads
-from controller.engine.plan import Plan, make_plan
+from controller.engine.plan import Change, Plan, make_plan
+from controller.engine.synced import SyncedFile, SyncMemo, SyncRecord, graphs_key, synced_file
 from controller.targets.base import Target
 
 
@@ -67,8 +80,9 @@ class Workspace:
     paths: list[str]
     settings: Settings
     spec: TargetSpec
-    #: Parsed files to reuse when their text is unchanged (watch keeps one across reconciles).
-    parsed: ParseCache | None = None
+    #: Loaded files kept across loads (a watch keeps one for its life); None: each load opens
+    #: the project's store and saves what it added.
+    store: LoadStore | None = None
 
     @classmethod
     def load(cls, paths: list[str], *, config: str | None = None, target: str | None = None,
@@ -86,38 +100,39 @@ class Workspace:
         settings.require_owner(spec)
         return cls(paths, settings, spec)
 
+    def open_store(self) -> LoadStore:
+        """The store loads go through: the kept one, or the project's (``<root>/.controller/cache``)."""
+        if self.store is not None:
+            return self.store
+        return LoadStore(self.spec.cache_dir or os.path.join(self.settings.root, ".controller", "cache"))
+
+    def load_options(self, environ: Mapping[str, str] | None = None, *, unset_is_warning: bool = False,
+                     store: LoadStore | None = None) -> LoadOptions:
+        return LoadOptions(values=self.spec.values, environ=environ, root=self.settings.root,
+                           unset_is_warning=unset_is_warning, store=store)
+
     def manifests(self, environ: Mapping[str, str] | None = None, *, require: bool = True,
-                  unset_warnings: list[Problem] | None = None, results: LoadStore | None = None) -> list[LoadedManifest]:
+                  unset_is_warning: bool = False, store: LoadStore | None = None) -> FileLoads:
         """The valid manifests under the paths. ``require``: none at all is an error, so a
-        wrong path in CI fails instead of planning "No changes". ``results``: loaded files
-        kept between processes (:meth:`load_store`); the caller saves it."""
-        loaded = load_manifests(self.paths, self.spec.values, process_environ() if environ is None else environ, self.parsed,
-                                unset_warnings=unset_warnings, root=self.settings.root, store=self.parse_store(),
-                                results=results)
-        if require and not loaded:
+        wrong path in CI fails instead of planning "No changes". ``store``: the caller's (it
+        saves it); else what this load adds is saved here."""
+        into = store or self.open_store()
+        loads = load_manifests(self.paths, self.load_options(environ, unset_is_warning=unset_is_warning, store=into))
+        if require and not loads.manifests:
             raise InvalidInput([Problem(message=f"no manifests found under {' '.join(self.paths)}")])
-        return loaded
-
-    def parse_store(self) -> ParseStore:
-        """Parsed files kept between processes, by text hash."""
-        return ParseStore(os.path.join(self._cache_dir(), "parse.json"))
-
-    def load_store(self) -> LoadStore:
-        """Loaded (validated) files kept between processes, by text hash and resolved variables."""
-        return LoadStore(os.path.join(self._cache_dir(), "load.json"))
-
-    def _cache_dir(self) -> str:
-        return self.spec.cache_dir or os.path.join(self.settings.root, ".controller", "cache")
+        if store is None and into is not self.store:
+            into.save()
+        return loads
 
     def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
                 *, require: bool = True) -> list[Desired]:
-        results = self.load_store() if self.parsed is None else None
-        loaded = self.manifests(environ, require=require, results=results)
+        store = self.open_store()
+        loaded = self.manifests(environ, require=require, store=store).manifests
         revision = git_revision(self.settings.root, [m.file for m in loaded])
-        sources: dict[str, str] = {}
-        items = [desired_state(m, self.settings.owner, revision, self.settings.root, sources) for m in loaded]
-        if results is not None:
-            results.save()  # after the desired state: it adds each manifest's id and content hash
+        memo = store.memo(MEMO)
+        items = [desired_state(m, self.settings.owner, revision, memo) for m in loaded]
+        if store is not self.store:
+            store.save()
         if selector:
             items = [d for d in items if all(d.labels.get(k) == v for k, v in selector.items())]
         return items
@@ -154,12 +169,29 @@ async def compute_partial_plan(ws: Workspace, target: Target, desired: list[Desi
 
 
 async def plan_workspace(ws: Workspace, target: Target, scope: Scope = Scope()) -> Plan:
-    """The manifests under ``ws`` planned against ``target``.
+    """The manifests under ``ws`` planned against ``target``."""
+    return (await plan_with_basis(ws, target, scope))[0]
 
-    The target's start-up reads go out first and the manifests are parsed in a worker
+
+async def plan_with_basis(ws: Workspace, target: Target, scope: Scope = Scope(), *,
+                          record: bool = True) -> tuple[Plan, PlanBasis | None]:
+    """The plan, and what it was made from (None: the target cannot tell its generation),
+    for :func:`record_applied` to record what an apply of it leaves in sync. ``record``:
+    record the files this plan found in sync (an apply records after its writes instead).
+
+    Files whose digest and target generation equal what the last plan recorded
+    (engine/synced.py) are noops without being loaded or read; everything else is planned
+    as a full plan would. Prunes, selectors and adoptions plan everything."""
+    generation = None if scope.prune or scope.selector or scope.adopt else await target.generation()
+    if generation is None:
+        return await _plan_everything(ws, target, scope), None
+    return await _plan_since(ws, target, generation, record)
+
+
+async def _plan_everything(ws: Workspace, target: Target, scope: Scope) -> Plan:
+    """The target's start-up reads go out first and the manifests are parsed in a worker
     thread meanwhile: a server 20 ms away answers while the CPU parses, instead of after.
-    A manifest error still wins over a server error (the reads are awaited second).
-    """
+    A manifest error still wins over a server error (the reads are awaited second)."""
     reads = asyncio.ensure_future(startup_reads(target, ws.settings.owner))
     try:
         desired = await asyncio.to_thread(ws.desired, scope.selector)
@@ -169,6 +201,140 @@ async def plan_workspace(ws: Workspace, target: Target, scope: Scope = Scope()) 
         if reads.done() and not reads.cancelled():
             with contextlib.suppress(Exception):
                 reads.exception()  # retrieved: a failure nobody waited for is not logged at exit
+
+
+@dataclass(frozen=True)
+class BasisFile:
+    """A manifest file as a plan found it: its key, and (name, assistant id, claims id, line)
+    of each manifest it declares."""
+
+    path: str
+    key: FileKey
+    manifests: tuple[tuple[str, str, bool, int], ...]
+
+
+@dataclass(frozen=True)
+class PlanBasis:
+    """What a plan was made from, on a target that has generations: enough to record which
+    files an apply of it leaves in sync (:func:`record_applied`)."""
+
+    generation: str
+    graphs: str
+    candidates: bool
+    files: tuple[BasisFile, ...]
+
+
+async def _plan_since(ws: Workspace, target: Target, generation: str, record_it: bool) -> tuple[Plan, PlanBasis]:
+    store = ws.open_store()
+    options = ws.load_options(store=store)
+    owner = ws.settings.owner
+    graphs = await target.graphs()
+    memo = SyncMemo(store, ws.spec.label, owner)
+    record = memo.load(generation, graphs_key(graphs))
+    texts = read_files(find_files(ws.paths, ws.settings.root), options)
+    hits = {t.path: f for t in texts if (f := _still_synced(record, t, options)) is not None}
+    loads = load_texts([t for t in texts if t.path not in hits], options)
+    if hits and _collides(hits.values(), loads.manifests):  # the full load reports it, at its lines
+        hits, loads = {}, load_texts(texts, options)
+    loaded = loads.manifests
+    loads.problems.extend(duplicates(loaded))
+    if not hits and not loaded:
+        loads.problems.append(Problem(message=f"no manifests found under {' '.join(ws.paths)}"))
+    if loads.problems:
+        raise InvalidInput(loads.problems)
+    revision = git_revision(ws.settings.root, [m.file for m in loaded])
+    desired = [desired_state(m, owner, revision, store.memo(MEMO)) for m in loaded]
+    if store is not ws.store:
+        store.save()
+    seen = await (observe_some(target, desired, [], owner) if record is not None else observe(target, desired, owner))
+    candidates = record.candidates if record is not None else any(CANDIDATE_KEY in s.content.metadata for s in seen.owned)
+    planned = make_plan(desired, seen.assistants, seen.owned, graphs, owner=owner, target=ws.spec.label,
+                        predict_set_active=target.predict_set_active)
+    by_id = {c.assistant_id: c for c in planned.changes}
+    spans = _spans(loads)
+    changes: list[Change] = []
+    basis: list[BasisFile] = []
+    for text in texts:
+        if text.path in hits:
+            entry = hits[text.path]
+            changes += [Change("noop", Declaration(m.name, m.assistant_id, f"{text.shown}:{m.line}"), seen_version=m.version)
+                        for m in entry.manifests]
+            basis.append(BasisFile(text.path, entry.key, tuple((m.name, m.assistant_id, m.claims_id, m.line)
+                                                              for m in entry.manifests)))
+        elif text.path in loads.keys:
+            span = spans[text.path]
+            changes += [by_id[desired[i].assistant_id] for i in span]
+            basis.append(BasisFile(text.path, loads.keys[text.path], tuple(
+                (desired[i].name, desired[i].assistant_id, bool(loaded[i].view.assistant_id), loaded[i].line)
+                for i in span)))
+    plan = dataclasses.replace(planned, changes=tuple(changes), owner_source=ws.settings.owner_source)
+    found = PlanBasis(generation, graphs_key(graphs), candidates, tuple(basis))
+    if record_it:
+        _record(memo, found, {c.assistant_id: c.seen_version for c in plan.changes if c.action == "noop" and not c.warnings}
+                if not plan.warnings else {})
+    return plan, found
+
+
+def _spans(loads: FileLoads) -> dict[str, range]:
+    """Where each file's manifests are in ``loads.manifests`` (files keep their order)."""
+    spans, start = {}, 0
+    for path, items in loads.files.items():
+        spans[path] = range(start, start + len(items))
+        start += len(items)
+    return spans
+
+
+def _still_synced(record: SyncRecord | None, text: FileText, options: LoadOptions) -> SyncedFile | None:
+    """The file's record, when the file still has the text and dependencies it was recorded with."""
+    entry = record.files.get(os.path.abspath(text.path)) if record is not None and text.text is not None else None
+    if entry is None or text.text is None or text_key(text.text) != entry.key.text_key:
+        return None
+    return entry if file_digest(text.text, entry.key.dependencies, options) == entry.key.digest else None
+
+
+def _collides(hits: Iterable[SyncedFile], loaded: list[LoadedManifest]) -> bool:
+    """Does a name or a claimed id occur twice among the recorded files and the loaded ones?"""
+    names: set[str] = set()
+    ids: set[str] = set()
+    entries = [(m.name, m.assistant_id if m.claims_id else None) for f in hits for m in f.manifests]
+    entries += [(m.name, m.view.assistant_id.lower() if m.view.assistant_id else None) for m in loaded]
+    for name, claimed in entries:
+        if name in names or (claimed and claimed in ids):
+            return True
+        names.add(name)
+        if claimed:
+            ids.add(claimed)
+    return False
+
+
+def _record(memo: SyncMemo, basis: PlanBasis, versions: Mapping[str, int | None], candidates: bool | None = None) -> None:
+    """Record the files of ``basis`` whose every assistant is in sync at a known version."""
+    files = {}
+    for f in basis.files:  # (a file that declares nothing, other YAML say, is in sync too)
+        found = [versions.get(aid) for _, aid, _, _ in f.manifests]
+        known = [v for v in found if v is not None]
+        if len(known) == len(found):
+            files[os.path.abspath(f.path)] = synced_file(f.key, [(name, aid, claims, line, v)
+                                                                 for (name, aid, claims, line), v in zip(f.manifests, known, strict=True)])
+    memo.save(SyncRecord(basis.generation, basis.graphs, basis.candidates if candidates is None else candidates, files))
+
+
+async def record_applied(ws: Workspace, target: Target, basis: PlanBasis | None, plan: Plan,
+                         result: ApplyResult) -> None:
+    """After an apply that held the target's lock: record the files it left in sync, at the
+    generation its writes brought the target to (no one else wrote: the lock)."""
+    if basis is None:
+        return
+    generation = await target.generation()
+    if generation is None:
+        return
+    versions = {c.assistant_id: c.seen_version for c in plan.changes if c.action == "noop" and not c.warnings}
+    for outcome in result.outcomes:
+        if outcome.status == "applied" and outcome.change.action != "delete" and not outcome.change.warnings:
+            versions[outcome.change.assistant_id] = outcome.version
+    memo = SyncMemo(ws.open_store(), ws.spec.label, ws.settings.owner)
+    _record(memo, dataclasses.replace(basis, generation=generation), versions if not plan.warnings else {},
+            candidates=basis.candidates and bool(result.errors))
 
 
 async def status_plan(ws: Workspace, target: Target, desired: list[Desired]) -> Plan:

@@ -18,7 +18,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from controller.config.interpolate import UnsetVariable, substitute
-from controller.config.manifest import SmokeCase
 from controller.core.content import Content
 from controller.core.errors import ControllerError
 from controller.core.mask import MASK
@@ -236,11 +235,13 @@ def _build(path: str, data: dict[str, Any], values: Mapping[str, str], environ: 
                         _set(body, p, shown)
             contents[key] = Content.from_api(body) if body is not None else None
         try:
+            from controller.config.manifest import SmokeCase  # a plan with smoke cases: they are validated again
+
             smoke = tuple(SmokeCase.model_validate(s) for s in c["smoke"])
         except ValidationError as exc:
             raise _invalid(path, f"{c['name']}: smoke: {exc.errors()[0]['msg'].lower()}") from None
         declared = Declaration(
-            name=c["name"], assistant_id=c["assistant_id"], source=c["source"], smoke=smoke,
+            name=c["name"], assistant_id=c["assistant_id"], source=c["source"], cases=smoke,
             sensitive=sensitive, templates=templates, mirror_as=c["mirror_as"],
         )
         changes.append(Change(

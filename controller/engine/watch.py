@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 from watchfiles import awatch
 
-from controller.config.loader import SKIP_DIRS, YAML_SUFFIXES, ParseCache
-from controller.config.manifest import format_duration
+from controller.config.files import SKIP_DIRS, YAML_SUFFIXES
 from controller.config.settings import CONFIG_NAMES
+from controller.config.store import LoadStore
+from controller.core.durations import format_duration
 from controller.core.errors import ControllerError, InvalidInput
 from controller.engine.apply import SyncOptions, apply_plan, clean_candidates
 from controller.engine.decide import Memory, decide, fingerprint, pass_scope, remember
@@ -86,7 +87,7 @@ class Watcher:
         self.memory = Memory()
         self.failures, self.retry_in = 0, BACKOFF_FIRST_S
         self.reported: tuple[str, ...] = ()
-        self.parsed: ParseCache = {}  # unchanged files are not parsed again on the next pass
+        self.store: LoadStore | None = None  # unchanged files are not loaded again on the next pass
         self.target: Target | None = None  # kept open across interval ticks
         self.target_spec: object = None
         self.roots: list[str] = []
@@ -221,7 +222,9 @@ class Watcher:
         try:
             if paths is None:
                 ws = self.load()
-                ws.parsed = self.parsed
+                if self.store is None or self.store.folder != ws.spec.cache_dir:
+                    self.store = ws.open_store()
+                ws.store = self.store
                 loaded = self.manifests.load(ws)
                 desired = loaded.desired()
                 plan = await compute_plan(ws, await self.open(ws, fresh=trigger != "interval"), desired, scope)

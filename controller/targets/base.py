@@ -1,6 +1,6 @@
 """The one small interface the reconciler, smoke tests and CLI use for any backend.
 
-Both targets implement it and one conformance suite (tests/test_target_conformance.py)
+Both targets implement it and one conformance suite (tests/targets/test_conformance.py)
 runs against both, so behaviour the reconciler relies on is pinned in one place.
 All methods are async: the remote target does real network I/O with bounded
 concurrency; the embedded one answers immediately.
@@ -100,6 +100,11 @@ class Target(Protocol):
 
     async def graphs(self) -> dict[str, GraphInfo]:
         """The graphs this target can run, by graph_id."""
+
+    async def generation(self) -> str | None:
+        """A token that changes with every write to the target, when the target can tell that
+        in one cheap read (the embedded file); None when it cannot (a server). Equal tokens
+        mean nothing was written in between, so what was read at the first still holds."""
 
     async def list_assistants(self, metadata: dict[str, Any] | None = None) -> list[AssistantState]:
         """All assistants (system ones included) whose metadata contains ``metadata``."""

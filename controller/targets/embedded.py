@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import sqlite3
 import threading
 import uuid
@@ -58,6 +59,15 @@ CREATE TABLE IF NOT EXISTS versions (
 #: Files made before versions had a content_hash get the column on their first write
 #: (a read, such as ``plan``, never changes the file); rows without one are hashed then.
 _MIGRATE = "ALTER TABLE versions ADD COLUMN content_hash TEXT"
+#: The file's generation: a random id made with it and a counter every write bumps (in the
+#: write's own transaction), so a reader can tell in one query that nothing was written since
+#: it last looked. Added, like content_hash, on the first write to an older file.
+_META = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('instance', lower(hex(randomblob(16))));
+INSERT OR IGNORE INTO meta VALUES ('writes', '0');
+"""
+_BUMP = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'writes'"
 
 _COLUMNS = """
 SELECT a.assistant_id, a.version, a.created_at, a.updated_at,
@@ -74,7 +84,61 @@ def _now() -> str:
 
 def _content(row: sqlite3.Row | tuple) -> Content:
     graph_id, name, description, config, context, metadata = row
-    return Content(graph_id, name, description, json.loads(config), json.loads(context), json.loads(metadata))
+    return _StoredContent(graph_id, name, description, texts=(config, context, metadata))
+
+
+class _StoredContent(Content):
+    """A version's content as the file holds it: config, context and metadata stay JSON
+    text until read. A no-op plan of 10,000 assistants compares stored hashes and reads
+    only the metadata (owner), so decoding the rest would be most of its time.
+
+    It is a Content in every other way: equal to a Content with the same fields, and
+    ``dataclasses.replace`` gives a plain copy with the change."""
+
+    _FIELDS = ("config", "context", "metadata")
+    _texts: tuple[str, str, str] | None
+
+    def __init__(self, graph_id: str, name: str, description: str | None = None, config: Any = None,
+                 context: Any = None, metadata: Any = None, *, texts: tuple[str, str, str] | None = None):
+        for key, value in (("graph_id", graph_id), ("name", name), ("description", description)):
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "_texts", texts)
+        if texts is None:  # made by dataclasses.replace: the values are given
+            for key, value in zip(self._FIELDS, (config, context, metadata), strict=True):
+                object.__setattr__(self, "_" + key, value if value is not None else {})
+
+    def _decoded(self, index: int) -> Any:
+        key = "_" + self._FIELDS[index]
+        if key not in self.__dict__:
+            assert self._texts is not None
+            object.__setattr__(self, key, json.loads(self._texts[index]))
+        return self.__dict__[key]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self._decoded(0)
+
+    @property
+    def context(self) -> dict[str, Any]:
+        return self._decoded(1)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._decoded(2)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Content):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in dataclasses.fields(Content))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return Content.__repr__(self)
+
+
+#: Metadata keys that can be named in a JSON path as they are (``controller/owner``, ``team``).
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_./-]+$")
 
 
 def _contains(haystack: Any, needle: Any) -> bool:
@@ -96,6 +160,7 @@ class EmbeddedTarget:
         self._db: sqlite3.Connection | None = None
         self._in_batch = False
         self._hashed = True  # does the file have versions.content_hash? (set on connect)
+        self._counted = True  # does it have the meta table (its generation)? (set on connect)
         self._lock = threading.RLock()
         self._checkpointer: Any = None  # an InMemorySaver, made by the first run on a thread
         #: thread id → the configurable it pinned at its first run (None before that)
@@ -121,15 +186,18 @@ class EmbeddedTarget:
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
             self._hashed = any(r[1] == "content_hash" for r in db.execute("PRAGMA table_info(versions)"))
+            self._counted = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is not None
             self._db = db
-        if create and not self._hashed:
+        if create and not (self._hashed and self._counted):
             self._migrate(self._db)
         return self._db
 
     def _migrate(self, db: sqlite3.Connection) -> None:
-        """Add the content_hash column and fill it, in one transaction."""
+        """Add the content_hash column (and fill it) and the meta table, in one transaction."""
         db.execute("BEGIN IMMEDIATE")
         try:
+            for statement in filter(str.strip, _META.split(";")):
+                db.execute(statement)
             if not any(r[1] == "content_hash" for r in db.execute("PRAGMA table_info(versions)")):
                 db.execute(_MIGRATE)
             rows = db.execute("SELECT assistant_id, version, graph_id, name, description, config, context, metadata"
@@ -140,7 +208,7 @@ class EmbeddedTarget:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-        self._hashed = True
+        self._hashed = self._counted = True
 
     @property
     def _select(self) -> str:
@@ -160,10 +228,12 @@ class EmbeddedTarget:
             assert db is not None
             if self._in_batch:
                 yield db
+                db.execute(_BUMP)
                 return
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute(_BUMP)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -191,6 +261,20 @@ class EmbeddedTarget:
             db.execute("COMMIT")
 
     # -- reads -------------------------------------------------------------------
+
+    async def generation(self) -> str | None:
+        """``<file id>:<writes>``: changes with every write to this file (and differs for a new
+        file), so a caller may reuse what it read at the same generation. ``empty`` for no file
+        yet; None for a file from before generations (until its first write adds them)."""
+        if not os.path.exists(self.db_path) and self._db is None:
+            return "empty"
+        with self._lock:
+            db = self._connect(create=False)
+            if db is None or not self._counted:
+                return None
+            rows = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('instance', 'writes')").fetchall())
+        return f"{rows.get('instance')}:{rows.get('writes')}"
+
 
     async def graphs(self) -> dict[str, GraphInfo]:
         if self.registry.config_path is None:  # every graph would be "unknown": say why, once
@@ -220,11 +304,17 @@ class EmbeddedTarget:
         return AssistantState(row[0], row[1], _content(row[4:10]), row[2], row[3], content_hash=row[10])
 
     async def list_assistants(self, metadata: dict[str, Any] | None = None) -> list[AssistantState]:
-        rows = [self._state(r) for r in self._read("{select} ORDER BY a.assistant_id")]
-        found = rows + self._system()
-        if metadata:
-            found = [a for a in found if _contains(a.content.metadata, metadata)]
-        return found
+        # Plain string values are matched by SQLite (an owner's listing decodes no other row's
+        # metadata); whatever else the filter holds is matched here, as the server matches it.
+        plain = {k: v for k, v in (metadata or {}).items() if isinstance(v, str) and _SAFE_KEY.match(k)}
+        where = " AND ".join(f"json_extract(v.metadata, '$.\"{k}\"') = ?" for k in plain)
+        sql = "{select}" + (f" WHERE {where}" if where else "") + " ORDER BY a.assistant_id"
+        rest = {k: v for k, v in (metadata or {}).items() if k not in plain}
+        rows = [self._state(r) for r in self._read(sql, tuple(plain.values()))]
+        if rest:
+            rows = [a for a in rows if _contains(a.content.metadata, rest)]
+        system = [a for a in self._system() if _contains(a.content.metadata, metadata or {})]
+        return rows + system
 
     async def get(self, assistant_id: str, *, versions: bool = False) -> AssistantState | None:
         assistant_id = assistant_id.lower()

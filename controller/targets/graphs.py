@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import json
 import os
 import sys
@@ -158,6 +157,8 @@ class GraphRegistry:
             raise ControllerError(entry.error)
         value = entry.value
         if not isinstance(value, Pregel):
+            import inspect
+
             params = inspect.signature(value).parameters
             value = value(config) if params else value()
             if inspect.isawaitable(value):

@@ -203,6 +203,10 @@ class RemoteTarget:
         the version, but keeps the live context and graph_id (AGENT_SERVER_API.md, quirk 5)."""
         return dataclasses.replace(version, context=live.context, graph_id=live.graph_id)
 
+    async def generation(self) -> str | None:
+        """A server has no cheap token for "nothing was written": every read goes to it."""
+        return None
+
     # -- plumbing ----------------------------------------------------------------------
 
     def _session(self) -> ClientPool:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from controller.config.loader import load_manifests
+from controller.config.loader import LoadOptions, load_manifests
 from controller.core import environ
 from controller.core.content import assistant_id_for
 from controller.engine.desired import Desired, desired_state
@@ -51,8 +51,8 @@ def parity_project(tmp_path: Path) -> Iterator[Path]:
 
 def declared(root: Path, owner: str) -> list[Desired]:
     """The project's manifests for ``owner``; memories under a user id of its own."""
-    loaded = load_manifests([str(root / "assistants")], {}, {"PARITY_USER": owner}, root=str(root))
-    return [desired_state(m, owner, None, str(root)) for m in loaded]
+    loaded = load_manifests([str(root / "assistants")], LoadOptions(environ={"PARITY_USER": owner}, root=str(root)))
+    return [desired_state(m, owner) for m in loaded.manifests]
 
 
 def normalized(value: Any) -> Any:

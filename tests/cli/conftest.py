@@ -1,0 +1,13 @@
+"""Fixtures the CLI tests share (tests/conftest.py has the servers, the owner and the example repo)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No variable a user may have set (model, target, owner, API keys) reaches the test."""
+    for name in ("MODEL", "SIGNATURE", "CONTROLLER_TARGET", "CONTROLLER_OWNER",
+                 "LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
+        monkeypatch.delenv(name, raising=False)

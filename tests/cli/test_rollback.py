@@ -1,0 +1,58 @@
+"""`controller rollback`: back to earlier content that passed its smoke tests, never to content that failed."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import BLOG, edit, git, run, state
+
+
+def test_history_and_rollback(repo, capsys):
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0
+    edit(BLOG, "description: Long-form posts", "description: Longer posts")
+    git(repo, "commit", "-qam", "desc")
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0
+    code, out, _ = run(capsys, "history", "blog-writer", "-o", "json")
+    history = json.loads(out)
+    assert [(v["version"], v["active"]) for v in history["versions"]] == [(2, True), (1, False)]
+    assert history["versions"][0]["revision"] == git(repo, "rev-parse", "HEAD").strip()
+    code, out, err = run(capsys, "rollback", "blog-writer")
+    assert code == 0 and "v2 → v1" in out and "drift" in err
+    assert state(repo, "blog-writer").version == 1
+    code, out, _ = run(capsys, "plan", ".")
+    assert "repin v1 → v2" in out  # git still says v2's content: shown as drift
+
+
+def test_rollback_never_restores_content_that_failed_its_smoke_tests(repo, capsys):
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0  # v1: style blog
+    original = edit(BLOG, "style: blog", "style: plain")  # the blog case expects "# Blog post": fails
+    code, _, err = run(capsys, "apply", ".", "--auto-approve")
+    assert code == 3 and "blog-writer: rolled-back" in err
+    blog = state(repo, "blog-writer")
+    assert [v.number for v in blog.versions] == [3, 2, 1] and blog.version == 3  # v3: v1's content, marked
+    assert blog.content.config["configurable"]["style"] == "blog"
+
+    code, out, _ = run(capsys, "history", "blog-writer", "-o", "json")
+    assert [(v["version"], v["failed"]) for v in json.loads(out)["versions"]] == [(3, False), (2, True), (1, False)]
+    code, out, _ = run(capsys, "history", "blog-writer")
+    assert "SMOKE" in out and [line.split()[0] for line in out.splitlines() if "failed" in line] == ["2"]
+
+    code, _, err = run(capsys, "rollback", "blog-writer")  # v2 failed, v1 is what is active
+    assert code == 1 and "no version before v3 differs from it and passed its smoke tests" in err
+    code, _, err = run(capsys, "rollback", "blog-writer", "--to", "2")
+    assert code == 1 and "v2 failed its smoke tests" in err and "--force" in err
+    assert state(repo, "blog-writer").version == 3
+
+    code, out, err = run(capsys, "rollback", "blog-writer", "--to", "2", "--force")  # its smoke case fails again
+    assert code == 3 and "✗ blog-writer › writes a blog post" in out and "v3's content is active again" in err
+    blog = state(repo, "blog-writer")
+    assert blog.version == 4 and blog.content.config["configurable"]["style"] == "blog"  # v2 was a repin here
+
+    BLOG.write_text(original.replace("Long-form posts", "Longer posts"))
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0  # v5: a good new description
+    code, out, err = run(capsys, "rollback", "blog-writer")
+    assert code == 0, err
+    assert "v5 → v4" in out and "✓ blog-writer › writes a blog post" in out  # smoke ran on what was restored
+    assert state(repo, "blog-writer").content.description == "Long-form posts for the company blog"
+    code, out, _ = run(capsys, "rollback", "blog-writer", "--no-smoke", "--to", "5")
+    assert code == 0 and "›" not in out
