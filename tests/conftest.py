@@ -19,11 +19,11 @@ EXAMPLE_GRAPHS = Path(__file__).parent.parent / "manifests" / "graphs"
 
 @pytest.fixture(scope="session")
 def test_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/fixtures/project (boom, slow) plus the example's own writer and chat graphs:
-    both targets serve the same graphs the README's example uses."""
+    """tests/fixtures/project (boom, slow, messages, agent) plus the example's own writer, chat,
+    faq and grader graphs: both targets serve the same graphs the README's example uses."""
     folder = tmp_path_factory.mktemp("fixture") / "project"
     shutil.copytree(FIXTURE_PROJECT, folder)
-    for name in ("writer.py", "chat.py"):
+    for name in ("writer.py", "chat.py", "faq.py", "grader.py"):
         shutil.copy(EXAMPLE_GRAPHS / name, folder / "graphs" / name)
     return folder
 

@@ -103,7 +103,7 @@ def test_system_assistants_and_other_owners_are_never_pruned(repo, capsys):
     code, out, _ = run(capsys, "apply", ".", "--prune", "--auto-approve")
     assert code == 0 and "0 deleted" in out
     assert asyncio.run(target.get(other)) is not None
-    assert len([a for a in asyncio.run(target.list_assistants()) if a.content.is_system]) == 2
+    assert len([a for a in asyncio.run(target.list_assistants()) if a.content.is_system]) == 4  # one per graph
 
 
 def test_adopt_takes_over_an_unowned_assistant(repo, capsys):

@@ -124,5 +124,5 @@ def test_import_never_overwrites_filters_by_graph_and_refuses_invalid_manifests(
 def test_import_with_an_unknown_graph_says_so(repo, capsys, tmp_path):
     code, _, err = run(capsys, "import", "--out", str(tmp_path / "out"), "--graph", "wirter")
     assert code == 1
-    assert "--graph: unknown graph 'wirter'; the target has: chat, writer" in err
+    assert "--graph: unknown graph 'wirter'; the target has: chat, faq, grader, writer" in err
     assert not (tmp_path / "out").exists()

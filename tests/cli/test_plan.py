@@ -27,7 +27,7 @@ def test_detailed_exitcode_and_json_plan(repo, capsys):
 def test_unknown_graph_and_schema_type_errors_at_plan_time(repo, capsys):
     edit(BLOG, "graph: writer", "graph: writr")
     code, _, err = run(capsys, "plan", ".")
-    assert code == 1 and "spec.graph: unknown graph 'writr'; the target has: chat, writer" in err
+    assert code == 1 and "spec.graph: unknown graph 'writr'; the target has: chat, faq, grader, writer" in err
     edit(BLOG, "graph: writr", "graph: writer")
     edit(Path("assistants/support-bot.yaml"), "max_turns: 5", "max_turns: lots\n    persna: x")
     code, _, err = run(capsys, "plan", ".")
