@@ -8,6 +8,7 @@ strips) are validated here too, before anything talks to a target.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Annotated, Any, Literal
 
@@ -174,6 +175,121 @@ class SmokeCase(RunOverrides):
         return self.steps if self.steps is not None else [Step(input=self.input, expect=self.expect)]
 
 
+class EvalCase(RunOverrides):
+    """One case of an evaluation: an input, what a good answer looks like, and matchers of
+    its own. Datasets hold these too (a YAML list or JSON Lines), validated alike."""
+
+    name: str | None = Field(None, min_length=1, description="Shown in reports and JUnit (default: case N)")
+    input: Any = Field(description="The run's input (graph state update)")
+    reference: Any = Field(None, description="What a good answer looks like: read by exact, trajectory "
+                                             "(reference.trajectory), judges and python evaluators")
+    expect: list[Expect] = Field(default_factory=list, description="Matchers for this case only, on every run of it")
+
+
+TRAJECTORY_MODES = ("strict", "unordered", "subset", "superset")
+EVALUATOR_KINDS = ("expect", "exact", "trajectory", "judge", "python")
+#: ``evals/score.py:tone_ok``: a Python file under the project root and a function in it.
+PYTHON_REF = r"^[^:\s][^:]*\.py:[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class TrajectoryEvaluator(Strict):
+    """The run's tool calls (its final ``messages``) against ``reference.trajectory``."""
+
+    match: Literal["strict", "unordered", "subset", "superset"] = Field(
+        "strict", description="strict: the same calls in order; unordered: the same calls in any order; "
+                              "subset: no call the reference lacks; superset: every call of the reference")
+
+
+class JudgeEvaluator(Strict):
+    """A declared assistant grades each run: input {input, output, reference}, output {score, comment}."""
+
+    assistant: str = Field(pattern=NAME_PATTERN, description="metadata.name of a declared assistant")
+    minScore: float = Field(0.5, ge=0, le=1, description="The score (0-1) a run needs (default 0.5)")
+
+
+class Evaluator(Strict):
+    """One way to grade every run of an eval: give exactly one kind."""
+
+    expect: list[Expect] | None = Field(None, description="Smoke matchers on the output")
+    exact: str | None = Field(None, description="The output at this path equals the case's reference at this path")
+    trajectory: TrajectoryEvaluator | None = None
+    judge: JudgeEvaluator | None = None
+    python: str | None = Field(None, pattern=PYTHON_REF, description="path.py:function under the project root: "
+                                                                     "f(input, output, reference) -> bool | float | {score, comment}")
+    minScore: float | None = Field(None, ge=0, le=1, description="python: the score a run needs (default 0.5)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if key not in (*EVALUATOR_KINDS, "minScore"):
+                    close = difflib.get_close_matches(str(key), EVALUATOR_KINDS, n=1, cutoff=0.6)
+                    hint = f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(EVALUATOR_KINDS)}"
+                    raise ValueError(f"unknown evaluator kind {key!r} ({hint})")
+        return data
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Evaluator:
+        given = [k for k in EVALUATOR_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {', '.join(EVALUATOR_KINDS)} (got {', '.join(given) or 'none'})")
+        if self.exact is not None:
+            parse_path(self.exact)
+        if self.minScore is not None and self.python is None:
+            raise ValueError("minScore: only for python evaluators (a judge has its own: judge.minScore)")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in EVALUATOR_KINDS if getattr(self, k) is not None)
+
+    @property
+    def label(self) -> str:
+        """How reports name it: ``expect``, ``exact answer``, ``trajectory unordered``, ``judge grader``, ``python f.py:g``."""
+        detail = {"exact": self.exact, "trajectory": self.trajectory.match if self.trajectory else None,
+                  "judge": self.judge.assistant if self.judge else None, "python": self.python}.get(self.kind)
+        return f"{self.kind} {detail}" if detail else self.kind
+
+
+class Gate(Strict):
+    """When an eval passes: every bar given must hold."""
+
+    passRate: float = Field(1.0, ge=0, le=1, description="The share of runs that pass every evaluator must be at least this (default 1)")
+    maxRegression: float | None = Field(
+        None, ge=0, le=1,
+        description="Refuse when the pass rate is lower than the active version's (same cases and repeats) by more than "
+                    "this, with 95% one-sided confidence")
+    p95Latency: Duration | None = Field(None, description="The 95th percentile of run durations must be at most this")
+
+
+class EvalSpec(Strict):
+    """An evaluation: a dataset of cases, run ``repeat`` times each, graded, and gated."""
+
+    name: str = Field(min_length=1)
+    dataset: str | None = Field(None, min_length=1, description="Cases file relative to this manifest: a YAML list, or JSON Lines (.jsonl)")
+    cases: list[EvalCase] | None = Field(None, min_length=1, description="Inline cases, instead of a dataset")
+    repeat: int = Field(1, ge=1, le=1000, description="Runs per case (default 1)")
+    evaluators: list[Evaluator] = Field(default_factory=list)
+    gate: Gate = Field(default_factory=lambda: Gate.model_validate({}))
+    concurrency: int = Field(8, ge=1, le=64, description="Runs in flight at once (default 8)")
+    timeout: Duration = Field(60.0, description="Per run, e.g. 30s or 2m (default 60s); a run that takes longer fails")
+
+    @model_validator(mode="after")
+    def _dataset_or_cases(self) -> EvalSpec:
+        if (self.dataset is None) == (self.cases is None):
+            raise ValueError("give exactly one of dataset or cases")
+        return self
+
+
+def _unique_names(items: list[Any], what: str) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item.name in seen:
+            raise ValueError(f"two {what} are named {item.name!r}; reports and JUnit need unique names")
+        seen.add(item.name)
+
+
 class ManifestMetadata(Strict):
     name: str = Field(
         pattern=NAME_PATTERN,
@@ -198,6 +314,7 @@ class Spec(Strict):
         "latest", description="'latest', or a version number to pin"
     )
     smoke: list[SmokeCase] = Field(default_factory=list)
+    evals: list[EvalSpec] = Field(default_factory=list, description="Evaluations: datasets of cases, graded and gated")
 
     @field_validator("activeVersion", mode="before")
     @classmethod
@@ -209,12 +326,14 @@ class Spec(Strict):
     @field_validator("smoke")
     @classmethod
     def _unique_case_names(cls, cases: list[SmokeCase]) -> list[SmokeCase]:
-        seen: set[str] = set()
-        for case in cases:
-            if case.name in seen:
-                raise ValueError(f"two smoke cases are named {case.name!r}; reports and JUnit need unique names")
-            seen.add(case.name)
+        _unique_names(cases, "smoke cases")
         return cases
+
+    @field_validator("evals")
+    @classmethod
+    def _unique_eval_names(cls, evals: list[EvalSpec]) -> list[EvalSpec]:
+        _unique_names(evals, "evals")
+        return evals
 
     @field_validator("config")
     @classmethod
