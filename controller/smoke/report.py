@@ -62,7 +62,7 @@ def to_json(suite: SuiteResult) -> dict[str, Any]:
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def _xml(text: str) -> str:
+def xml_safe(text: str) -> str:
     return _XML_INVALID.sub("\ufffd", text)
 
 
@@ -73,16 +73,16 @@ def write_junit(suite: SuiteResult, path: str) -> None:
     root = ET.Element("testsuites", name="smoke", tests=str(len(suite.results)), failures=str(len(suite.failed)),
                       errors="0", time=f"{sum(r.duration_s for r in suite.results):.3f}")
     for assistant, results in groups.items():
-        element = ET.SubElement(root, "testsuite", name=_xml(assistant), tests=str(len(results)),
+        element = ET.SubElement(root, "testsuite", name=xml_safe(assistant), tests=str(len(results)),
                                 failures=str(sum(not r.passed for r in results)), errors="0", skipped="0",
                                 time=f"{sum(r.duration_s for r in results):.3f}")
         for r in results:
-            case = ET.SubElement(element, "testcase", classname=_xml(assistant), name=_xml(r.case),
+            case = ET.SubElement(element, "testcase", classname=xml_safe(assistant), name=xml_safe(r.case),
                                  time=f"{r.duration_s:.3f}")
             if r.failure is not None:
-                detail = ET.SubElement(case, "failure", message=_xml(r.failure.message),
+                detail = ET.SubElement(case, "failure", message=xml_safe(r.failure.message),
                                        type=r.failure.matcher or r.failure.kind)
-                detail.text = _xml("\n".join(_details(r, 4000)))
+                detail.text = xml_safe("\n".join(_details(r, 4000)))
     ET.indent(root)
     with open(path, "wb") as file:
         ET.ElementTree(root).write(file, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,57 @@
+"""What an eval refers to outside its own manifest, checked before anything runs: its
+dataset (there, and every case valid), its python evaluators (the file and the function),
+and its judges (declared by a manifest). Each problem is one line at its file and line.
+
+Kept out of the manifest's own validation on purpose: the load store keeps a manifest's
+validated data by its own text and variables, and none of these live there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
+
+from controller.core.errors import Problem
+from controller.core.fs import display_path
+from controller.core.paths import dotted
+from controller.evals.dataset import DatasetMissing, dataset_path, eval_cases
+from controller.evals.pyfunc import ref_problem
+
+if TYPE_CHECKING:
+    from controller.config.loader import LoadedManifest
+    from controller.config.manifest import EvalSpec
+
+
+def eval_problems(loaded: Sequence[LoadedManifest], root: str, declared: Collection[str] | None = None) -> list[Problem]:
+    """Every problem of the evals of ``loaded``. ``declared``: the names judges may be
+    (default: the names in ``loaded``)."""
+    names = set(declared) if declared is not None else {m.name for m in loaded}
+    problems: list[Problem] = []
+    for item in loaded:
+        if item.data.get("spec", {}).get("evals"):
+            for index, spec in enumerate(item.manifest.spec.evals):
+                problems += _spec_problems(item, index, spec, root, names)
+    return problems
+
+
+def _spec_problems(item: LoadedManifest, index: int, spec: EvalSpec, root: str, names: set[str]) -> list[Problem]:
+    base: tuple[str | int, ...] = ("spec", "evals", index)
+
+    def at(*path: str | int, message: str) -> Problem:
+        return Problem(item.file, item.document.line_of((*base, *path)), dotted((*base, *path)), message)
+
+    problems: list[Problem] = []
+    if spec.dataset is not None:
+        try:
+            problems += eval_cases(spec, item.file)[1]
+        except DatasetMissing as exc:
+            where = display_path(dataset_path(spec, item.file) or "")
+            problems.append(at("dataset", message=f"cannot read the dataset {where} ({exc}; paths are relative to the manifest)"))
+    for number, evaluator in enumerate(spec.evaluators):
+        if evaluator.judge is not None and evaluator.judge.assistant not in names:
+            known = ", ".join(sorted(names)) or "none"
+            problems.append(at("evaluators", number, "judge", "assistant",
+                               message=f"judge {evaluator.judge.assistant!r} is not a declared assistant (declared: {known})"))
+        if evaluator.python is not None and (why := ref_problem(evaluator.python, root)) is not None:
+            problems.append(at("evaluators", number, "python", message=why))
+    return problems
