@@ -286,6 +286,36 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
     return 0 if suite.ok else 3
 
 
+# -- eval ------------------------------------------------------------------------------
+
+async def cmd_eval(args: argparse.Namespace, console: Console) -> int:
+    from controller.engine.evaluation import EvalOptions, evaluate_declared
+    from controller.evals import report
+
+    ws = _workspace(args)
+    desired = ws.desired()
+    options = EvalOptions(names=args.names, candidate=args.candidate)
+    # candidates are writes: on an embedded target, hold the state lock as apply does
+    with state_lock(ws.spec, _duration(args, "--lock-timeout")) if args.candidate else contextlib.nullcontext():
+        async with open_target(ws.spec) as target:
+            try:
+                results = await evaluate_declared(target, desired, ws.settings.root, ws.spec.label, options,
+                                                  lambda done, total: console.progress(f"eval: {done}/{total} runs"))
+            finally:
+                console.progress(None)
+    if args.junit:
+        report.write_junit(results, args.junit)
+    for result in results:
+        console.emit(report.eval_json(result))
+    if console.output == "markdown":
+        console.result(report.markdown(results))
+    elif not console.json:
+        for result in results:
+            console.line("\n".join(report.format_eval(result, color=console.color)) + "\n")
+        console.result(report.summary(results) if results else "No evals declared (spec.evals).")
+    return 0 if all(r.ok for r in results) else 3
+
+
 # -- history / rollback ----------------------------------------------------------------
 
 async def _find(ws: Workspace, target: Target, name: str) -> AssistantState:

@@ -52,5 +52,12 @@ class Console:
         """Something the user should act on: on stderr, also with -q (quiet hides progress, not problems)."""
         print(f"warning: {text}" if not text.startswith("warning:") else text, file=self.err, flush=True)
 
+    def progress(self, text: str | None) -> None:
+        """A line rewritten in place on a terminal (``None`` clears it); nothing elsewhere:
+        a CI log wants results, not a hundred progress lines."""
+        if self.quiet or not self.err.isatty():
+            return
+        print("\r\x1b[K" + (text or ""), end="", file=self.err, flush=True)
+
     def paint(self, code: str, text: str) -> str:
         return paint(code, text, self.color)

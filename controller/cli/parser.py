@@ -6,7 +6,7 @@ import argparse
 
 from controller import __version__
 
-EPILOG = "Docs: README.md. Exit codes: 0 ok/no changes, 1 error, 2 plan --detailed-exitcode with changes, 3 smoke test failed."
+EPILOG = "Docs: README.md. Exit codes: 0 ok/no changes, 1 error, 2 plan --detailed-exitcode with changes, 3 smoke test or eval gate failed."
 
 
 def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool = False) -> None:
@@ -109,6 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
     p.add_argument("--junit", metavar="FILE", help="write results as JUnit XML")
     _common(p)
+
+    p = sub.add_parser("eval", help="run evaluations (spec.evals) and check their gates",
+                       description="Run each eval of the named assistants (default: every one with evals): every case of its "
+                                   "dataset, repeat times, graded by its evaluators, on the active version; with --candidate, on "
+                                   "a temporary candidate with the manifests' content, compared with the active version "
+                                   "(nothing is left behind). Exit 0 when every gate passes, 3 when one fails, 1 on an error.",
+                       epilog=EPILOG)
+    p.add_argument("names", nargs="*", metavar="NAME", help="assistants to evaluate (default: every one that declares evals)")
+    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    p.add_argument("--candidate", action="store_true",
+                   help="evaluate the manifests' content as temporary candidates against the active versions "
+                        "(content equal to the active version: the active version is evaluated)")
+    p.add_argument("--junit", metavar="FILE", help="write results as JUnit XML: one test case per dataset case, with its pass count")
+    _lock_timeout(p)
+    _common(p, markdown=True)
 
     p = sub.add_parser("history", help="list an assistant's versions", description="Versions of one assistant: number, created, revision, source, active.")
     p.add_argument("name", metavar="NAME")

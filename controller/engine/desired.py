@@ -23,7 +23,7 @@ from controller.core.content import (
 )
 
 if TYPE_CHECKING:
-    from controller.config.manifest import SmokeCase
+    from controller.config.manifest import EvalSpec, SmokeCase
 
 #: Where a manifest's spec fields land in the assistant's content.
 _SPEC_TO_CONTENT = {"graph": "graph_id", "displayName": "name", "description": "description",
@@ -49,10 +49,21 @@ class Declaration:
     templates: Mapping[ContentPath, str] = field(default_factory=dict)
     #: How to show a configurable↔context pair: as the manifest wrote it.
     mirror_as: str = "configurable"
+    #: The evals (``spec.evals``), or a function that builds them when first needed (as ``cases``).
+    evaluations: tuple[EvalSpec, ...] | Callable[[], tuple[EvalSpec, ...]] = field(default=(), compare=False, repr=False)
 
     @cached_property
     def smoke(self) -> tuple[SmokeCase, ...]:
         return self.cases() if callable(self.cases) else self.cases
+
+    @cached_property
+    def evals(self) -> tuple[EvalSpec, ...]:
+        return self.evaluations() if callable(self.evaluations) else self.evaluations
+
+    @property
+    def file(self) -> str:
+        """The manifest's file (``source`` without its line): datasets are relative to its folder."""
+        return self.source.rpartition(":")[0] if self.source.rpartition(":")[2].isdigit() else self.source
 
 
 class Declared:
@@ -75,6 +86,14 @@ class Declared:
     @property
     def smoke(self) -> tuple[SmokeCase, ...]:
         return self.declared.smoke
+
+    @property
+    def evals(self) -> tuple[EvalSpec, ...]:
+        return self.declared.evals
+
+    @property
+    def file(self) -> str:
+        return self.declared.file
 
     @property
     def sensitive(self) -> frozenset[ContentPath]:
@@ -165,6 +184,7 @@ def desired_state(item: LoadedManifest, owner: str, revision: str | None = None,
             sensitive,
             templates,
             "context" if m.context and not m.config.get("configurable") else "configurable",
+            (lambda: tuple(item.manifest.spec.evals)) if item.data["spec"].get("evals") else (),
         ),
         content,
         m.active_version if type(m.active_version) is int else None,

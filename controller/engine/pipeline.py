@@ -120,6 +120,8 @@ class Workspace:
         loads = load_manifests(self.paths, self.load_options(environ, unset_is_warning=unset_is_warning, store=into))
         if require and not loads.manifests:
             raise InvalidInput([Problem(message=f"no manifests found under {' '.join(self.paths)}")])
+        if problems := _eval_problems(loads.manifests, self.settings.root):  # datasets, judges, python files
+            raise InvalidInput(problems)
         if store is None and into is not self.store:
             into.save()
         return loads
@@ -136,6 +138,17 @@ class Workspace:
         if selector:
             items = [d for d in items if all(d.labels.get(k) == v for k, v in selector.items())]
         return items
+
+
+def _eval_problems(loaded: list[LoadedManifest], root: str, declared: set[str] | None = None) -> list[Problem]:
+    """The evals' datasets, judges and python files checked (controller/evals/checks.py), imported
+    only when a manifest declares evals: a no-op plan of thousands of manifests without any
+    should not pay for it."""
+    if not any(m.data.get("spec", {}).get("evals") for m in loaded):
+        return []
+    from controller.evals.checks import eval_problems
+
+    return eval_problems(loaded, root, declared)
 
 
 async def compute_plan(ws: Workspace, target: Target, desired: list[Desired], scope: Scope = Scope(),
@@ -238,6 +251,8 @@ async def _plan_since(ws: Workspace, target: Target, generation: str, record_it:
         hits, loads = {}, load_texts(texts, options)
     loaded = loads.manifests
     loads.problems.extend(duplicates(loaded))
+    declared = {m.name for f in hits.values() for m in f.manifests} | {m.name for m in loaded}
+    loads.problems.extend(_eval_problems(loaded, ws.settings.root, declared))
     if not hits and not loaded:
         loads.problems.append(Problem(message=f"no manifests found under {' '.join(ws.paths)}"))
     if loads.problems:

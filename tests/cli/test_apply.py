@@ -24,7 +24,7 @@ FAILING = '{path: out, contains: "#update"}'  # the tweet case expects this; "pl
 def test_apply_creates_then_reapply_is_a_noop_without_writes(repo, capsys, monkeypatch):
     code, out, _ = run(capsys, "apply", ".", "--auto-approve")
     assert code == 0, out
-    assert "Plan: 3 to create, 0 to update, 0 to repin, 0 to delete." in out
+    assert "Plan: 5 to create, 0 to update, 0 to repin, 0 to delete." in out
     assert "Smoke: 3 passed, 0 failed." in out
     blog = state(repo, "blog-writer")
     assert blog.version == 1 and blog.content.config["configurable"]["style"] == "blog"
@@ -238,7 +238,7 @@ def test_apply_fails_at_once_while_the_state_is_locked_and_succeeds_after_kill_9
         holder.kill()  # SIGKILL: the kernel drops the flock with the process
         holder.wait(timeout=10)
     code, out, _ = run(capsys, "apply", ".", "--auto-approve", "--no-smoke")
-    assert code == 0 and "Apply complete: 3 created" in out
+    assert code == 0 and "Apply complete: 5 created" in out
 
 
 @pytest.mark.parametrize("damage", ["truncated", "edited", "foreign", "binary"])

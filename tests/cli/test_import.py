@@ -71,7 +71,7 @@ def test_import_then_adopt_round_trips_to_an_empty_plan(repo, owner, capsys, mon
     assert yaml.safe_load((repo / "imported" / "old-bot.yaml").read_text())["metadata"]["name"] == "old-bot"
 
     code, out, err = run(capsys, "validate")
-    assert code == 0 and "7 manifests valid" in out, err
+    assert code == 0 and "9 manifests valid" in out, err
 
     # Without --adopt, the unowned ones are a conflict and nothing is written.
     code, out, err = run(capsys, "plan")

@@ -30,11 +30,12 @@ def test_notify_in_controller_yaml_receives_applied_events_with_text(repo):
     config.write_text(config.read_text() + f"notify: http://127.0.0.1:{inbox.server_address[1]}/hook\n")
     watch = Watch(repo, "--no-smoke", interval="600s")
     try:
-        assert watch.finished("the first pass", trigger="start")["created"] == 3
-        got = [received.get(timeout=30) for _ in range(3)]
+        assert watch.finished("the first pass", trigger="start")["created"] == 5
+        got = [received.get(timeout=30) for _ in range(5)]
         assert {e["event"] for e in got} == {"applied"}
         assert {e["text"] for e in got} == {"+ blog-writer: created (v1)", "+ tweet-writer: created (v1)",
-                                            "+ support-bot: created (v1)"}
+                                            "+ support-bot: created (v1)", "+ faq-bot: created (v1)",
+                                            "+ faq-grader: created (v1)"}
         assert watch.terminate() == 0
     finally:
         watch.close()

@@ -16,7 +16,7 @@ def test_detailed_exitcode_and_json_plan(repo, capsys):
     assert code == 2
     plan = json.loads(out)
     assert plan["format"] == 1 and plan["owner"] == "demo-agents"
-    assert plan["summary"] == {"create": 3, "update": 0, "repin": 0, "delete": 0, "noop": 0}
+    assert plan["summary"] == {"create": 5, "update": 0, "repin": 0, "delete": 0, "noop": 0}
     blog = next(c for c in plan["changes"] if c["name"] == "blog-writer")
     assert blog["action"] == "create" and blog["assistant_id"] == assistant_id_for("demo-agents", "blog-writer")
     assert {"op": "+", "path": "config.configurable.style", "before": None, "after": "blog"} in blog["diff"]

@@ -78,7 +78,7 @@ def test_markdown_plan_for_a_pull_request(repo, capsys, monkeypatch):
     code, out, err = run(capsys, "plan", ".", "-o", "markdown")
     assert code == 0, err
     assert out.startswith("### Plan for owner demo-agents on embedded .controller/state.db (owner from controller.yaml)\n")
-    assert "| create | 3 |" in out and "**Plan: 3 to create, 0 to update, 0 to repin, 0 to delete.**" in out
-    assert out.count("<details>") == 3 and out.count("</details>") == 3
+    assert "| create | 5 |" in out and "**Plan: 5 to create, 0 to update, 0 to repin, 0 to delete.**" in out
+    assert out.count("<details>") == 5 and out.count("</details>") == 5
     assert "<summary><code>+ blog-writer: create</code>" in out and "```diff" in out
     assert secret not in out and "(sensitive)" in out

@@ -41,7 +41,7 @@ def versions(sdk: Any, assistant_id: str) -> list[int]:
 def test_apply_then_replan_is_empty_for_every_kind_of_content(repo, owner, sdk, capsys, monkeypatch):
     code, out, err = run(capsys, "apply", ".", "--auto-approve")
     assert code == 0, out + err
-    assert "Apply complete: 3 created, 0 updated, 0 repinned, 0 deleted. Smoke: 3 passed, 0 failed." in out
+    assert "Apply complete: 5 created, 0 updated, 0 repinned, 0 deleted. Smoke: 3 passed, 0 failed." in out
 
     blog = sdk.assistants.get(assistant_id_for(owner, "blog-writer"))
     assert blog["config"]["configurable"]["style"] == "blog" and blog["metadata"]["owner"] == "content-team"

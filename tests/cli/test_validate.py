@@ -45,7 +45,7 @@ def test_other_yaml_in_the_repository_is_left_alone(repo, capsys):
     (chart / "deployment.yaml").write_text("metadata:\n  name: {{ .Values.name }}\n  labels: {{- include x }}\n")
     (repo / "ci.yml").write_text("on: [push]\njobs: {build: {runs-on: ubuntu, steps: [{run: make test]}}\n")
     code, out, err = run(capsys, "validate", ".")
-    assert code == 0 and "3 manifests valid" in out, err
+    assert code == 0 and "5 manifests valid" in out, err
 
     # a broken file that is meant for the controller still gets the full error
     (repo / "assistants" / "broken.yaml").write_text("apiVersion: assistant-controller/v1\nkind: [Assistant\n")
@@ -56,17 +56,17 @@ def test_other_yaml_in_the_repository_is_left_alone(repo, capsys):
     (repo / ".controllerignore").write_text("# drafts\nassistants/broken.yaml\nchart/\n")
     code, out, err = run(capsys, "validate", ".")
     assert code == 0, err
-    assert "3 manifests valid" in out
+    assert "5 manifests valid" in out
     (repo / ".controllerignore").write_text("assistants/broken.yaml\nassistants/tweet-*.yaml\n")
     code, out, err = run(capsys, "validate", ".")
-    assert code == 0 and "2 manifests valid" in out, err
+    assert code == 0 and "4 manifests valid" in out, err
 
 
 def test_validate_needs_no_secrets_unless_asked(repo, capsys):
     edit(BLOG, "${MODEL:-anthropic:claude-sonnet}", "${NEEDED_TOKEN}")
     code, out, err = run(capsys, "validate", ".")
     assert code == 0, err
-    assert "3 manifests valid" in out
+    assert "5 manifests valid" in out
     assert "warning: assistants/blog-writer.yaml:14: spec.config.configurable.model:" in err and "NEEDED_TOKEN" in err
     code, out, err = run(capsys, "validate", ".", "--require-env")
     assert code == 1 and "NEEDED_TOKEN" in err
@@ -83,7 +83,7 @@ def test_a_utf16_manifest_with_a_byte_order_mark_is_read(repo, capsys, encoding)
         raw = b"\xfe\xff" + raw
     BLOG.write_bytes(raw)
     code, out, err = run(capsys, "validate", ".")
-    assert code == 0 and "3 manifests valid" in out, err
+    assert code == 0 and "5 manifests valid" in out, err
 
 
 def test_broken_utf16_is_refused_by_name(repo, capsys):

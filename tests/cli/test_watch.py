@@ -66,8 +66,9 @@ def test_watch_applies_edits_keeps_last_good_on_bad_edits_reports_drift_and_stop
     watch = Watch(repo)
     try:
         first = watch.finished("the first reconcile", trigger="start")
-        assert first["ok"] and first["created"] == 3, first
-        assert {e["name"] for e in watch.seen if e["event"] == "applied"} == {"blog-writer", "support-bot", "tweet-writer"}
+        assert first["ok"] and first["created"] == 5, first
+        assert {e["name"] for e in watch.seen if e["event"] == "applied"} == {
+            "blog-writer", "support-bot", "tweet-writer", "faq-bot", "faq-grader"}
         assert all(e["passed"] for e in watch.seen if e["event"] == "smoke")
 
         # A manifest edit is applied: one new version.
@@ -116,7 +117,7 @@ def test_watch_applies_edits_keeps_last_good_on_bad_edits_reports_drift_and_stop
 def test_watch_self_heal_repairs_drift(repo, owner):
     watch = Watch(repo, "--self-heal")
     try:
-        watch.finished("the first reconcile", trigger="start", created=3)
+        watch.finished("the first reconcile", trigger="start", created=5)
         make_drift(repo, owner, "blog-writer")
         drift = watch.wait(lambda e: e["event"] == "drift", "a drift event")
         assert drift["repair"] is True and [a["name"] for a in drift["assistants"]] == ["blog-writer"], drift
@@ -133,7 +134,7 @@ def test_watch_self_heal_repairs_drift(repo, owner):
 def test_watch_notices_edits_and_atomic_replaces_without_waiting_for_the_interval(repo, owner):
     watch = Watch(repo, "--no-smoke", interval="1h")
     try:
-        watch.finished("the first reconcile", trigger="start", created=3)
+        watch.finished("the first reconcile", trigger="start", created=5)
         edit(repo / BLOG, "description: Long-form posts for the company blog", "description: Edited in place")
         watch.finished("a reconcile triggered by the edit", trigger="change", updated=1)
         text = (repo / TWEET).read_text().replace("Short posts for social media", "Replaced like git checkout does")
@@ -172,7 +173,7 @@ def test_watch_against_the_agent_server_survives_a_restart_and_reports_sdk_drift
     watch = Watch(repo, "--url", agent_server.url, "--no-smoke")
     try:
         first = watch.finished("the first reconcile", trigger="start")
-        assert first["ok"] and first["created"] == 3, first
+        assert first["ok"] and first["created"] == 5, first
 
         client = get_sync_client(url=agent_server.url, api_key=None)
         client.assistants.update(assistant_id_for(owner, "blog-writer"), config={"configurable": {"style": "plain"}})
@@ -193,7 +194,7 @@ def test_watch_against_the_agent_server_survives_a_restart_and_reports_sdk_drift
 
 
 def many(repo: Path, n: int) -> None:
-    """n more manifests, one file each, beside the example's three."""
+    """n more manifests, one file each, beside the example's five."""
     for i in range(n):
         (repo / "assistants" / f"extra-{i:02d}.yaml").write_text(
             "apiVersion: assistant-controller/v1\nkind: Assistant\n"
@@ -209,7 +210,7 @@ def test_watch_replans_only_the_edited_file_and_the_interval_pass_stays_full(rep
     watch = Watch(repo, "--no-smoke", interval="1h")
     try:
         assert started(watch, "the first reconcile")["scope"] == "full"
-        watch.finished("the first reconcile", trigger="start", created=15)
+        watch.finished("the first reconcile", trigger="start", created=17)
 
         edit(repo / "assistants" / "extra-07.yaml", "description: Extra 7", "description: Extra 7, edited")
         begun = started(watch, "the pass for the edit")
@@ -232,7 +233,7 @@ def test_watch_with_prune_deletes_the_assistant_of_a_removed_file_on_the_increme
     many(repo, 4)
     watch = Watch(repo, "--no-smoke", "--prune", interval="1h")
     try:
-        watch.finished("the first reconcile", trigger="start", created=7)
+        watch.finished("the first reconcile", trigger="start", created=9)
         (repo / "assistants" / "extra-02.yaml").unlink()
         begun = started(watch, "the pass for the removal")
         assert begun["scope"] == "changed", begun
@@ -257,7 +258,7 @@ def test_watch_without_prune_keeps_the_assistant_of_a_removed_file(repo, owner):
     many(repo, 2)
     watch = Watch(repo, "--no-smoke", interval="1h")
     try:
-        watch.finished("the first reconcile", trigger="start", created=5)
+        watch.finished("the first reconcile", trigger="start", created=7)
         (repo / "assistants" / "extra-01.yaml").unlink()
         assert started(watch, "the pass for the removal")["scope"] == "changed"
         done = watch.finished("the pass for the removal")
@@ -272,7 +273,7 @@ def test_a_duplicate_name_introduced_by_an_edit_is_an_error_on_the_incremental_p
     many(repo, 6)
     watch = Watch(repo, "--no-smoke", interval="1h")
     try:
-        watch.finished("the first reconcile", trigger="start", created=9)
+        watch.finished("the first reconcile", trigger="start", created=11)
         edit(repo / "assistants" / "extra-05.yaml", "name: extra-05", "name: extra-01")
         assert started(watch, "the pass for the edit")["scope"] == "changed"
         error = watch.wait(lambda e: e["event"] == "error" and "errors" in e, "an error for the duplicate")
@@ -299,7 +300,7 @@ def test_a_checkout_that_rewrites_many_files_converges_in_a_few_passes(repo, own
     many(repo, 30)
     watch = Watch(repo, "--no-smoke", interval="1h")
     try:
-        watch.finished("the first reconcile", trigger="start", created=33)
+        watch.finished("the first reconcile", trigger="start", created=35)
         for i in range(30):  # as `git checkout` does: each file replaced in turn
             path = repo / "assistants" / f"extra-{i:02d}.yaml"
             tmp = path.with_suffix(".tmp")
@@ -471,14 +472,14 @@ def test_git_webhook_status_metrics_and_notifications(served, owner, agent_serve
         good = push(work, "the example")
         assert watch.hook() == 202
         first = watch.finished("the pass the webhook triggered", trigger="webhook")
-        assert first["ok"] and first["created"] == 3, first
+        assert first["ok"] and first["created"] == 5, first
         assert watch.http("/readyz")[0] == 200
         doc = watch.status()
-        assert doc["revision"] == good and doc["synced"] and doc["counts"]["Synced"] == 3
+        assert doc["revision"] == good and doc["synced"] and doc["counts"]["Synced"] == 5
         assert {a["revision"] for a in doc["assistants"]} == {good}
         m = watch.metrics()
-        assert sample(m, 'assistant_controller_changes_total{action="create"}') == 3
-        assert sample(m, "assistant_controller_managed_assistants") == 3
+        assert sample(m, 'assistant_controller_changes_total{action="create"}') == 5
+        assert sample(m, "assistant_controller_managed_assistants") == 5
         assert sample(m, f'assistant_controller_source_info{{revision="{good}"}}') == 1
         assert sample(m, 'assistant_controller_smoke_cases_total{result="passed"}') > 0
         assert sample(m, "assistant_controller_last_success_timestamp_seconds") > 0
@@ -557,7 +558,7 @@ def test_polling_an_embedded_target_survives_a_git_outage(served, owner, tmp_pat
     watch = ServiceWatch(tmp_path, daemon.url(), "--interval", "1s", "--no-smoke", env=child_env())
     try:
         start = watch.finished("the first pass", trigger="start")
-        assert start["ok"] and start["created"] == 3, watch.report()
+        assert start["ok"] and start["created"] == 5, watch.report()
         assert (tmp_path / "wd" / "state" / ".controller" / "state.db").exists()
         assert not (tmp_path / "wd" / "checkout" / ".controller").exists()
         assert watch.status()["revision"] == first
