@@ -26,11 +26,13 @@ def test_tour_runs_as_written(tmp_path: Path):
     done = subprocess.run(["bash", "-c", script], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"README tour failed:\n{done.stdout}\n{done.stderr}"
     out = done.stdout
-    assert "3 manifests valid" in out
-    assert "Plan: 3 to create, 0 to update, 0 to repin, 0 to delete." in out
+    assert "5 manifests valid" in out
+    assert "Plan: 5 to create, 0 to update, 0 to repin, 0 to delete." in out
     assert '~ config.configurable.style: "tweet" → "plain"' in out
     assert "tweet-writer: v2 → v1 (repinned)" in out
     assert "Smoke: 1 passed, 0 failed." in out
+    assert "faq-bot › answers product questions (6 cases × 3 runs)" in out
+    assert "Evals: 1 passed, 0 failed." in out and "Evals: 0 passed, 1 failed." in out  # the active version, the worse candidate
 
 
 def test_ci_runs_exactly_the_readme_test_command():
@@ -53,6 +55,6 @@ def test_the_first_screen_apply_runs_as_written(tmp_path: Path):
     (tmp_path / ".venv" / "bin" / "controller").symlink_to(Path(sys.executable).parent / "controller")
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("MODEL", None)
-    for expected in ("Apply complete: 3 created", "No changes."):
+    for expected in ("Apply complete: 5 created", "No changes."):
         done = subprocess.run(["bash", "-c", apply], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0 and expected in done.stdout, done.stdout + done.stderr
