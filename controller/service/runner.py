@@ -123,9 +123,8 @@ class ServiceWatcher(Watcher):
         o, root = self.options, self.source.checkout
         ws = Workspace.load([os.path.join(root, p) for p in o.paths],
                             config=os.path.join(root, o.config) if o.config else None,
-                            target=o.target, url=o.url, concurrency=o.concurrency, owner=o.owner, cwd=root)
-        # the checkout is cleaned on every sync: state and caches live beside it
-        ws.spec = dataclasses.replace(ws.spec, cache_dir=os.path.join(self.source.workdir, "cache"))
+                            target=o.target, url=o.url, concurrency=o.concurrency, owner=o.owner, cwd=root,
+                            cache_dir=os.path.join(self.source.workdir, "cache"))  # (the checkout is cleaned on every sync)
         if ws.spec.embedded:
             rel = os.path.relpath(ws.spec.embedded, root)
             if not rel.startswith(".."):
