@@ -26,7 +26,9 @@ from controller.config.loader import (
     load_manifests,
     load_texts,
     read_files,
+    with_defaults,
 )
+from controller.config.promptfiles import PromptFiles
 from controller.config.settings import CONFIG_NAMES, Settings, TargetSpec, git_revision, load_settings
 from controller.config.store import LoadStore, text_key
 from controller.core.content import CANDIDATE_KEY
@@ -87,17 +89,19 @@ class Workspace:
     @classmethod
     def load(cls, paths: list[str], *, config: str | None = None, target: str | None = None,
              url: str | None = None, concurrency: int | None = None, owner: str | None = None,
-             cwd: str | None = None, cache_dir: str | None = None) -> Workspace:
+             cwd: str | None = None, cache_dir: str | None = None, require_owner: bool = True) -> Workspace:
         """The project as seen from ``cwd`` (root, owner, target); ``paths`` only select manifests.
 
-        Raises OwnerRequired for a remote target without an explicit owner, before any request.
+        Raises OwnerRequired for a remote target without an explicit owner, before any request
+        (unless ``require_owner`` is False: a command that sends none, such as render).
         """
         paths = paths or ["."]
         settings = load_settings(config, cwd=cwd, owner=owner, cache_dir=cache_dir)
         if settings.config_file is None:
             _refuse_a_project_below(paths)
         spec = settings.target(target, url, concurrency=concurrency)
-        settings.require_owner(spec)
+        if require_owner:
+            settings.require_owner(spec)
         return cls(paths, settings, spec)
 
     def open_store(self) -> LoadStore:
@@ -109,7 +113,7 @@ class Workspace:
     def load_options(self, environ: Mapping[str, str] | None = None, *, unset_is_warning: bool = False,
                      store: LoadStore | None = None) -> LoadOptions:
         return LoadOptions(values=self.spec.values, environ=environ, root=self.settings.root,
-                           unset_is_warning=unset_is_warning, store=store)
+                           unset_is_warning=unset_is_warning, store=store, prompts=PromptFiles(self.settings.root))
 
     def manifests(self, environ: Mapping[str, str] | None = None, *, require: bool = True,
                   unset_is_warning: bool = False, store: LoadStore | None = None) -> FileLoads:
@@ -232,6 +236,7 @@ async def _plan_since(ws: Workspace, target: Target, generation: str, record_it:
     memo = SyncMemo(store, ws.spec.label, owner)
     record = memo.load(generation, graphs_key(graphs))
     texts = read_files(find_files(ws.paths, ws.settings.root), options)
+    options = with_defaults(texts, options)  # (a file's digest depends on the Defaults that select it)
     hits = {t.path: f for t in texts if (f := _still_synced(record, t, options)) is not None}
     loads = load_texts([t for t in texts if t.path not in hits], options)
     if hits and _collides(hits.values(), loads.manifests):  # the full load reports it, at its lines
@@ -289,7 +294,7 @@ def _still_synced(record: SyncRecord | None, text: FileText, options: LoadOption
     entry = record.files.get(os.path.abspath(text.path)) if record is not None and text.text is not None else None
     if entry is None or text.text is None or text_key(text.text) != entry.key.text_key:
         return None
-    return entry if file_digest(text.text, entry.key.dependencies, options) == entry.key.digest else None
+    return entry if file_digest(text, entry.key.dependencies, options) == entry.key.digest else None
 
 
 def _collides(hits: Iterable[SyncedFile], loaded: list[LoadedManifest]) -> bool:

@@ -12,12 +12,13 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from controller.config.interpolate import UnsetVariable, substitute
+from controller.config.interpolate import InterpolationError, shown_template, substitute
+from controller.config.promptfiles import PromptFiles
 from controller.core.content import Content
 from controller.core.errors import ControllerError
 from controller.core.mask import MASK
@@ -200,18 +201,19 @@ def recorded_target(path: str) -> TargetRecord | None:
     return TargetRecord.model_validate(record) if record else None
 
 
-def load(path: str, values: Mapping[str, str], environ: Mapping[str, str]) -> Plan:
-    """Read a saved plan, resolving its sensitive values again (refusing if they changed)."""
+def load(path: str, values: Mapping[str, str], environ: Mapping[str, str], files: PromptFiles | None = None) -> Plan:
+    """Read a saved plan, resolving its sensitive values again (refusing if they changed);
+    ``files``: the project's prompt files, for a value whose file path came from the environment."""
     data = read(path)
     try:
-        return _build(path, data, values, environ)
+        return _build(path, data, lambda template: substitute(template, values, environ, files)[0])
     except ControllerError:
         raise
     except (KeyError, IndexError, TypeError, ValueError, ValidationError) as exc:
         raise _invalid(path, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
 
 
-def _build(path: str, data: dict[str, Any], values: Mapping[str, str], environ: Mapping[str, str]) -> Plan:
+def _build(path: str, data: dict[str, Any], resolve: Callable[[str], Any]) -> Plan:
     salt = data["salt"]
     changes = []
     for c in data["changes"]:
@@ -231,7 +233,7 @@ def _build(path: str, data: dict[str, Any], values: Mapping[str, str], environ: 
                             raise _invalid(path, f"{c['name']}: a sensitive value is malformed")
                         templates[p] = slot["$sensitive"]
                         # "before" is shown only (rollback re-reads the target), so it stays masked
-                        shown = MASK if key == "before" else _resolve(slot, salt, values, environ, c["name"], path)
+                        shown = MASK if key == "before" else _resolve(slot, salt, resolve, c["name"], path)
                         _set(body, p, shown)
             contents[key] = Content.from_api(body) if body is not None else None
         try:
@@ -254,13 +256,13 @@ def _build(path: str, data: dict[str, Any], values: Mapping[str, str], environ: 
                 owner_source=data.get("owner_source", ""))
 
 
-def _resolve(slot: dict, salt: str, values: Mapping[str, str], environ: Mapping[str, str], name: str, path: str) -> Any:
+def _resolve(slot: dict, salt: str, resolve: Callable[[str], Any], name: str, path: str) -> Any:
     try:
-        value, _ = substitute(slot["$sensitive"], values, environ)
-    except UnsetVariable as exc:
+        value = resolve(slot["$sensitive"])
+    except InterpolationError as exc:
         raise ControllerError(f"{path}: {name}: {exc}; the plan needs it to apply") from None
     if _digest(salt, value) != slot["sha256"]:
         raise ControllerError(
-            f"{path}: {name}: a value from the environment ({slot['$sensitive']}) changed since the plan; plan again"
+            f"{path}: {name}: a value from the environment ({shown_template(slot['$sensitive'])}) changed since the plan; plan again"
         )
     return value
