@@ -8,12 +8,12 @@ import dataclasses
 import os
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from controller.cli import planview
 from controller.cli.console import Console
 from controller.config.settings import SMOKE_CONCURRENCY, OwnerRequired, TargetSpec
-from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
+from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, PROMPTS_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.durations import parse_duration
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
@@ -28,11 +28,12 @@ if TYPE_CHECKING:  # (imported where used: a no-op plan needs neither the apply 
     from controller.engine.apply import SyncOptions
 
 
-def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Workspace:
+def _workspace(args: argparse.Namespace, paths: list[str] | None = None, *, require_owner: bool = True) -> Workspace:
     return Workspace.load(
         paths if paths is not None else (args.paths or ["."]),
         config=args.config, target=getattr(args, "target", None), url=getattr(args, "url", None),
         concurrency=getattr(args, "concurrency", None), owner=getattr(args, "owner", None),
+        require_owner=require_owner,
     )
 
 
@@ -53,6 +54,26 @@ def state_lock(spec: TargetSpec, timeout: float) -> contextlib.AbstractContextMa
     return StateLock(os.path.abspath(spec.embedded or ".controller/state.db"), timeout=timeout)
 
 
+N = TypeVar("N", bound="_Named")
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def _named(items: list[N], names: list[str]) -> list[N]:
+    """The items called ``names`` (all of them without names); an unknown name is an error."""
+    if not names:
+        return items
+    known = {i.name for i in items}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidInput([Problem(message=f"no manifest named {n!r} (declared: {', '.join(sorted(known)) or 'none'})")
+                            for n in unknown])
+    return [i for i in items if i.name in names]
+
+
 def _scope(args: argparse.Namespace) -> Scope:
     return Scope(selector=parse_selector(args.selector), prune=args.prune, adopt=args.adopt)
 
@@ -66,9 +87,24 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     loaded = loads.manifests
     for problem in loads.warnings:
         console.warn(f"{problem} (set it to apply; validate --require-env makes this an error)")
+    defaults = loads.defaults.docs
     console.emit({"ok": True, "manifests": [{"name": m.name, "source": m.location} for m in loaded],
+                  "defaults": [{"name": d.name, "source": f"{d.file}:{d.line}"} for d in defaults],
                   "warnings": [str(p) for p in loads.warnings]})
-    console.result(f"{len(loaded)} manifest{'s' if len(loaded) != 1 else ''} valid (owner {ws.settings.owner}, target {ws.spec.name}).")
+    with_defaults = f", {len(defaults)} Defaults" if defaults else ""
+    console.result(f"{len(loaded)} manifest{'s' if len(loaded) != 1 else ''} valid{with_defaults} "
+                   f"(owner {ws.settings.owner}, target {ws.spec.name}).")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace, console: Console) -> int:
+    """The effective manifests (config/render.py): what validate checked, as it will be written."""
+    from controller.config.render import as_json, as_yaml
+
+    ws = _workspace(args, paths=args.paths or ["."], require_owner=False)
+    loaded = _named(ws.manifests().manifests, args.names)
+    console.emit(as_json(loaded))
+    console.result(as_yaml(loaded))
     return 0
 
 
@@ -146,10 +182,11 @@ def _saved_workspace(args: argparse.Namespace, path: str) -> Workspace:
 
 
 async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
+    from controller.config.promptfiles import PromptFiles
     from controller.engine import planfile
     from controller.engine.apply import check_fresh
 
-    plan = planfile.load(path, ws.spec.values, os.environ)
+    plan = planfile.load(path, ws.spec.values, os.environ, PromptFiles(ws.settings.root))
     if plan.target != ws.spec.label:
         raise ControllerError(f"the plan was made for {plan.target}, not {ws.spec.label}; pick its target with -t/--url")
     await check_fresh(target, plan)
@@ -252,13 +289,7 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
     from controller.smoke.runner import run_suite
 
     ws = _workspace(args)
-    desired = ws.desired()
-    if args.names:
-        known = {d.name for d in desired}
-        unknown = [n for n in args.names if n not in known]
-        if unknown:
-            raise InvalidInput([Problem(message=f"no manifest named {n!r} (declared: {', '.join(sorted(known)) or 'none'})") for n in unknown])
-        desired = [d for d in desired if d.name in args.names]
+    desired = _named(ws.desired(), args.names)
     items = [(d.name, d.assistant_id, list(d.smoke)) for d in desired if d.smoke]
     async with open_target(ws.spec) as target:
         live = {d.name: await target.get(d.assistant_id) for d in desired if d.smoke}
@@ -317,17 +348,25 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
     rows: list[dict[str, Any]] = [
         {"version": v.number, "created": _when(v.created_at), "revision": v.content.metadata.get(REVISION_KEY) or "",
          "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version,
-         "failed": v.number in failed}
+         "failed": v.number in failed, "prompts": _prompts(v.content.metadata.get(PROMPTS_KEY))}
         for v in state.versions or ()
     ]
     console.emit({"name": args.name, "assistant_id": state.assistant_id, "active": state.version, "versions": rows})
     if not console.json:
-        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<18} {'SOURCE':<32} {'SMOKE':<7} ACTIVE")
+        prompts = any(r["prompts"] for r in rows)  # the column only where a version read prompt files
+        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<18} {'SOURCE':<32} {'SMOKE':<7} ACTIVE"
+                       + ("  PROMPTS" if prompts else ""))
         for r in rows:
             smoke = "failed" if r["failed"] else ""
+            files = f"{'*' if r['active'] else '':<6}  {', '.join(r['prompts'])}" if prompts else ("*" if r["active"] else "")
             console.result(f"{r['version']:<8} {r['created'][:26]:<26} {_short_revision(r['revision']):<18} "
-                           f"{r['source'][:32]:<32} {smoke:<7} {'*' if r['active'] else ''}")
+                           f"{r['source'][:32]:<32} {smoke:<7} {files}".rstrip())
     return 0
+
+
+def _prompts(value: Any) -> list[str]:
+    """The prompt files a version was built from (``controller/prompts``, informational)."""
+    return [str(p) for p in value] if isinstance(value, list) else []
 
 
 def _short_revision(revision: str) -> str:
@@ -485,9 +524,11 @@ async def cmd_import(args: argparse.Namespace, console: Console) -> int:
 
     ws = _workspace(args)
     async with open_target(ws.spec) as target:
-        done = await import_assistants(ws, target, ImportOptions(out=args.out, graph=args.graph))
+        done = await import_assistants(ws, target, ImportOptions(out=args.out, graph=args.graph, inline=args.inline))
     for row in done.written:
         console.line(f"wrote {row['file']} ({row['display_name']}, graph {row['graph']}, assistant {row['assistant_id']})")
+        for prompt in row["prompts"]:
+            console.line(f"wrote {prompt}")
     console.emit({"ok": True, "written": done.written, "skipped": done.skipped, "owner": ws.settings.owner,
                   "target": ws.spec.label})
     labels = {"declared": "declared by manifests", "system": "system", "other_owner": "owned by other controllers",
