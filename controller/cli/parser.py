@@ -109,20 +109,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", metavar="FILE", help="write results as JUnit XML")
     _common(p)
 
-    p = sub.add_parser("history", help="list an assistant's versions", description="Versions of one assistant: number, created, revision, source, active.")
+    p = sub.add_parser("history", help="list an assistant's versions",
+                       description="Versions of one assistant: number, created, revision, source, verdict (SMOKE: passed, failed, "
+                                   "skipped, or - when the controller did not write it), active.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
     _common(p)
 
     p = sub.add_parser("rollback", help="make an earlier version active again",
                        description="Make version N of NAME active again (default: the most recent earlier version whose content differs and did not "
-                                   "fail its smoke tests), then run its smoke cases; on failure the active content is restored (exit 3). "
-                                   "The manifests in git then differ: plan shows it as drift.")
+                                   "fail its own smoke tests), then run the smoke cases that version was written with (the manifests' when they "
+                                   "are the same, else the manifest at its controller/revision in git, else none; the result says which); on "
+                                   "failure the active content is restored (exit 3). A watch holds the assistant until its manifest changes; "
+                                   "plan shows it as drift.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--to", type=int, metavar="N", help="version to make active")
     p.add_argument("--force", action="store_true", help="allow --to a version whose content failed its smoke tests")
-    p.add_argument("--no-smoke", action="store_true", help="skip the manifest's smoke cases on the restored version")
+    p.add_argument("--no-smoke", action="store_true", help="skip the restored version's smoke cases")
     p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    _lock_timeout(p)
     _common(p)
 
     p = sub.add_parser("import", help="write manifests for live assistants no manifest declares",

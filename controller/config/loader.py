@@ -212,6 +212,15 @@ def load_texts(texts: Iterable[FileText], options: LoadOptions) -> FileLoads:
     return loads
 
 
+def load_text(text: str, shown: str, options: LoadOptions) -> list[LoadedManifest]:
+    """The valid manifests of a text that is not a file here (a manifest as git had it at a
+    revision, say); raises InvalidInput listing its problems."""
+    loads = load_texts([FileText(shown, True, shown, shown, text)], options)
+    if loads.problems:
+        raise InvalidInput(loads.problems)
+    return loads.manifests
+
+
 def file_digest(text: str, dependencies: Iterable[Dependency], options: LoadOptions) -> str | None:
     """The digest a file with this text and these dependencies has now (None without a store)."""
     return options.store.digest(text, dependencies, _resolver(options)) if options.store is not None else None

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, Content, same_content, with_removals
 from controller.core.errors import InvalidInput, Problem
-from controller.engine.desired import Declaration, Declared, Desired
+from controller.engine.desired import Declaration, Declared, Desired, secrets_of
 from controller.targets.base import AssistantState, GraphInfo
 
 #: What a target's set-active makes of a version over the live content (``Target.predict_set_active``).
@@ -49,13 +49,8 @@ class Change(Declared):
 
     @property
     def secrets(self) -> set[str]:
-        """The values at sensitive paths of the new content *and* of the live one: smoke
-        output must show neither (the live value may be a secret an earlier run wrote)."""
-        found: set[str] = set()
-        for content in (self.content, self.before):
-            if content is not None:
-                found |= content.values_at(self.sensitive)
-        return found
+        """The values at sensitive paths of the new content *and* of the live one."""
+        return secrets_of(self.sensitive, self.content, self.before)
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,16 @@ class Target(Protocol):
     ) -> RunOutcome:
         """Run the assistant's active version once; on ``thread_id`` when given."""
 
+    async def notes(self, assistant_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The controller's notes on these assistants (id → {key: value}; absent ids have none).
+
+        Notes are kept beside an assistant, not in it: writing one adds no version (the
+        embedded file has a table for them; a server keeps them in its store API). What they
+        mean is engine/verdicts.py's business; a target only keeps JSON values by key."""
+
+    async def put_note(self, assistant_id: str, key: str, value: dict[str, Any]) -> None:
+        """Keep ``value`` as the note ``key`` on the assistant (replacing one of that key)."""
+
     async def create_thread(self) -> str:
         """A fresh thread for a multi-step run; delete it with delete_thread."""
 

@@ -57,10 +57,13 @@ CREATE TABLE IF NOT EXISTS versions (
 #: Files made before versions had a content_hash get the column on their first write
 #: (a read, such as ``plan``, never changes the file); rows without one are hashed then.
 _MIGRATE = "ALTER TABLE versions ADD COLUMN content_hash TEXT"
-#: The file's generation: a random id made with it and a counter every write bumps (in the
-#: write's own transaction), so a reader can tell in one query that nothing was written since
-#: it last looked. Added, like content_hash, on the first write to an older file.
+#: The file's generation: a random id made with it and a counter every write of an assistant
+#: bumps (in the write's own transaction), so a reader can tell in one query that nothing was
+#: written since it last looked; and the controller's notes on assistants (verdicts), which
+#: are no versions. Added, like content_hash, on the first write to an older file.
 _META = """
+CREATE TABLE IF NOT EXISTS notes (assistant_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                                  PRIMARY KEY (assistant_id, key));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('instance', lower(hex(randomblob(16))));
 INSERT OR IGNORE INTO meta VALUES ('writes', '0');
@@ -393,6 +396,27 @@ class EmbeddedTarget:
     async def delete(self, assistant_id: str) -> None:
         with self._write() as db:
             db.execute("DELETE FROM assistants WHERE assistant_id = ?", (assistant_id.lower(),))
+            db.execute("DELETE FROM notes WHERE assistant_id = ?", (assistant_id.lower(),))
+
+    async def notes(self, assistant_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        wanted = {a.lower() for a in assistant_ids}
+        if not wanted or not self._read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'notes'"):
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        rows = self._read("SELECT assistant_id, key, value FROM notes") if len(wanted) > 50 else [
+            r for a in wanted for r in self._read("SELECT assistant_id, key, value FROM notes WHERE assistant_id = ?", (a,))]
+        for assistant_id, key, value in rows:
+            if assistant_id in wanted:
+                with contextlib.suppress(ValueError):
+                    out.setdefault(assistant_id, {})[key] = json.loads(value)
+        return out
+
+    async def put_note(self, assistant_id: str, key: str, value: dict[str, Any]) -> None:
+        """(A note is not an assistant write: the generation stays.)"""
+        with self._lock:
+            db = self._connect(create=True)
+            assert db is not None
+            db.execute("INSERT OR REPLACE INTO notes VALUES (?, ?, ?)", (assistant_id.lower(), key, json.dumps(value)))
 
     async def _must_get(self, assistant_id: str) -> AssistantState:
         state = await self.get(assistant_id)
