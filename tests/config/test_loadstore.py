@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from controller.config.loadstore import LoadStore
 from helpers import BLOG, edit, run
 
 from controller.config.loader import load_manifests
+from controller.config.loadstore import LoadStore
 from controller.engine.desired import desired_state
 
 
