@@ -427,50 +427,65 @@ def _precheck_local(args: argparse.Namespace) -> None:
         _require_manifests(ws)
 
 
-def cmd_watch(args: argparse.Namespace, console: Console) -> int:
-    import asyncio
-
-    from controller.cli.notifications import NotifySink
-    from controller.cli.views import View
-    from controller.engine.watch import WatchOptions
+def _listen(args: argparse.Namespace) -> tuple[str, int] | None:
     from controller.service.http import parse_listen
-    from controller.service.runner import ServiceOptions, ServiceWatcher
 
-    interval = _duration(args, "--interval")
-    options = WatchOptions(paths=tuple(args.paths or ["."]), config=args.config, target=args.target, url=args.url,
-                           owner=args.owner,
-                           concurrency=args.concurrency, interval=interval, self_heal=args.self_heal,
-                           prune=args.prune, max_deletes=args.max_deletes, no_smoke=args.no_smoke)
-    listen = None
-    if args.listen:
-        try:
-            listen = parse_listen(args.listen)
-        except ValueError as exc:
-            raise InvalidInput([Problem(path="--listen", message=str(exc))]) from None
+    try:
+        return parse_listen(args.listen) if args.listen else None
+    except ValueError as exc:
+        raise InvalidInput([Problem(path="--listen", message=str(exc))]) from None
+
+
+def _webhook_secret(args: argparse.Namespace) -> str | None:
     secret_env = args.webhook_secret_env or ("CONTROLLER_WEBHOOK_SECRET" if os.environ.get("CONTROLLER_WEBHOOK_SECRET") else None)
     secret = os.environ.get(secret_env) if secret_env else None
     if secret_env and not secret:
         raise InvalidInput([Problem(path="--webhook-secret-env", message=f"{secret_env} is not set or empty")])
+    return secret
+
+
+def _check_watch_flags(args: argparse.Namespace) -> None:
     if args.notify_url and not args.notify_url.startswith(("http://", "https://")):
         raise InvalidInput([Problem(path="--notify-url", message="expected an http:// or https:// URL")])
     if not args.git and (args.workdir or args.ref != "main"):
         raise InvalidInput([Problem(path="--workdir" if args.workdir else "--ref", message="only with --git URL")])
-    service = ServiceOptions(git_url=args.git, ref=args.ref, workdir=args.workdir, listen=listen,
-                             webhook_secret=secret, lock_timeout=_duration(args, "--lock-timeout"))
+
+
+def cmd_watch(args: argparse.Namespace, console: Console) -> int:
+    """A source (the folder, or --git's checkout), observers (the view, notifications and, with
+    --listen, what the endpoints serve), and the loop that drives them."""
+    import asyncio
+
+    from controller.cli.notifications import NotifySink
+    from controller.cli.views import View
+    from controller.engine.folder import FolderSource
+    from controller.engine.reconcile import PassOptions
+    from controller.engine.source import Project, Source
+    from controller.engine.watch import Observer, WatchLoop, WatchOptions
+    from controller.service.checkout import CheckoutSource
+    from controller.service.runner import Endpoints
+
+    interval = _duration(args, "--interval")
+    listen, secret = _listen(args), _webhook_secret(args)
+    _check_watch_flags(args)
+    options = WatchOptions(interval=interval, lock_timeout=_duration(args, "--lock-timeout"),
+                           passes=PassOptions(self_heal=args.self_heal, prune=args.prune, max_deletes=args.max_deletes,
+                                              no_smoke=args.no_smoke, status=listen is not None))
+    project = Project(paths=tuple(args.paths or ["."]), config=args.config, target=args.target, url=args.url,
+                      concurrency=args.concurrency, owner=args.owner)
     if not args.git:  # (a git source's project is not checked out yet)
         _precheck_local(args)
-    watcher: ServiceWatcher | None = None
-
-    def configured() -> str | None:
-        ws = watcher.ws if watcher is not None else None
-        return ws.settings.config.notify if ws is not None and ws.settings.config is not None else None
-
-    sink = NotifySink(View(console, timestamps=True), args.notify_url, configured)
-    watcher = ServiceWatcher(options, service, sink)
+    source: Source = (CheckoutSource(args.git, args.ref, project, interval=interval, workdir=args.workdir) if args.git
+                      else FolderSource(project))
+    endpoints = Endpoints(listen, interval=interval, webhook_secret=secret) if listen else None
+    notify = NotifySink(args.notify_url)
+    # the endpoints' feeds first: whoever reads a pass's end in the log or a notification finds /status and /metrics current
+    observers: list[Observer] = [*(endpoints.observers() if endpoints else []), View(console, timestamps=True), notify]
+    watch = WatchLoop(source, options, observers)
     try:
-        return asyncio.run(watcher.run())
+        return asyncio.run(endpoints.serve(watch) if endpoints else watch.run())
     finally:
-        sink.close()
+        notify.close()
 
 
 async def cmd_import(args: argparse.Namespace, console: Console) -> int:

@@ -15,6 +15,7 @@ from controller.cli.console import Console
 from controller.core.durations import format_duration
 from controller.engine.apply import ApplyResult
 from controller.engine.events import (
+    LOOP_STATE,
     Applied,
     CleanedUp,
     Deleted,
@@ -203,6 +204,8 @@ class View:
         self.console, self.timestamps = console, timestamps
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, LOOP_STATE):  # for the loop's other observers (status, notifications)
+            return
         now = datetime.now().astimezone()
         if self.console.json:
             self.console.emit({**event_json(event), "time": now.isoformat(timespec="milliseconds")})

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from controller.config.projectfile import ProjectConfig, TargetEntry, load_config
+from controller.config.store import LoadStore
 from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.core.fs import display_path, find_up
@@ -105,6 +106,9 @@ class Settings:
     config: ProjectConfig | None
     #: How the owner was chosen: ``--owner``, ``CONTROLLER_OWNER``, ``controller.yaml`` or the default.
     owner_source: str = OWNER_DEFAULT
+    #: What may be rebuilt (the load store, graph schemas): ``<root>/.controller/cache`` unless
+    #: the project lives in a checkout that is cleaned (watch --git keeps it beside).
+    cache_dir: str = ""
 
     @property
     def owner_explicit(self) -> bool:
@@ -149,7 +153,7 @@ class Settings:
                 spec = self._from_config(name, targets[name])
         if concurrency:
             spec = TargetSpec(**{**spec.__dict__, "concurrency": concurrency})
-        return TargetSpec(**{**spec.__dict__, "cache_dir": os.path.join(self.root, ".controller", "cache")})
+        return TargetSpec(**{**spec.__dict__, "cache_dir": self.cache_dir})
 
     def _from_config(self, name: str, t: TargetEntry) -> TargetSpec:
         base = os.path.dirname(os.path.abspath(self.config_file)) if self.config_file else self.root
@@ -229,19 +233,22 @@ def load_settings(
     cwd: str | None = None,
     owner: str | None = None,
     environ: Mapping[str, str] | None = None,
+    cache_dir: str | None = None,
 ) -> Settings:
     """The project root, config and owner as seen from ``cwd`` (default: the current directory).
 
     ``owner`` is the ``--owner`` flag. PATH arguments play no part: they only select manifests.
+    ``cache_dir``: where caches go instead of ``<root>/.controller/cache``.
     """
     environ = process_environ() if environ is None else environ
     here = os.path.abspath(cwd or os.getcwd())
     config_file = config_file or find_config(here)
-    config = load_config(config_file) if config_file else None
     if config_file:
         root = os.path.dirname(os.path.abspath(config_file))
     else:
         root = git_toplevel(here) or here
+    cache_dir = cache_dir or os.path.join(root, ".controller", "cache")
+    config = load_config(config_file, LoadStore(cache_dir)) if config_file else None
     env_owner = (environ.get(OWNER_ENV) or "").strip()
     if owner:
         owner, source = _checked_owner(owner, OWNER_FROM_FLAG), OWNER_FROM_FLAG
@@ -251,7 +258,8 @@ def load_settings(
         owner, source = config.owner, OWNER_FROM_CONFIG
     else:
         owner, source = os.path.basename(root) or "default", OWNER_DEFAULT
-    return Settings(root=root, owner=owner, config_file=config_file, config=config, owner_source=source)
+    return Settings(root=root, owner=owner, config_file=config_file, config=config, owner_source=source,
+                    cache_dir=cache_dir)
 
 
 def _checked_owner(owner: str, source: str) -> str:

@@ -87,13 +87,13 @@ class Workspace:
     @classmethod
     def load(cls, paths: list[str], *, config: str | None = None, target: str | None = None,
              url: str | None = None, concurrency: int | None = None, owner: str | None = None,
-             cwd: str | None = None) -> Workspace:
+             cwd: str | None = None, cache_dir: str | None = None) -> Workspace:
         """The project as seen from ``cwd`` (root, owner, target); ``paths`` only select manifests.
 
         Raises OwnerRequired for a remote target without an explicit owner, before any request.
         """
         paths = paths or ["."]
-        settings = load_settings(config, cwd=cwd, owner=owner)
+        settings = load_settings(config, cwd=cwd, owner=owner, cache_dir=cache_dir)
         if settings.config_file is None:
             _refuse_a_project_below(paths)
         spec = settings.target(target, url, concurrency=concurrency)
@@ -104,7 +104,7 @@ class Workspace:
         """The store loads go through: the kept one, or the project's (``<root>/.controller/cache``)."""
         if self.store is not None:
             return self.store
-        return LoadStore(self.spec.cache_dir or os.path.join(self.settings.root, ".controller", "cache"))
+        return LoadStore(self.spec.cache_dir or self.settings.cache_dir)
 
     def load_options(self, environ: Mapping[str, str] | None = None, *, unset_is_warning: bool = False,
                      store: LoadStore | None = None) -> LoadOptions:

@@ -386,3 +386,33 @@ def test_run_of_unknown_assistant_is_an_error_outcome(target: Target, owner: str
         assert outcome.status == "error" and "not found" in (outcome.error or "").lower(), outcome
 
     arun(body)
+
+
+# -- generation ---------------------------------------------------------------------------
+
+
+def test_a_generation_token_changes_with_every_write(target: Target, owner: str) -> None:
+    """A target that gives a generation token (the embedded file) gives a new one after each
+    kind of write and the same one while nothing is written; a server gives none (its
+    reads go to it every time)."""
+    aid = assistant_id_for(owner, "g")
+
+    async def body() -> None:
+        first = await target.generation()
+        if first is None:
+            await target.create(aid, writer(owner, "g"))
+            assert await target.generation() is None
+            return
+        seen = [first]
+        await target.create(aid, writer(owner, "g"))
+        seen.append(await target.generation())
+        assert await target.generation() == seen[-1]  # a read changes nothing
+        await target.update(aid, writer(owner, "g", style="tweet"))
+        seen.append(await target.generation())
+        await target.set_active(aid, 1)
+        seen.append(await target.generation())
+        await target.delete(aid)
+        seen.append(await target.generation())
+        assert len(set(seen)) == len(seen), seen
+
+    arun(body)
