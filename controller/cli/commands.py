@@ -15,6 +15,7 @@ from controller.cli.console import Console
 from controller.config.settings import SMOKE_CONCURRENCY, OwnerRequired, TargetSpec
 from controller.core.content import REVISION_KEY, SOURCE_KEY
 from controller.core.durations import parse_duration
+from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
@@ -59,15 +60,22 @@ def _scope(args: argparse.Namespace) -> Scope:
 
 # -- validate / schema ---------------------------------------------------------------
 
-def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+async def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    from controller.engine.graphcheck import offline_graph_problems
+
     ws = _workspace(args)
     # Without --require-env an unset variable is a warning: pre-commit hooks and PR jobs have no secrets.
     loads = ws.manifests(unset_is_warning=not args.require_env)
     loaded = loads.manifests
-    for problem in loads.warnings:
-        console.warn(f"{problem} (set it to apply; validate --require-env makes this an error)")
+    shown = [f"{problem} (set it to apply; validate --require-env makes this an error)" for problem in loads.warnings]
+    graph_warnings: list[str] = []  # configurable keys the graph's schema lacks (embedded target)
+    problems = await offline_graph_problems(ws, loaded, graph_warnings)
+    if problems:
+        raise InvalidInput(problems, shown + graph_warnings)
+    for warning in shown + graph_warnings:
+        console.warn(warning)
     console.emit({"ok": True, "manifests": [{"name": m.name, "source": m.location} for m in loaded],
-                  "warnings": [str(p) for p in loads.warnings]})
+                  "warnings": [str(p) for p in loads.warnings] + graph_warnings})
     console.result(f"{len(loaded)} manifest{'s' if len(loaded) != 1 else ''} valid (owner {ws.settings.owner}, target {ws.spec.name}).")
     return 0
 
@@ -149,7 +157,7 @@ async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
     from controller.engine import planfile
     from controller.engine.apply import check_fresh
 
-    plan = planfile.load(path, ws.spec.values, os.environ)
+    plan = planfile.load(path, ws.spec.values, process_environ())
     if plan.target != ws.spec.label:
         raise ControllerError(f"the plan was made for {plan.target}, not {ws.spec.label}; pick its target with -t/--url")
     await check_fresh(target, plan)
@@ -458,8 +466,10 @@ async def cmd_import(args: argparse.Namespace, console: Console) -> int:
         done = await import_assistants(ws, target, ImportOptions(out=args.out, graph=args.graph))
     for row in done.written:
         console.line(f"wrote {row['file']} ({row['display_name']}, graph {row['graph']}, assistant {row['assistant_id']})")
+    for note in done.notes:
+        console.warn(note)
     console.emit({"ok": True, "written": done.written, "skipped": done.skipped, "owner": ws.settings.owner,
-                  "target": ws.spec.label})
+                  "target": ws.spec.label, "warnings": list(done.notes)})
     labels = {"declared": "declared by manifests", "system": "system", "other_owner": "owned by other controllers",
               "graph": "of other graphs"}
     notes = ", ".join(f"{n} {labels[why]}" for why, n in done.skipped.items() if n)

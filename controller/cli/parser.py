@@ -22,7 +22,7 @@ def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool =
                        "embedded targets fall back to the project root's folder name)")
         g.add_argument("--concurrency", type=int, metavar="N", help="parallel requests to a remote target (default 32)")
     g.add_argument("-v", "--verbose", action="store_true", help="more detail; tracebacks on errors")
-    g.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
+    g.add_argument("-q", "--quiet", action="store_true", help="only errors, warnings and the summary")
     g.add_argument("--no-color", action="store_true", help="no colour (also NO_COLOR); colour is used only on a TTY")
 
 
@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"assistant-controller {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("validate", help="check manifests offline: YAML, schema, interpolation, duplicates",
-                       description="Load every manifest under PATH and report all problems, one line each. Talks to no target. "
+    p = sub.add_parser("validate", help="check manifests offline: YAML, schema, interpolation, duplicates, graph schemas",
+                       description="Load every manifest under PATH and report all problems, one line each. Talks to no server: "
+                                   "on the embedded target, config and context are also checked against the local graphs' schemas. "
                                    "Needs no secrets: an unset variable is a warning unless --require-env.")
     _paths(p)
     p.add_argument("--require-env", action="store_true", help="an unset ${VAR} is an error, as it is for plan and apply")

@@ -25,6 +25,7 @@ from controller.config.interpolate import Interpolated, interpolate, referenced,
 from controller.config.store import Dependency, Kept, LoadStore, Resolver, StoredManifest, text_key
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
 from controller.core.content import plain_copy
+from controller.core.environ import process_environ
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
 from controller.core.paths import dotted
@@ -127,7 +128,7 @@ class LoadOptions:
 
     @property
     def env(self) -> Mapping[str, str]:
-        return os.environ if self.environ is None else self.environ
+        return process_environ() if self.environ is None else self.environ  # never langgraph.json's env
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from controller.config.projectfile import ProjectConfig, TargetEntry, load_config
 from controller.config.store import LoadStore
+from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.core.fs import display_path, find_up
 
@@ -83,7 +84,7 @@ class TargetSpec:
 
     def api_key_from(self, environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
         """(variable, key): the variable is named in messages when the server rejects the key."""
-        environ = os.environ if environ is None else environ
+        environ = process_environ() if environ is None else environ
         names = (self.api_key_env,) if self.api_key_env else API_KEY_ENVS
         for name in names:
             value = (environ.get(name) or "").strip().strip("'\"").strip()
@@ -131,7 +132,7 @@ class Settings:
         concurrency: int | None = None,
     ) -> TargetSpec:
         """The target chosen by ``--url``, ``-t``, ``CONTROLLER_TARGET``, defaultTarget, or the default."""
-        environ = os.environ if environ is None else environ
+        environ = process_environ() if environ is None else environ
         targets = self.config.targets if self.config else {}
         if url:
             spec = TargetSpec(name=url, url=url.rstrip("/"), from_flag=True)
@@ -239,7 +240,7 @@ def load_settings(
     ``owner`` is the ``--owner`` flag. PATH arguments play no part: they only select manifests.
     ``cache_dir``: where caches go instead of ``<root>/.controller/cache``.
     """
-    environ = os.environ if environ is None else environ
+    environ = process_environ() if environ is None else environ
     here = os.path.abspath(cwd or os.getcwd())
     config_file = config_file or find_config(here)
     if config_file:

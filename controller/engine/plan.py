@@ -139,7 +139,7 @@ def make_plan(
             changes.append(Change("delete", Declaration(name, live.assistant_id), seen_version=live.version,
                                   before=live.content, reason="no longer declared"))
     if problems:
-        raise InvalidInput(problems)
+        raise InvalidInput(problems, warnings)
     return Plan(owner=owner, target=target, changes=tuple(changes), prune=prune, warnings=tuple(warnings))
 
 
@@ -244,22 +244,53 @@ def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: l
             return [Problem(file, line, "spec.graph",
                             f"unknown graph {d.content.graph_id!r}; the target has: {', '.join(sorted(graphs)) or 'none'}")]
         return [Problem(file, line, "spec.graph", f"graph cannot be loaded: {graph.error}")]
-    problems = []
     if graph.schema_error:
         note = f"graph {graph.graph_id!r}: config was not checked against this graph's schema, which could not be read: {graph.schema_error}"
         if note not in warnings:  # once per graph, not once per manifest
             warnings.append(note)
-    # the content is mirrored (configurable == context); check it where the manifest declared it
-    checks: list[tuple[tuple[str, ...], dict[str, Any], dict[str, Any] | None]]
+    return schema_problems(d, graph, warnings)
+
+
+def _checks(d: Desired, graph: GraphInfo) -> list[tuple[tuple[str | int, ...], dict[str, Any], dict[str, Any] | None, bool]]:
+    """(document path, values, schema, unknown keys are errors) for each place that sets them.
+
+    The content is mirrored (configurable == context): it is checked where the manifest
+    declared it. A ``context`` key the graph's context schema lacks is an error: the server
+    drops it from every run's context (``_filter_context_by_schema``), so it could never
+    take effect. A ``configurable`` key stays a warning: configurable is open by design,
+    and the graph still reads it from ``config["configurable"]``.
+    """
+    context_schema = graph.context_schema if (graph.context_schema or {}).get("properties") else None
+    checks: list[tuple[tuple[str | int, ...], dict[str, Any], dict[str, Any] | None, bool]]
     if d.declared.mirror_as == "context":
-        checks = [(("spec", "context"), d.content.context, graph.context_schema or graph.config_schema)]
+        checks = [(("spec", "context"), d.content.context, context_schema or graph.config_schema, context_schema is not None)]
     else:
         checks = [(("spec", "config", "configurable"), d.content.config.get("configurable") or {},
-                   graph.config_schema or graph.context_schema)]
-    for doc_path, values, schema in checks:
+                   graph.config_schema or graph.context_schema, False)]
+    for i, case in enumerate(d.smoke):  # a case's own overrides, checked the same way
+        if case.context:
+            checks.append((("spec", "smoke", i, "context"), case.context, context_schema or graph.config_schema,
+                           context_schema is not None))
+        elif case.config.get("configurable"):
+            checks.append((("spec", "smoke", i, "config", "configurable"), case.config["configurable"],
+                           graph.config_schema or graph.context_schema, False))
+    return checks
+
+
+def schema_problems(d: Desired, graph: GraphInfo, warnings: list[str]) -> list[Problem]:
+    """``config.configurable``/``context`` (the assistant's and its smoke cases') checked
+    against a graph that loaded: type mismatches and unknown context keys are problems,
+    unknown configurable keys warnings."""
+    problems: list[Problem] = []
+    for doc_path, values, schema, strict in _checks(d, graph):
         if not values or not schema:
             continue
         errors, notes = schema_findings(values, schema)
+        if strict:
+            errors += [(key, message.replace("not in the graph's schema", "not in the graph's context schema", 1)
+                        + "; the server drops it from the run's context, so it would never take effect")
+                       for key, message in notes]
+            notes = []
         for key, message in errors:
             file, line = d.location((*doc_path, *key))
             problems.append(Problem(file, line, ".".join(map(str, (*doc_path, *key))), message))

@@ -165,6 +165,22 @@ def _retry_after(resp: httpx.Response | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
+#: What the Agent Server sends in place of the message of an exception outside its allow-list
+#: (``langgraph_api.serde.default``: ValueError, TypeError, KeyError, AttributeError,
+#: RuntimeError, RecursionError, TimeoutError and LangGraph's own errors show theirs).
+HIDDEN_MESSAGE = "An internal error occurred"
+
+
+def hidden_error_hint(error: str) -> str:
+    """``ProviderError: An internal error occurred`` says where the real message is."""
+    if not error.endswith(f": {HIDDEN_MESSAGE}"):
+        return error
+    kind = error[: -len(HIDDEN_MESSAGE) - 2]
+    return (f"{error} (the server hid the message: it shows messages only for ValueError, TypeError, KeyError, "
+            f"AttributeError, RuntimeError, TimeoutError and LangGraph's own errors; the {kind} and its traceback "
+            "are in the server's log)")
+
+
 class RemoteTarget:
     """Assistants on an Agent Server at ``url`` (LangSmith Deployment, ``langgraph dev``, self-hosted)."""
 
@@ -620,7 +636,8 @@ class RemoteTarget:
         await self._request("DELETE", f"/threads/{thread_id}", ok=(200, 202, 204, 404), write=True)
 
     async def run(self, assistant_id: str, input: Any, *, thread_id: str | None = None,
-                  timeout: float = 60.0) -> RunOutcome:
+                  timeout: float = 60.0, config: dict[str, Any] | None = None,
+                  context: dict[str, Any] | None = None) -> RunOutcome:
         """Run the active version once (never retried: a run is not idempotent).
 
         Stateless runs keep their temporary thread (``on_completion: keep``) so the run's
@@ -628,10 +645,15 @@ class RemoteTarget:
         plus a margin drops the connection, which cancels the run (``on_disconnect``).
         A 4xx before the run starts (unknown assistant or thread, busy thread) is an
         ``error`` outcome; an unreachable or failing server raises TargetError.
+        ``config``/``context`` go in the body: the server merges them over the assistant's.
         """
         path = f"/threads/{thread_id}/runs/wait" if thread_id else "/runs/wait"
         body: dict[str, Any] = {"assistant_id": assistant_id, "input": input,
                                 "on_completion": "keep", "on_disconnect": "cancel"}
+        if config:
+            body["config"] = config
+        if context:
+            body["context"] = context
         if thread_id:
             body["multitask_strategy"] = "reject"
         deadline = timeout + RUN_MARGIN_S
@@ -677,7 +699,7 @@ class RemoteTarget:
         except (ValueError, UnicodeDecodeError):
             return outcome("error", error=f"InvalidResponse: not JSON: {raw[:200]!r}")
         failure = values.pop("__error__", None) if isinstance(values, dict) else None
-        error = f"{failure.get('error')}: {failure.get('message')}" if isinstance(failure, dict) else None
+        error = hidden_error_hint(f"{failure.get('error')}: {failure.get('message')}") if isinstance(failure, dict) else None
         status = "error" if failure else "success"
         if ref:
             try:
