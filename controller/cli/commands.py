@@ -30,11 +30,14 @@ if TYPE_CHECKING:  # (imported where used: a no-op plan needs neither the apply 
 
 
 def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Workspace:
-    return Workspace.load(
+    ws = Workspace.load(
         paths if paths is not None else (args.paths or ["."]),
         config=args.config, target=getattr(args, "target", None), url=getattr(args, "url", None),
         concurrency=getattr(args, "concurrency", None), owner=getattr(args, "owner", None),
     )
+    for note in ws.spec.notes:  # (stderr: never in the way of JSON or a plan on stdout)
+        print(f"warning: {note}", file=sys.stderr)
+    return ws
 
 
 def _duration(args: argparse.Namespace, flag: str, default: float = 0.0) -> float:
@@ -132,7 +135,7 @@ def _record(ws: Workspace) -> planfile.TargetRecord:
     from controller.engine import planfile
 
     spec = ws.spec
-    return planfile.TargetRecord(name=spec.name if not spec.from_flag else spec.label, url=spec.url,
+    return planfile.TargetRecord(name=spec.name, url=spec.url,
                                  embedded=spec.embedded, graphs=spec.graphs)
 
 
@@ -147,7 +150,7 @@ def _saved_workspace(args: argparse.Namespace, path: str) -> Workspace:
     if record.url and not (ws.settings.config and record.name in ws.settings.config.targets):
         spec = ws.settings.target(url=record.url, concurrency=args.concurrency)
     elif ws.settings.config and record.name in ws.settings.config.targets:
-        spec = ws.settings.target(record.name, concurrency=args.concurrency)
+        spec = ws.settings.target(record.name, url=record.url, concurrency=args.concurrency)
     else:
         spec = dataclasses.replace(ws.spec, name=record.name, embedded=record.embedded, graphs=record.graphs)
     return dataclasses.replace(ws, spec=spec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from controller import __version__
 
@@ -14,10 +15,13 @@ def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool =
     formats = ("text", "json", "markdown") if markdown else ("text", "json")
     g.add_argument("-o", "--output", choices=formats, default="text",
                    help="output format (default: text)" + ("; markdown: for a pull-request comment" if markdown else ""))
-    g.add_argument("--config", metavar="FILE", help="controller.yaml to use (default: found by walking up from the current directory; its folder is the project root)")
+    g.add_argument("--config", metavar="FILE", default=os.environ.get("CONTROLLER_CONFIG") or None,
+                   help="controller.yaml to use (default: $CONTROLLER_CONFIG, else found by walking up from the current "
+                        "directory; its folder is the project root; with watch --git, relative to the checkout)")
     if target:
         g.add_argument("-t", "--target", metavar="T", help="target from controller.yaml (default: $CONTROLLER_TARGET, then defaultTarget)")
-        g.add_argument("--url", metavar="URL", help="an ad-hoc remote Agent Server instead of a configured target")
+        g.add_argument("--url", metavar="URL", help="an Agent Server URL: with -t, that target's settings at this URL; alone, "
+                                                    "the configured target with this URL, else an ad-hoc one")
         g.add_argument("--owner", metavar="NAME", help="owner of the assistants (default: $CONTROLLER_OWNER, then owner: in controller.yaml; "
                        "embedded targets fall back to the project root's folder name)")
         g.add_argument("--concurrency", type=int, metavar="N", help="parallel requests to a remote target (default 32)")

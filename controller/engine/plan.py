@@ -42,6 +42,9 @@ class Change(Declared):
     warnings: tuple[str, ...] = ()
     #: Why: "content changed", "drift", "pinned to v3", ...
     reason: str = ""
+    #: The field diff as it was reviewed, for a saved plan: shown as it was, never recomputed
+    #: (the saved plan keeps no secret, so its masked "before" would differ from a new diff).
+    reviewed: tuple[dict[str, Any], ...] | None = None
 
     @property
     def writes(self) -> bool:

@@ -266,3 +266,32 @@ def test_a_secret_written_earlier_is_masked_in_every_output_on_the_server(repo, 
     for text in outputs:
         assert secret not in text, text
     assert '"(sensitive)"' in outputs[1]
+
+
+def test_one_target_per_name_whether_named_or_given_by_url(repo, owner, remote_server, sdk, capsys, monkeypatch):
+    """A service given the URL and a CI job given -t write the same content: the target's values,
+    smoke mode and maxDeletes follow its name, also at another URL (an in-cluster address)."""
+    monkeypatch.delenv("CONTROLLER_TARGET")
+    code, out, err = run(capsys, "apply", ".", "--url", remote_server.url, "--auto-approve", "--no-smoke")
+    assert code == 0 and "warning" not in err, out + err  # the URL is dev-server's: its settings, no warning
+    tweet = sdk.assistants.get(assistant_id_for(owner, "tweet-writer"))
+    assert tweet["config"]["configurable"]["signature"] == "the dev team"  # dev-server's values
+    assert run(capsys, "plan", ".", "-t", "dev-server", "--detailed-exitcode")[0] == 0  # the same content
+
+    elsewhere = remote_server.url.replace("127.0.0.1", "localhost")  # the same server, another address
+    assert run(capsys, "plan", ".", "-t", "dev-server", "--url", elsewhere, "--detailed-exitcode")[0] == 0
+    code, out, err = run(capsys, "plan", ".", "--url", elsewhere)  # no target has this URL: ad hoc
+    assert code == 0 and "signature" in out and err.count("\n") == 1, out + err
+    assert "is no target of controller.yaml" in err and "SIGNATURE" in err and "the dev team" not in err
+
+
+def test_no_manifest_is_lost_to_a_typo_on_the_server(repo, owner, sdk, capsys):
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    tweet_id = assistant_id_for(owner, "tweet-writer")
+    edit(TWEET, "apiVersion: assistant-controller/v1", "apiVersion: assistant-controler/v1")
+    code, _, err = run(capsys, "apply", ".", "--prune", "--auto-approve")
+    assert code == 1 and "did you mean 'assistant-controller/v1'?" in err
+    edit(TWEET, "apiVersion: assistant-controler/v1\nkind: Assistant", "apiVersion: acme.io/v1\nkind: Bot")
+    code, _, err = run(capsys, "apply", ".", "--prune", "--auto-approve")
+    assert code == 1 and "'tweet-writer' would be deleted, but this file still holds a document named" in err
+    assert sdk.assistants.get(tweet_id)["assistant_id"] == tweet_id  # still there
