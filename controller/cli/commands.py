@@ -121,14 +121,15 @@ async def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     return 2 if args.detailed_exitcode and plan.has_changes else 0
 
 
-def _confirm(auto_approve: bool) -> None:
+def _confirm(auto_approve: bool, what: str = "apply") -> None:
     if auto_approve:
         return
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise ControllerError("refusing to apply without --auto-approve: there is no terminal to confirm on")
-    answer = input("\nDo you want to apply these changes? Only 'yes' will be accepted: ")
+        raise ControllerError(f"refusing to {what} without --auto-approve: there is no terminal to confirm on")
+    answer = input(f"\nDo you want to {what} {'these changes' if what == 'apply' else 'these assistants'}? "
+                   "Only 'yes' will be accepted: ")
     if answer.strip() != "yes":
-        raise ControllerError("apply cancelled; nothing was changed")
+        raise ControllerError(f"{what} cancelled; nothing was changed")
 
 
 def _record(ws: Workspace) -> planfile.TargetRecord:
@@ -230,6 +231,33 @@ def _write_junit(cases: list, path: str) -> None:
     from controller.smoke.runner import SuiteResult
 
     write_junit(SuiteResult(list(cases)), path)
+
+
+async def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
+    from controller.cli.views import View
+    from controller.engine.apply import SyncOptions, apply_plan
+    from controller.engine.plan import destroy_plan, ownership_filter
+
+    ws = _workspace(args, paths=["."])
+    max_deletes = sys.maxsize if args.all else args.max_deletes
+    options = SyncOptions.resolve(ws.spec, no_smoke=True, max_deletes=max_deletes)
+    view = View(console)
+    with state_lock(ws.spec, _duration(args, "--lock-timeout")):
+        async with open_target(ws.spec) as target:
+            owned = await target.list_assistants(ownership_filter(ws.settings.owner))
+            plan = dataclasses.replace(destroy_plan(owned, owner=ws.settings.owner, target=ws.spec.label),
+                                       owner_source=ws.settings.owner_source)
+            if not plan.changes:
+                console.result(f"Nothing to destroy: no assistant of {ws.settings.owner_label} on {ws.spec.label}.")
+                return 0
+            _show_plan(plan, console)
+            if refused := options.deletes_refused(plan.changes):
+                raise ControllerError(f"{refused}; destroy --all deletes them all")
+            _confirm(args.auto_approve, "destroy")
+            console.line("")
+            result = await apply_plan(target, plan, options, view)
+    view.summary(result)
+    return result.exit_code
 
 
 # -- status ----------------------------------------------------------------------------

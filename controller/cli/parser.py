@@ -80,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     _lock_timeout(p)
     _common(p)
 
+    p = sub.add_parser("destroy", help="delete every assistant of an owner on a target",
+                       description="Delete every assistant the owner (--owner, CONTROLLER_OWNER or owner: in controller.yaml) has on the "
+                                   "target, whatever the manifests say: how a retired owner or a per-pull-request preview "
+                                   "(apply --owner pr-42) is torn down. Shows the plan first; asks on a terminal.", epilog=EPILOG)
+    p.add_argument("--auto-approve", action="store_true", help="destroy without asking (needed without a terminal)")
+    p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to delete more than N (default 10, or the target's maxDeletes)")
+    p.add_argument("--all", action="store_true", help="no --max-deletes limit")
+    _lock_timeout(p)
+    _common(p)
+
     p = sub.add_parser("status", help="show each assistant's sync state, version and revision",
                        description="One row per declared or owned assistant: Synced, OutOfSync (content differs), "
                                    "Missing (declared, absent) or Orphan (owned, undeclared). Writes nothing.", epilog=EPILOG)

@@ -151,6 +151,7 @@ async def compute_plan(ws: Workspace, target: Target, desired: list[Desired], sc
     plan = make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
         target=ws.spec.label, predict_set_active=target.predict_set_active, prune=scope.prune, adopt=scope.adopt,
+        others=seen.others,
     )
     _refuse_deleting_what_is_still_written(ws, plan)
     return dataclasses.replace(plan, owner_source=ws.settings.owner_source)
@@ -286,7 +287,7 @@ async def _plan_since(ws: Workspace, target: Target, generation: str, record_it:
     seen = await (observe_some(target, desired, [], owner) if record is not None else observe(target, desired, owner))
     candidates = record.candidates if record is not None else any(CANDIDATE_KEY in s.content.metadata for s in seen.owned)
     planned = make_plan(desired, seen.assistants, seen.owned, graphs, owner=owner, target=ws.spec.label,
-                        predict_set_active=target.predict_set_active)
+                        predict_set_active=target.predict_set_active, others=seen.others)
     by_id = {c.assistant_id: c for c in planned.changes}
     spans = _spans(loads)
     changes: list[Change] = []

@@ -114,8 +114,11 @@ def make_plan(
     predict_set_active: Predict,
     prune: bool = False,
     adopt: bool = False,
+    others: Iterable[AssistantState] = (),
 ) -> Plan:
-    """Decide each assistant's action. Raises InvalidInput listing every problem found."""
+    """Decide each assistant's action. Raises InvalidInput listing every problem found.
+
+    ``others``: other owners' assistants named like ones this plan creates (one warning line)."""
     problems: list[Problem] = []
     warnings: list[str] = []
     changes: list[Change] = []
@@ -143,7 +146,36 @@ def make_plan(
                                   before=live.content, reason="no longer declared"))
     if problems:
         raise InvalidInput(problems, warnings)
+    warnings.extend(_owner_changed(changes, others))
     return Plan(owner=owner, target=target, changes=tuple(changes), prune=prune, warnings=tuple(warnings))
+
+
+def _owner_changed(changes: list[Change], others: Iterable[AssistantState]) -> list[str]:
+    """One line per other owner holding assistants with the names this plan creates."""
+    created = {c.name for c in changes if c.action == "create"}
+    by_owner: dict[str, set[str]] = {}
+    for a in others:
+        name = a.content.metadata.get(NAME_KEY)
+        if name in created and a.content.owner:
+            by_owner.setdefault(a.content.owner, set()).add(name)
+    lines = []
+    for other, names in sorted(by_owner.items()):
+        shown = ", ".join(sorted(names)[:3]) + (", …" if len(names) > 3 else "")
+        these = f"{len(names)} assistants with these names ({shown}) belong" if len(names) > 1 else \
+            f"1 assistant with this name ({shown}) belongs"
+        lines.append(f"{these} to owner {other!r}: did the owner change? To retire them: controller destroy --owner {other}")
+    return lines
+
+
+def destroy_plan(owned: Iterable[AssistantState], *, owner: str, target: str) -> Plan:
+    """Every assistant of ``owner`` deleted (its leftover smoke candidates too; never the server's
+    system assistants): `controller destroy`, how a retired owner or a per-pull-request preview
+    (``apply --owner pr-42``) is torn down."""
+    changes = [Change("delete", Declaration(str(a.content.metadata.get(NAME_KEY) or a.assistant_id), a.assistant_id),
+                      seen_version=a.version, before=a.content, reason="destroy")
+               for a in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id))
+               if a.content.owner == owner and not a.content.is_system]
+    return Plan(owner=owner, target=target, changes=tuple(changes), prune=True)
 
 
 class _Where(Mapping[str, Any]):
