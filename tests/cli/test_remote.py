@@ -305,3 +305,48 @@ def test_an_owner_change_is_noticed_and_destroy_retires_the_old_owner(repo, owne
     code, out, err = run(capsys, "destroy", "--owner", owner, "--auto-approve")
     assert code == 0 and "3 deleted" in out, out + err
     assert [a for a in search_all(sdk) if a["metadata"].get("controller/owner") == owner] == []
+
+
+def test_verdicts_failures_held_and_rollbacks_that_hold_on_the_server(repo, owner, sdk, capsys):
+    from helpers import Watch
+
+    def row(name: str) -> dict:
+        return next(a for a in json.loads(run(capsys, "status", ".", "-o", "json")[1])["assistants"] if a["name"] == name)
+
+    assert run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")[0] == 0
+    edit(BLOG, "style: blog", "style: plain")
+    assert run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")[0] == 3
+    assert (row("blog-writer")["smoke"], row("blog-writer")["smoke_failed"]) == ("passed", False)  # the restore is active
+    watch = Watch(repo, "-t", "dev-server")
+    try:  # a restarted watch holds the content that failed here (smoke: before, the target's mode, same verdict)
+        first = watch.finished("the first pass", trigger="start")
+        assert first["held"] == ["blog-writer"] and first["ok"] is False, watch.report()
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
+
+    edit(BLOG, "style: plain", "style: blog")
+    edit(BLOG, "description: Long-form posts", "description: Longer posts")
+    code, out, err = run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")  # (Aegra: no candidate of a twin config)
+    assert code == 0, out + err
+    code, out, err = run(capsys, "rollback", "blog-writer")
+    assert code == 0 and out.count("blog-writer: v") == 1, out + err
+    assert row("blog-writer")["held"].startswith("rollback v")
+    watch = Watch(repo, "-t", "dev-server")
+    try:
+        first = watch.finished("the first pass", trigger="start")
+        assert first["held_by_rollback"] == ["blog-writer"], watch.report()
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
+    code, _, err = run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")
+    assert code == 0 and "overrides the rollback" in err
+
+
+def test_a_saved_plan_applies_showing_the_reviewed_plan_on_the_server(repo, capsys, monkeypatch):
+    monkeypatch.setenv("MODEL", "sk-never-shown")
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    edit(BLOG, "style: blog", "style: plain")
+    reviewed = run(capsys, "plan", ".", "--out", "change.plan")[1].split("Saved the plan to")[0]
+    code, out, err = run(capsys, "apply", "change.plan", "--no-smoke")
+    assert code == 0 and out.startswith(reviewed) and "sk-never-shown" not in out + err, out + err
