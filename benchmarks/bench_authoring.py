@@ -34,6 +34,7 @@ from pathlib import Path
 from _common import ROOT, table
 from bench_watch import CONTROLLER, Watch, stats
 
+
 def prompt(p: int) -> str:
     """Prompt ``p``: 20 lines of Markdown, with a ``${…}`` that is text."""
     return "".join(f"- Rule {p}.{n}: write clearly; say what matters first; ${{NOT_A_VAR}} stays as written.\n"

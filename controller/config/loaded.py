@@ -16,6 +16,7 @@ from controller.config.defaults import DefaultsSet
 from controller.config.promptfiles import PromptFiles
 from controller.config.store import Dependency, LoadStore
 from controller.config.yamlio import Document, Path
+from controller.core.environ import process_environ
 from controller.core.errors import Problem
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class LoadOptions:
 
     @property
     def env(self) -> Mapping[str, str]:
-        return os.environ if self.environ is None else self.environ
+        return process_environ() if self.environ is None else self.environ  # never langgraph.json's env
 
     @cached_property
     def files(self) -> PromptFiles:

@@ -45,7 +45,7 @@ from controller.core.fs import display_path
 from controller.core.paths import dotted
 
 __all__ = ["FileKey", "FileLoads", "FileText", "LoadOptions", "LoadedManifest", "ManifestView", "display_path",
-           "duplicates", "file_digest", "load_files", "load_manifests", "load_texts", "read_files", "view_of",
+           "duplicates", "file_digest", "load_files", "load_manifests", "load_text", "load_texts", "read_files", "view_of",
            "with_defaults"]
 
 _GROUP = API_VERSION.split("/")[0]
@@ -98,6 +98,15 @@ def load_texts(texts: Iterable[FileText], options: LoadOptions) -> FileLoads:
     for file in texts:
         loads.files[file.path] = _load_file(file, options, loads)
     return loads
+
+
+def load_text(text: str, shown: str, options: LoadOptions) -> list[LoadedManifest]:
+    """The valid manifests of a text that is not a file here (a manifest as git had it at a
+    revision, say); raises InvalidInput listing its problems."""
+    loads = load_texts([FileText(shown, True, shown, shown, text)], options)
+    if loads.problems:
+        raise InvalidInput(loads.problems)
+    return loads.manifests
 
 
 def with_defaults(texts: Iterable[FileText], options: LoadOptions) -> LoadOptions:
