@@ -298,10 +298,7 @@ class DefaultsManifest(Strict):
     maps key by key (the assistant's own value wins), smoke and evals appended, other lists
     replaced by the assistant's."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"title": "assistant-controller Defaults"},
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"title": "assistant-controller Defaults"})
     apiVersion: Literal["assistant-controller/v1"]
     kind: Literal["Defaults"]
     metadata: DefaultsMetadata
