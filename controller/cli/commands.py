@@ -19,6 +19,7 @@ from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
+from controller.targets import lock as targets_lock
 from controller.targets import open_target
 from controller.targets.base import Target
 from controller.targets.lock import StateLock
@@ -52,9 +53,7 @@ def _duration(args: argparse.Namespace, flag: str, default: float = 0.0) -> floa
 
 def state_lock(spec: TargetSpec, timeout: float) -> contextlib.AbstractContextManager:
     """The embedded target's state lock for a whole run (a remote target has no state file here)."""
-    if spec.url:
-        return contextlib.nullcontext()
-    return StateLock(os.path.abspath(spec.embedded or ".controller/state.db"), timeout=timeout)
+    return targets_lock.state_lock(spec, timeout) or contextlib.nullcontext()
 
 
 def _scope(args: argparse.Namespace) -> Scope:
