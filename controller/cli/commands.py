@@ -199,7 +199,8 @@ def _is_plan_file(path: str) -> bool:
 async def _apply(args: argparse.Namespace, console: Console, ws: Workspace, options: SyncOptions, view: View,
                  saved: bool) -> int:
     from controller.engine.apply import ApplyResult, apply_plan, clean_candidates
-    from controller.engine.pipeline import plan_with_basis, record_applied
+    from controller.engine.pipeline import plan_with_basis
+    from controller.engine.synced import record_applied
 
     async with open_target(ws.spec) as target:
         if saved:
