@@ -72,9 +72,9 @@ def load_files(files: Iterable[FoundFile], options: LoadOptions) -> FileLoads:
 def read_files(files: Iterable[FoundFile], options: LoadOptions) -> list[FileText]:
     """The files' texts, before anything is parsed: a caller that knows a text's result
     already (by its :class:`FileKey`) loads only the others (:func:`load_texts`)."""
-    where = _Where(options.root)
+    where = PathNames(options.root)
     out = []
-    for path, explicit in files:
+    for path, explicit, _ in files:
         shown, source = where(path)
         try:
             text: str | None = read_text(path)
@@ -120,14 +120,21 @@ def with_defaults(texts: Iterable[FileText], options: LoadOptions) -> LoadOption
 
 def file_digest(file: FileText, dependencies: Iterable[Dependency], options: LoadOptions) -> str | None:
     """The digest the file with these dependencies has now (None without a store or a text)."""
-    if options.store is None or file.text is None:
+    if file.text is None:
         return None
-    return options.store.digest(file.text, dependencies, resolver(options, file.base))
+    return digest_of_key(text_key(file.text), dependencies, options, file.base)
 
 
-class _Where:
-    """A file's path as shown and its path from the root, with one getcwd per load, not
-    several per file (relpath's own cost is most of a no-op load of 2,500 files' bookkeeping)."""
+def digest_of_key(key: str, dependencies: Iterable[Dependency], options: LoadOptions, base: str) -> str | None:
+    """The digest of a file in the folder ``base`` (from the root) whose text hashes to ``key``
+    (``store.text_key``), with these dependencies, now."""
+    return options.store.digest_of_key(key, dependencies, resolver(options, base)) if options.store is not None else None
+
+
+class PathNames:
+    """A file's path as shown (relative to the working directory when inside it) and its path
+    from the root: one getcwd per load, not several per file (relpath's own cost is most of
+    a no-op load of 2,500 files' bookkeeping)."""
 
     def __init__(self, root: str | None):
         self.cwd = os.getcwd()

@@ -130,7 +130,7 @@ class ManifestSet:
         owner = ws.settings.owner
         files = {key: Entry(path, explicit, fresh[key], [desired_state(m, owner, revision) for m in fresh[key]],
                             keys.get(key), by_file.get(key, ()), _reads(keys.get(key), path, options))
-                 if key in fresh else old[key] for key, (path, explicit) in found.items()}
+                 if key in fresh else old[key] for key, (path, explicit, _) in found.items()}
         changed_desired = [d for key in fresh for d in _to_plan(files[key], old.get(key) if key not in wanted else None)]
         gone = [key for key in old if key not in files]
         before = {d.assistant_id for key in [*fresh, *gone] if key in old for d in old[key].desired}
