@@ -41,18 +41,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import email.utils
 import json
 import logging
-import random
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 import httpx
 
+from controller.core import retry
 from controller.core.content import Content, declared, system_assistant_id
 from controller.core.errors import Conflict, TargetError, UncertainWrite
 from controller.targets import httpfail
@@ -64,6 +62,7 @@ log = logging.getLogger(__name__)
 PAGE = 1000  # the server's maximum page size for search and versions
 SMALL_PAGE = 100  # fallback for servers that reject 1000 with 422
 RUN_MARGIN_S = 2.0  # a run's client deadline is its timeout plus this (queueing, transfer)
+#: The longest ``Retry-After`` obeyed: a proxy saying "in an hour" must not stall a plan for an hour.
 MAX_RETRY_AFTER_S = 60.0
 READ_TIMEOUT_S = 30.0
 TIMEOUT = httpx.Timeout(READ_TIMEOUT_S, connect=10.0)
@@ -134,20 +133,6 @@ def _encode(body: Any) -> bytes:
     """A request body as httpx's ``json=`` would encode it, done once by the caller:
     ``json=`` re-encodes on every attempt and costs a copy per request."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-def _retry_after(resp: httpx.Response | None) -> float | None:
-    value = resp.headers.get("retry-after") if resp is not None else None
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 class RemoteTarget:
@@ -339,12 +324,8 @@ class RemoteTarget:
 
     def _delay(self, resp: httpx.Response | None, attempt: int) -> float:
         """``Retry-After`` when the server gives one, else capped exponential backoff with jitter."""
-        delay = _retry_after(resp)
-        if delay is None:
-            base, cap = self._backoff
-            ceiling = min(cap, base * 2**attempt)
-            delay = random.uniform(ceiling / 2, ceiling)
-        return delay
+        asked = retry.retry_after(resp.headers.get("retry-after")) if resp is not None else None
+        return retry.delay(attempt, *self._backoff, asked, ceiling=MAX_RETRY_AFTER_S)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         task = asyncio.current_task()
