@@ -150,7 +150,7 @@ async def compute_plan(ws: Workspace, target: Target, desired: list[Desired], sc
     seen = await observe(target, desired, ws.settings.owner, reads)
     plan = make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
-        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=scope.prune, adopt=scope.adopt,
+        target=ws.spec.label, profile=target.profile, prune=scope.prune, adopt=scope.adopt,
     )
     return dataclasses.replace(plan, owner_source=ws.settings.owner_source)
 
@@ -163,7 +163,7 @@ async def compute_partial_plan(ws: Workspace, target: Target, desired: list[Desi
     seen = await observe_some(target, desired, removed if scope.prune else [], ws.settings.owner)
     plan = make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
-        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=scope.prune,
+        target=ws.spec.label, profile=target.profile, prune=scope.prune,
     )
     return dataclasses.replace(plan, owner_source=ws.settings.owner_source)
 
@@ -249,7 +249,7 @@ async def _plan_since(ws: Workspace, target: Target, generation: str, record_it:
     seen = await (observe_some(target, desired, [], owner) if record is not None else observe(target, desired, owner))
     candidates = record.candidates if record is not None else any(CANDIDATE_KEY in s.content.metadata for s in seen.owned)
     planned = make_plan(desired, seen.assistants, seen.owned, graphs, owner=owner, target=ws.spec.label,
-                        predict_set_active=target.predict_set_active)
+                        profile=target.profile)
     by_id = {c.assistant_id: c for c in planned.changes}
     spans = _spans(loads)
     changes: list[Change] = []
@@ -343,5 +343,5 @@ async def status_plan(ws: Workspace, target: Target, desired: list[Desired]) -> 
     seen = await observe(target, desired, ws.settings.owner)
     return make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
-        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=True,
+        target=ws.spec.label, profile=target.profile, prune=True,
     )

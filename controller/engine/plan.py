@@ -17,8 +17,9 @@ from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, Content,
 from controller.core.errors import InvalidInput, Problem
 from controller.engine.desired import Declaration, Declared, Desired
 from controller.targets.base import AssistantState, GraphInfo
+from controller.targets.profiles import ServerProfile
 
-#: What a target's set-active makes of a version over the live content (``Target.predict_set_active``).
+#: What a target's set-active makes of a version over the live content (``ServerProfile.predict_set_active``).
 Predict = Callable[[Content, Content], Content]
 Action = Literal["create", "update", "repin", "delete", "noop"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "repin", "delete", "noop")
@@ -113,11 +114,14 @@ def make_plan(
     *,
     owner: str,
     target: str,
-    predict_set_active: Predict,
+    profile: ServerProfile,
     prune: bool = False,
     adopt: bool = False,
 ) -> Plan:
-    """Decide each assistant's action. Raises InvalidInput listing every problem found."""
+    """Decide each assistant's action. Raises InvalidInput listing every problem found.
+
+    ``profile``: what the target can do and how it differs (targets/profiles.py): what its
+    set-active restores."""
     problems: list[Problem] = []
     warnings: list[str] = []
     changes: list[Change] = []
@@ -130,7 +134,7 @@ def make_plan(
                 problems.extend(check_against_graph(d, graphs, warnings))
         else:
             problems.extend(check_against_graph(d, graphs, warnings))
-        change = _plan_one(d, observed.get(d.assistant_id), owner, predict_set_active, adopt, problems)
+        change = _plan_one(d, observed.get(d.assistant_id), owner, profile.predict_set_active, adopt, problems)
         if change is not None:
             changes.append(change)
     if prune:

@@ -31,6 +31,7 @@ from controller.core.content import Content, content_hash, mirrored, system_assi
 from controller.core.errors import Conflict, TargetError
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
 from controller.targets.graphs import GraphRegistry
+from controller.targets.profiles import EMBEDDED
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assistants (
@@ -163,10 +164,13 @@ class EmbeddedTarget:
         self._checkpointer: Any = None  # an InMemorySaver, made by the first run on a thread
         self._threads: set[str] = set()
 
+    #: Set-active restores whole versions; no page limits, no unique graph+config rule.
+    profile = EMBEDDED
+
     @staticmethod
     def predict_set_active(version: Content, live: Content) -> Content:
         """Here set-active restores the whole version, context and graph included."""
-        return version
+        return EMBEDDED.predict_set_active(version, live)
 
     # -- storage -----------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import re
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -21,6 +22,9 @@ MAX_TEXT = 300
 _DROP = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
+#: Where an error body keeps its message when the server is not known: the Agent Server's
+#: ``{"detail"}`` and Aegra's ``{"error", "message"}`` (targets/profiles.py says which is whose).
+ANY_ERROR_KEYS = ("detail", "message")
 
 
 def one_line(text: str, limit: int = MAX_TEXT) -> str:
@@ -48,17 +52,24 @@ def html_text(page: str) -> str:
     return one_line(text)
 
 
-def detail(resp: httpx.Response) -> str:
-    """The server's ``detail`` (or the page's text), on one line and short."""
+def detail(resp: httpx.Response, keys: Sequence[str] = ANY_ERROR_KEYS) -> str:
+    """The message of an error answer (or the page's text), on one line and short.
+
+    ``keys``: where the server's error bodies keep it, in the order to look (the server's
+    profile knows); then any of the usual places, then the whole body. A validation error
+    whose detail is a list (FastAPI's ``[{"msg": …}, …]``) is shown by its messages.
+    """
     if looks_like_html(resp):
         return html_text(resp.text) or "(an empty HTML page)"
     try:
         data = resp.json()
-        # the Agent Server says {"detail": ...}; Aegra says {"error": ..., "message": ...}
-        text = (data.get("detail") or data.get("message") or data) if isinstance(data, dict) else data
     except (ValueError, UnicodeDecodeError):
-        text = resp.text
-    return one_line(str(text)) or "(no body)"
+        return one_line(resp.text) or "(no body)"
+    if isinstance(data, dict):
+        data = next((data[k] for k in (*keys, *ANY_ERROR_KEYS) if data.get(k)), data)
+    if isinstance(data, list) and data and all(isinstance(e, dict) and e.get("msg") for e in data):
+        data = "; ".join(str(e["msg"]) for e in data)
+    return one_line(str(data)) or "(no body)"
 
 
 def decode(resp: httpx.Response) -> Any:

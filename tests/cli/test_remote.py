@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aegra import AegraServer
 from helpers import BLOG, TWEET, edit, git, record_writes, remote_project, run
 from remote_servers import search_all
 
@@ -82,19 +83,24 @@ def test_edit_is_one_version_a_reverted_description_repins_and_removed_metadata_
     assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0
 
 
-def test_a_reverted_configurable_change_is_an_update_because_the_server_keeps_context(repo, owner, sdk, capsys):
+def test_a_reverted_configurable_change_repins_only_where_set_latest_restores_context(repo, owner, sdk, remote_server,
+                                                                                      capsys):
+    """The official server's set-latest keeps the live context, so a revert there is an update (one
+    more version); Aegra's restores the whole version, so there it is a repin (none)."""
     blog_id = assistant_id_for(owner, "blog-writer")
+    restores = isinstance(remote_server, AegraServer)
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     edit(BLOG, "Keep paragraphs short.", "Keep paragraphs very short.")
     git(repo, "commit", "-qam", "shorter paragraphs")
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     git(repo, "revert", "--no-edit", "HEAD")
     code, out, _ = run(capsys, "plan", ".")
-    assert "~ blog-writer: update v2 → new version" in out  # set-latest would leave v2's context live
+    assert ("↺ blog-writer: repin v2 → v1" if restores else "~ blog-writer: update v2 → new version") in out
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     live = sdk.assistants.get(blog_id)
     assert "Keep paragraphs short." in live["config"]["configurable"]["system_prompt"]
     assert "Keep paragraphs short." in live["context"]["system_prompt"]
+    assert versions(sdk, blog_id) == ([1, 2] if restores else [1, 2, 3])
     assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0
 
 

@@ -64,8 +64,10 @@ class FakeAgentServer(ThreadingHTTPServer):
     """Just enough of the Agent Server API for plan and apply, with faults on demand.
 
     ``faults`` maps ``"METHOD /path"`` to what to answer instead (see ``_fault``);
-    ``page_cap`` answers 422 to a larger search limit, as Aegra does; ``requests`` logs
-    ``(method, path, status)`` of every request, ``status`` 0 for a dropped connection.
+    ``page_cap`` answers 422 to a larger search limit, as Aegra does; ``info`` is what
+    ``GET /info`` answers (None: 404, a server the controller does not recognise);
+    ``requests`` logs ``(method, path, status)`` of every request, ``status`` 0 for a
+    dropped connection.
     """
 
     daemon_threads = True
@@ -74,6 +76,7 @@ class FakeAgentServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.faults: dict[str, str] = {}
         self.page_cap = 1000
+        self.info: dict[str, Any] | None = None
         self.store: dict[str, dict[str, Any]] = {system_assistant_id("writer"): row(system_assistant_id("writer"), "writer", {"created_by": "system"})}
         self.requests: list[tuple[str, str, int]] = []
         self.keys: set[str] = set()
@@ -154,6 +157,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, path: str, body: dict[str, Any]) -> None:
         store, parts = self.server.store, path.strip("/").split("/")
+        if self.command == "GET" and path == "/info" and self.server.info is not None:
+            return self._send(200, self.server.info)
         if self.command == "POST" and path in ("/assistants/search", "/assistants/count"):
             limit = body.get("limit", 10)
             if path == "/assistants/search" and limit > self.server.page_cap:
@@ -194,8 +199,7 @@ def server() -> Iterator[FakeAgentServer]:
 
 @pytest.fixture(autouse=True)
 def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As in a fresh process: no page size learnt yet; retries back off in milliseconds."""
-    monkeypatch.setattr("controller.targets.remote._PAGE_CAPS", {})
+    """Retries back off in milliseconds; no key or target leaks in from the environment."""
     defaults = dict(RemoteTarget.__init__.__kwdefaults__ or {})
     monkeypatch.setattr(RemoteTarget.__init__, "__kwdefaults__", {**defaults, "backoff_base": 0.001, "backoff_cap": 0.005})
     for name in ("PROD_KEY", "LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY", "CONTROLLER_TARGET"):
@@ -335,28 +339,42 @@ def test_a_host_that_does_not_resolve_fails_at_once(tmp_path: Path, capsys, monk
 # -- Aegra ----------------------------------------------------------------------------------------
 
 
-def test_the_page_cap_is_learnt_once_per_process(repo: Path, server: FakeAgentServer, capsys) -> None:
-    server.page_cap = 100
+AEGRA_INFO = {"name": "Aegra", "version": "0.11.0", "description": "Production-ready Agent Protocol server built on LangGraph",
+              "status": "running", "flags": {"assistants": True, "crons": False}}
+AGENT_SERVER_INFO = {"version": "0.16.7", "langgraph_py_version": "1.2.22", "flags": {"assistants": True},
+                     "host": {"kind": "self-hosted"}}
+
+
+def test_a_server_that_says_it_is_aegra_is_never_asked_for_a_page_it_refuses(repo: Path, server: FakeAgentServer, capsys) -> None:
+    server.page_cap, server.info = 100, AEGRA_INFO
     for _ in range(3):  # three commands in one process, each with two listings side by side
         code, out, err = run(capsys, "plan")
         assert code == 0, out + err
         assert "Plan: 1 to create" in out
-    assert server.count("POST", "/assistants/search", 422) == 1
+    assert server.count("POST", "/assistants/search", 422) == 0
+    assert server.count("POST", "/assistants/search", 200) == 6
+    assert server.count("GET", "/info") == 3  # each command's target asks once
+
+
+def test_an_unknown_servers_page_cap_is_learnt_once_per_command(repo: Path, server: FakeAgentServer, capsys) -> None:
+    server.page_cap = 100  # and no /info: a server the controller does not recognise
+    for _ in range(3):
+        code, out, err = run(capsys, "plan")
+        assert code == 0, out + err
+        assert "Plan: 1 to create" in out
+    assert server.count("POST", "/assistants/search", 422) == 3  # one per command, though each lists twice
     assert server.count("POST", "/assistants/search", 200) == 6
 
 
-def test_a_page_cap_learnt_from_another_server_at_the_url_is_learnt_again(repo: Path, server: FakeAgentServer, capsys) -> None:
-    """A long-running watch may see a server replaced by another at the same URL (an upgrade,
-    another implementation): a 422 at the remembered size makes it learn the size again."""
-    run(capsys, "plan")  # learns 1000
-    server.page_cap = 100
-    seen = []
-    for _ in range(2):
-        code, out, err = run(capsys, "plan")
-        assert code == 0 and "Plan: 1 to create" in out, out + err
-        seen.append(server.count("POST", "/assistants/search", 422))
-    # each listing in flight meets the stale size once, then 1000 is probed once; after that, none
-    assert 2 <= seen[0] <= 3 and seen[1] == seen[0]
+def test_a_server_replaced_at_its_url_is_recognised_again(repo: Path, server: FakeAgentServer, capsys) -> None:
+    """Each target asks the server what it is (a long-running watch opens a new target after
+    a failure): another implementation at the same URL gets its own profile, not a stale one."""
+    server.info = AGENT_SERVER_INFO
+    assert run(capsys, "plan")[0] == 0
+    server.info, server.page_cap = AEGRA_INFO, 100
+    code, out, err = run(capsys, "plan")
+    assert code == 0 and "Plan: 1 to create" in out, out + err
+    assert server.count("POST", "/assistants/search", 422) == 0
 
 
 def test_a_500_to_a_patch_is_an_answer_and_is_not_sent_again(repo: Path, server: FakeAgentServer, capsys) -> None:
