@@ -16,6 +16,7 @@ from typing import Any, Literal
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, Content, same_content, with_removals
 from controller.core.errors import InvalidInput, Problem
 from controller.engine.desired import Declaration, Declared, Desired
+from controller.engine.unique import check_unique_configs
 from controller.targets.base import AssistantState, GraphInfo
 from controller.targets.profiles import ServerProfile
 
@@ -43,6 +44,9 @@ class Change(Declared):
     warnings: tuple[str, ...] = ()
     #: Why: "content changed", "drift", "pinned to v3", ...
     reason: str = ""
+    #: Ids of the changes whose writes must land first: on a server that allows one assistant
+    #: per graph and config, the ones that free the config this one takes (engine/unique.py).
+    after: tuple[str, ...] = ()
 
     @property
     def writes(self) -> bool:
@@ -121,7 +125,7 @@ def make_plan(
     """Decide each assistant's action. Raises InvalidInput listing every problem found.
 
     ``profile``: what the target can do and how it differs (targets/profiles.py): what its
-    set-active restores."""
+    set-active restores, and whether it allows one assistant per graph and config."""
     problems: list[Problem] = []
     warnings: list[str] = []
     changes: list[Change] = []
@@ -137,19 +141,25 @@ def make_plan(
         change = _plan_one(d, observed.get(d.assistant_id), owner, profile.predict_set_active, adopt, problems)
         if change is not None:
             changes.append(change)
+    undeclared = _undeclared(desired, owned, owner)
     if prune:
-        declared = {d.assistant_id for d in desired}
-        for live in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id)):
-            if live.assistant_id in declared or live.content.is_system or live.content.owner != owner:
-                continue
-            if CANDIDATE_KEY in live.content.metadata:  # a leftover smoke candidate is not the assistant it stands for
-                continue
+        for live in undeclared:
             name = live.content.metadata.get(NAME_KEY) or live.assistant_id
             changes.append(Change("delete", Declaration(name, live.assistant_id), seen_version=live.version,
                                   before=live.content, reason="no longer declared"))
+    changes, clashes = check_unique_configs(desired, changes, [] if prune else undeclared, profile)
+    problems.extend(clashes)
     if problems:
         raise InvalidInput(problems)
     return Plan(owner=owner, target=target, changes=tuple(changes), prune=prune, warnings=tuple(warnings))
+
+
+def _undeclared(desired: list[Desired], owned: Iterable[AssistantState], owner: str) -> list[AssistantState]:
+    """The owner's assistants no manifest declares (what ``--prune`` deletes), by name."""
+    declared = {d.assistant_id for d in desired}
+    return [live for live in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id))
+            if live.assistant_id not in declared and not live.content.is_system and live.content.owner == owner
+            and CANDIDATE_KEY not in live.content.metadata]  # a leftover smoke candidate is not the one it stands for
 
 
 class _Where(Mapping[str, Any]):

@@ -86,6 +86,7 @@ class _Change(_Loose):
     content: _Body | None
     sensitive: list[list[str | int]]
     smoke: list[dict[str, Any]]
+    after: list[str] = []
 
 
 class TargetRecord(_Loose):
@@ -121,6 +122,7 @@ def dumps(plan: Plan, where: TargetRecord | None = None) -> str:
             "content": _content_out(c.content, c, salt),
             "sensitive": [list(p) for p in sorted(c.sensitive, key=str)],
             "smoke": [s.model_dump(mode="json", by_alias=True, exclude_unset=True) for s in c.smoke],
+            "after": list(c.after),
         })
     return json.dumps({
         "format": FORMAT, "salt": salt, "owner": plan.owner, "target": plan.target,
@@ -247,7 +249,7 @@ def _build(path: str, data: dict[str, Any], values: Mapping[str, str], environ: 
         changes.append(Change(
             action=c["action"], declared=declared, seen_version=c["seen_version"], before=contents["before"],
             content=contents["content"], to_version=c["to_version"], adopt=c["adopt"],
-            warnings=tuple(c["warnings"]), reason=c["reason"],
+            warnings=tuple(c["warnings"]), reason=c["reason"], after=tuple(c.get("after", ())),
         ))
     return Plan(owner=data["owner"], target=data["target"], changes=tuple(changes),
                 prune=data["prune"], warnings=tuple(data["warnings"]),
