@@ -24,12 +24,14 @@ Shaped by the server's observed behaviour (AGENT_SERVER_API.md, "Quirks"):
   like success. Runs are never retried.
 - An HTTP 500 to a write is the server's answer (Aegra refuses a duplicate assistant
   with one): it is reported, never sent again. 502/503/504, 429 and transport
-  failures are retried under the rules above.
+  failures are retried under the rules above; a 501 (not implemented) never is.
 - Every failure is one line in words (controller/targets/httpfail.py): a refused
   connection asks whether the server is running and names the setting the URL came
-  from (``source``), a host name that does not resolve fails at once, a 401/403 names
-  the variable the key came from, and an answer that is not the API's JSON (an HTML
-  page, a 404 on the listing) says the URL is not an Agent Server URL.
+  from (``source``), a host name that does not resolve fails at once, ``https://`` to a
+  plain-HTTP port says to use ``http://``, a 401/403 names the variable the key came
+  from, and an answer that is not the API's (an HTML page; a 400, 404, 405 or 501 to
+  the assistants listing) says at once, without retrying, that the URL is not an
+  Agent Server URL.
 - How the server differs (page size, set-latest, error bodies, its unique graph+config
   rule) is its profile (controller/targets/profiles.py), learnt once per target from
   ``GET /info`` before its first request: no branch here names a server.
@@ -83,8 +85,9 @@ RUN_STATUSES = ("success", "error", "timeout", "interrupted")
 STATUS_POLLS = 25  # x 0.2 s: how long a finished run's status may lag behind its result
 HTTP_NAMES = {400: "BadRequest", 404: "NotFound", 409: "Conflict", 422: "InvalidRequest"}
 _RUN_REF = re.compile(r"/threads/([^/]+)/runs/([^/?#]+)")
-#: Answers to the assistants listing that no Agent Server gives: the URL points elsewhere.
-NOT_THE_API = (404, 405)
+#: Answers to the assistants listing that no Agent Server gives: the URL points elsewhere
+#: (a wrong path, a web server, a gateway that does not know the route). Never retried.
+NOT_THE_API = (400, 404, 405, 501)
 #: Answers to ``GET /info`` that are worth asking again (anything else is the server's answer).
 _INFO_RETRIED = (429, 502, 503, 504)
 _INFO_ANSWERS = frozenset(range(100, 600)) - frozenset(_INFO_RETRIED)
@@ -266,10 +269,18 @@ class RemoteTarget:
 
     def _cannot_connect(self, exc: httpx.HTTPError) -> TargetError | None:
         """The error for a connect failure that no retry can heal (a host name that does not
-        resolve), or None for one that may (refused, timed out)."""
+        resolve, a TLS handshake that failed), or None for one that may (refused, timed out)."""
+        host = httpx.URL(self.url).host
         if httpfail.dns_failure(exc) is not None:
-            return self._unreachable(httpfail.describe(exc, httpx.URL(self.url).host), 1)
-        return None
+            return self._unreachable(httpfail.describe(exc, host), 1)
+        if httpfail.tls_failure(exc) is None:
+            return None
+        if httpfail.speaks_plain_http(exc):
+            plain = str(httpx.URL(self.url).copy_with(scheme="http")).rstrip("/")
+            why = f"the server speaks plain HTTP: use {plain}"
+        else:
+            why = httpfail.describe(exc, host)
+        return TargetError(self._scrub(f"cannot connect to {self.url}: {why}{self._source()}"))
 
     def _detail(self, resp: httpx.Response) -> str:
         """The message of an error answer, where this server's error bodies keep it."""
@@ -337,7 +348,7 @@ class RemoteTarget:
                 async with pool.lease() as client:
                     resp = await client.request(method, url, content=content, headers=headers, params=params, timeout=timeout)
             except NOT_SENT as exc:
-                if (hopeless := self._cannot_connect(exc)) is not None:  # a wrong host name
+                if (hopeless := self._cannot_connect(exc)) is not None:  # a wrong host name, https:// to http
                     raise hopeless from None
                 cause, sent = httpfail.describe(exc), False
                 connecting = not isinstance(exc, httpx.PoolTimeout)
@@ -382,7 +393,7 @@ class RemoteTarget:
         """The error an unwanted answer is when sending again cannot help; None when it may."""
         if resp.status_code in (401, 403):
             return self._rejected(where, resp)
-        if resp.status_code != 429 and resp.status_code < 500:
+        if (resp.status_code != 429 and resp.status_code < 500) or resp.status_code == 501:  # 501: not implemented
             return self._error(TargetError, where, cause)
         if resp.status_code == 500 and write:  # an answer, not a lost request: never sent twice
             hint = f"; {self.profile.write_500_hint}" if self.profile.write_500_hint else ""
@@ -431,7 +442,7 @@ class RemoteTarget:
 
     def _rows(self, resp: httpx.Response, path: str, key: str) -> list[dict] | None:
         """The rows of one page of a listing; None for /versions' empty-page 404. An answer
-        no Agent Server gives to a listing (NOT_THE_API) fails at once."""
+        no Agent Server gives to a listing (NOT_THE_API) fails at once, never retried."""
         where = f"POST {path}"
         if resp.status_code == 404 and key == "version":
             return None

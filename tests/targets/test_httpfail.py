@@ -2,11 +2,14 @@
 
 A small real HTTP server (stdlib, loopback, free port) plays an Agent Server that
 goes wrong in the ways real deployments do: an HTML page where JSON belongs, JSON of
-another shape, 401/403, a gateway's 502 page, a 404 on the listing (a wrong path),
-a connection closed without an answer; and the ways Aegra differs: a page cap of 100
-(422 above), 409 for a duplicate config, 500 on a write. Connection refused and a host
-name that does not resolve need no server. Everything is asserted at the CLI: exit 1,
-exactly one line on stderr, no traceback, the URL named, the API key never printed.
+another shape, 401/403, a gateway's 502 page, a 400/404/405/501 on the listing (a wrong
+path, a plain web server), a connection closed without an answer; and the ways Aegra
+differs: a page cap of 100 (422 above), 409 for a duplicate config, 500 on a write. A
+plain web server (the stdlib's, as ``python -m http.server`` runs it) and ``https://``
+to a plain-HTTP port are met for real. Connection refused and a host name that does not
+resolve need no server. Everything is asserted at the CLI: exit 1, exactly one line on
+stderr, no traceback, the URL named, the API key never printed. "At once" is shown by
+counting requests, never by timing.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +154,10 @@ class Handler(BaseHTTPRequestHandler):
             "502": (502, NGINX_502, "text/html"),
             "500": (500, {"detail": "duplicate key value violates unique constraint \"uq_graph_config\""}, "application/json"),
             "409": (409, {"detail": "An assistant with the same graph and config already exists"}, "application/json"),
+            "400": (400, {"detail": "Bad Request"}, "application/json"),
+            "405": (405, {"detail": "Method Not Allowed"}, "application/json"),
+            "501": (501, "<html><head><title>Error response</title></head><body><h1>Error response</h1>"
+                         "<p>Error code: 501</p><p>Message: Unsupported method ('POST').</p></body></html>", "text/html"),
         }
         status, answer, content_type = answers[fault]
         self._send(status, answer, content_type)
@@ -258,6 +265,69 @@ def test_a_404_on_the_listing_means_a_wrong_path(tmp_path: Path, server: FakeAge
     line = one_error(capsys, "plan", "--url", f"{server.url}/api")
     assert f"{server.url}/api is not an Agent Server URL" in line and "HTTP 404" in line and "(--url)" in line
     assert server.count("POST", "/api/assistants/search") == 1  # a 404 is an answer: not retried
+
+
+@pytest.mark.parametrize("status", ["400", "404", "405", "501"])
+def test_an_answer_no_agent_server_gives_to_the_listing_fails_at_once(repo: Path, server: FakeAgentServer, capsys,
+                                                                      status: str) -> None:
+    server.faults["POST /assistants/search"] = status
+    server.faults["POST /assistants/count"] = status
+    line = one_error(capsys, "plan")
+    assert f"{server.url} is not an Agent Server URL: POST /assistants/search answered HTTP {status}" in line
+    assert "(targets.prod.url)" in line and "<" not in line and "attempts" not in line
+    assert server.count("POST", "/assistants/search") <= 2  # each of the two listings asked once: never retried
+    assert server.count("POST", "/assistants/count") <= 1
+
+
+class PlainWebServer(ThreadingHTTPServer):
+    """The stdlib's static file server, as ``python -m http.server`` runs it: GET serves
+    files, POST answers 501. ``posts`` counts the POSTs it received."""
+
+    daemon_threads = True
+
+    def __init__(self, root: Path) -> None:
+        web = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, directory=str(root), **kwargs)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                web.posts.append(self.path)
+                self.send_error(501, f"Unsupported method ({self.command!r})")
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.posts: list[str] = []
+
+
+def test_a_plain_web_server_is_not_an_agent_server_and_is_asked_once(tmp_path: Path, capsys, monkeypatch) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<html><body>my homepage</body></html>")
+    web = PlainWebServer(site)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{web.server_address[1]}"
+    try:
+        monkeypatch.chdir(project(tmp_path / "p", "http://127.0.0.1:9"))
+        line = one_error(capsys, "plan", "--url", url)
+    finally:
+        web.shutdown()
+        web.server_close()
+    assert line.startswith(f"error: {url} is not an Agent Server URL: POST /assistants/search answered HTTP 501")
+    assert "Unsupported method ('POST')" in line and line.endswith("(--url)") and "<" not in line
+    assert web.posts.count("/assistants/search") <= 2 and web.posts.count("/assistants/count") <= 1  # none retried
+
+
+def test_https_to_a_plain_http_port_says_to_use_http(repo: Path, server: FakeAgentServer, capsys, caplog) -> None:
+    url = server.url.replace("http://", "https://")
+    with caplog.at_level(logging.DEBUG, logger="controller.targets.remote"):
+        line = one_error(capsys, "plan", "--url", url)
+    assert line == f"error: cannot connect to {url}: the server speaks plain HTTP: use {server.url} (--url)"
+    assert not [r for r in caplog.records if r.getMessage().startswith("retrying")]  # a handshake is not retried
+    assert server.requests == []  # no request was ever understood as one
 
 
 @pytest.mark.parametrize("url", ["127.0.0.1:2024", "agents.example.com"])
