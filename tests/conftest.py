@@ -45,6 +45,24 @@ def agent_server(tmp_path_factory: pytest.TempPathFactory, test_project: Path) -
     server.stop()
 
 
+PARITY_PROJECT = Path(__file__).parent / "fixtures" / "parity"
+
+
+@pytest.fixture(scope="session")
+def parity_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentServer]:
+    """``langgraph dev`` serving a fresh copy of tests/fixtures/parity (template-style graphs,
+    a ``.env``, a store with an index): the reference the embedded target must match.
+    Same CI rule: fail under CI, skip locally."""
+    server = AgentServer(PARITY_PROJECT, tmp_path_factory.mktemp("parity-server"))
+    try:
+        server.start()
+    except ServerFailed as exc:
+        server.stop()
+        unavailable(f"the Agent Server (langgraph dev) did not start for the parity project: {exc}")
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def aegra_server(tmp_path_factory: pytest.TempPathFactory, test_project: Path) -> Iterator[AegraServer]:
     """Aegra (aegra-api in its own Python 3.12 venv) on a fresh PostgreSQL cluster, serving

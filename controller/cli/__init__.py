@@ -74,12 +74,15 @@ def _fewer_collections(command: str) -> None:
 
 
 def _invalid(exc: InvalidInput, console: Console, command: str) -> int:
-    """Every problem, one line each, then how many; nothing was written before them."""
+    """Every warning found on the way, then every problem, one line each, then how many;
+    nothing was written before them."""
+    for warning in exc.warnings:
+        console.warn(warning)
     for problem in exc.problems:
         console.error(str(problem))
     n = len(exc.problems)
     if console.json:
-        console.emit({"ok": False, "errors": [str(p) for p in exc.problems]})
+        console.emit({"ok": False, "errors": [str(p) for p in exc.problems], **({"warnings": list(exc.warnings)} if exc.warnings else {})})
     # validate never writes, so saying nothing was written would only puzzle
     written = "" if command == "validate" else "; nothing was written"
     console.error(f"{n} error{'s' if n != 1 else ''}{written}.")

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 from controller.cli import planview
 from controller.cli.console import Console
 from controller.config.settings import SMOKE_CONCURRENCY, OwnerRequired, TargetSpec
-from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
+from controller.core.content import REVISION_KEY, SOURCE_KEY
 from controller.core.durations import parse_duration
+from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
 from controller.targets import open_target
-from controller.targets.base import AssistantState, Target
+from controller.targets.base import Target
 from controller.targets.lock import StateLock
 
 if TYPE_CHECKING:  # (imported where used: a no-op plan needs neither the apply phases nor the event views)
@@ -29,11 +30,14 @@ if TYPE_CHECKING:  # (imported where used: a no-op plan needs neither the apply 
 
 
 def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Workspace:
-    return Workspace.load(
+    ws = Workspace.load(
         paths if paths is not None else (args.paths or ["."]),
         config=args.config, target=getattr(args, "target", None), url=getattr(args, "url", None),
         concurrency=getattr(args, "concurrency", None), owner=getattr(args, "owner", None),
     )
+    for note in ws.spec.notes:  # (stderr: never in the way of JSON or a plan on stdout)
+        print(f"warning: {note}", file=sys.stderr)
+    return ws
 
 
 def _duration(args: argparse.Namespace, flag: str, default: float = 0.0) -> float:
@@ -59,15 +63,22 @@ def _scope(args: argparse.Namespace) -> Scope:
 
 # -- validate / schema ---------------------------------------------------------------
 
-def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+async def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    from controller.engine.graphcheck import offline_graph_problems
+
     ws = _workspace(args)
     # Without --require-env an unset variable is a warning: pre-commit hooks and PR jobs have no secrets.
     loads = ws.manifests(unset_is_warning=not args.require_env)
     loaded = loads.manifests
-    for problem in loads.warnings:
-        console.warn(f"{problem} (set it to apply; validate --require-env makes this an error)")
+    shown = [f"{problem} (set it to apply; validate --require-env makes this an error)" for problem in loads.warnings]
+    graph_warnings: list[str] = []  # configurable keys the graph's schema lacks (embedded target)
+    problems = await offline_graph_problems(ws, loaded, graph_warnings)
+    if problems:
+        raise InvalidInput(problems, shown + graph_warnings)
+    for warning in shown + graph_warnings:
+        console.warn(warning)
     console.emit({"ok": True, "manifests": [{"name": m.name, "source": m.location} for m in loaded],
-                  "warnings": [str(p) for p in loads.warnings]})
+                  "warnings": [str(p) for p in loads.warnings] + graph_warnings})
     console.result(f"{len(loaded)} manifest{'s' if len(loaded) != 1 else ''} valid (owner {ws.settings.owner}, target {ws.spec.name}).")
     return 0
 
@@ -110,21 +121,22 @@ async def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     return 2 if args.detailed_exitcode and plan.has_changes else 0
 
 
-def _confirm(auto_approve: bool) -> None:
+def _confirm(auto_approve: bool, what: str = "apply") -> None:
     if auto_approve:
         return
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise ControllerError("refusing to apply without --auto-approve: there is no terminal to confirm on")
-    answer = input("\nDo you want to apply these changes? Only 'yes' will be accepted: ")
+        raise ControllerError(f"refusing to {what} without --auto-approve: there is no terminal to confirm on")
+    answer = input(f"\nDo you want to {what} {'these changes' if what == 'apply' else 'these assistants'}? "
+                   "Only 'yes' will be accepted: ")
     if answer.strip() != "yes":
-        raise ControllerError("apply cancelled; nothing was changed")
+        raise ControllerError(f"{what} cancelled; nothing was changed")
 
 
 def _record(ws: Workspace) -> planfile.TargetRecord:
     from controller.engine import planfile
 
     spec = ws.spec
-    return planfile.TargetRecord(name=spec.name if not spec.from_flag else spec.label, url=spec.url,
+    return planfile.TargetRecord(name=spec.name, url=spec.url,
                                  embedded=spec.embedded, graphs=spec.graphs)
 
 
@@ -139,7 +151,7 @@ def _saved_workspace(args: argparse.Namespace, path: str) -> Workspace:
     if record.url and not (ws.settings.config and record.name in ws.settings.config.targets):
         spec = ws.settings.target(url=record.url, concurrency=args.concurrency)
     elif ws.settings.config and record.name in ws.settings.config.targets:
-        spec = ws.settings.target(record.name, concurrency=args.concurrency)
+        spec = ws.settings.target(record.name, url=record.url, concurrency=args.concurrency)
     else:
         spec = dataclasses.replace(ws.spec, name=record.name, embedded=record.embedded, graphs=record.graphs)
     return dataclasses.replace(ws, spec=spec)
@@ -149,7 +161,7 @@ async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
     from controller.engine import planfile
     from controller.engine.apply import check_fresh
 
-    plan = planfile.load(path, ws.spec.values, os.environ)
+    plan = planfile.load(path, ws.spec.values, process_environ())
     if plan.target != ws.spec.label:
         raise ControllerError(f"the plan was made for {plan.target}, not {ws.spec.label}; pick its target with -t/--url")
     await check_fresh(target, plan)
@@ -221,33 +233,60 @@ def _write_junit(cases: list, path: str) -> None:
     write_junit(SuiteResult(list(cases)), path)
 
 
+async def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
+    from controller.cli.views import View
+    from controller.engine.apply import SyncOptions, apply_plan
+    from controller.engine.plan import destroy_plan, ownership_filter
+
+    ws = _workspace(args, paths=["."])
+    max_deletes = sys.maxsize if args.all else args.max_deletes
+    options = SyncOptions.resolve(ws.spec, no_smoke=True, max_deletes=max_deletes)
+    view = View(console)
+    with state_lock(ws.spec, _duration(args, "--lock-timeout")):
+        async with open_target(ws.spec) as target:
+            owned = await target.list_assistants(ownership_filter(ws.settings.owner))
+            plan = dataclasses.replace(destroy_plan(owned, owner=ws.settings.owner, target=ws.spec.label),
+                                       owner_source=ws.settings.owner_source)
+            if not plan.changes:
+                console.result(f"Nothing to destroy: no assistant of {ws.settings.owner_label} on {ws.spec.label}.")
+                return 0
+            _show_plan(plan, console)
+            if refused := options.deletes_refused(plan.changes):
+                raise ControllerError(f"{refused}; destroy --all deletes them all")
+            _confirm(args.auto_approve, "destroy")
+            console.line("")
+            result = await apply_plan(target, plan, options, view)
+    view.summary(result)
+    return result.exit_code
+
+
 # -- status ----------------------------------------------------------------------------
 
 async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     from controller.config.settings import git_revision
-    from controller.engine.pipeline import status_plan
-    from controller.engine.status import all_synced, status_json, status_rows
+    from controller.engine.status import all_synced, read_status, status_json
 
     ws = _workspace(args)
     desired = ws.desired()
     async with open_target(ws.spec) as target:
-        plan = await status_plan(ws, target, desired)
-    rows = status_rows(plan)
-    console.emit(status_json(plan, rows, git_revision(ws.settings.root)))
+        status = await read_status(ws, target, desired)
+    console.emit(status_json(status, git_revision(ws.settings.root)))
     if not console.json:
-        console.result(f"{'NAME':<24} {'SYNC':<10} {'VERSION':<8} {'REVISION':<12} SMOKE")
-        for r in rows:
+        console.result(f"{'NAME':<24} {'SYNC':<10} {'VERSION':<8} {'REVISION':<18} {'SMOKE':<8} HELD")
+        for r in status.rows:
             version = f"v{r.version}" if r.version is not None else "-"
-            smoke = "failed" if r.smoke_failed else ""
-            console.result(f"{r.name:<24} {r.sync:<10} {version:<8} {r.revision[:12] or '-':<12} {smoke}".rstrip())
-        if not rows:
+            console.result(f"{r.name:<24} {r.sync:<10} {version:<8} {_short_revision(r.revision) or '-':<18} "
+                           f"{r.smoke:<8} {r.held}".rstrip())
+        if not status.rows:
             console.result(f"No assistants declared or owned by {ws.settings.owner} on {ws.spec.label}.")
-    return 2 if args.detailed_exitcode and not all_synced(rows) else 0
+    return 2 if args.detailed_exitcode and not all_synced(status.rows) else 0
 
 
 # -- test ------------------------------------------------------------------------------
 
 async def cmd_test(args: argparse.Namespace, console: Console) -> int:
+    from controller.engine import verdicts
+    from controller.engine.desired import secrets_of
     from controller.smoke.report import format_result, to_json, write_junit
     from controller.smoke.runner import run_suite
 
@@ -266,9 +305,15 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
         if missing:
             raise ControllerError(f"not on {ws.spec.label}: {', '.join(missing)} (run controller apply first)")
         # what runs is the live content: its values at sensitive paths are secrets too
-        secrets = {d.name: d.content.values_at(d.sensitive) | live[d.name].content.values_at(d.sensitive)  # type: ignore[union-attr]
+        secrets = {d.name: secrets_of(d.sensitive, d.content, live[d.name].content)  # type: ignore[union-attr]
                    for d in desired if d.smoke}
         suite = await run_suite(target, items, concurrency=min(ws.spec.concurrency, SMOKE_CONCURRENCY), secrets=secrets)
+        for d in desired:  # the active version's verdict, when these are its own cases (never others')
+            state = live.get(d.name)
+            if d.smoke and state is not None:
+                ok = all(r.passed for r in suite.results if r.assistant == d.name)
+                await verdicts.record(target, d.assistant_id, state.version, state.content,
+                                      verdicts.PASSED if ok else verdicts.FAILED, verdicts.cases_key(d.smoke))
     for r in suite.results:
         console.line(format_result(r, color=console.color))
     if args.junit:
@@ -280,53 +325,34 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
 
 # -- history / rollback ----------------------------------------------------------------
 
-async def _find(ws: Workspace, target: Target, name: str) -> AssistantState:
-    """The assistant called NAME: owned with that name, or declared by a manifest here.
-
-    The owner listing by name comes first: when it finds exactly one, no manifest is
-    loaded (validating every manifest cost more than the lookup). None or several: the
-    manifests decide, as before."""
-    owned = [a for a in await target.list_assistants({OWNER_KEY: ws.settings.owner, NAME_KEY: name})
-             if CANDIDATE_KEY not in a.content.metadata]  # a smoke candidate carries the name too
-    if len(owned) == 1:
-        state = await target.get(owned[0].assistant_id, versions=True)
-        if state is not None:
-            return state
-    try:
-        ids = [d.assistant_id for d in ws.desired() if d.name == name]
-    except InvalidInput:
-        ids = []
-    for assistant_id in ids:
-        state = await target.get(assistant_id, versions=True)
-        if state is not None:
-            return state
-    found = await target.get(owned[0].assistant_id, versions=True) if owned else None
-    if found is None:
-        where = ws.spec.url or os.path.abspath(ws.spec.embedded or "")
-        raise ControllerError(f"no assistant named {name!r} for {ws.settings.owner_label} on {where}")
-    return found
-
-
 async def cmd_history(args: argparse.Namespace, console: Console) -> int:
-    from controller.engine.apply import failed_versions
+    from controller.engine import verdicts
+    from controller.engine.rollback import find_assistant
 
     ws = _workspace(args, paths=args.paths)
     async with open_target(ws.spec) as target:
-        state = await _find(ws, target, args.name)
-    failed = failed_versions(state)
-    rows: list[dict[str, Any]] = [
-        {"version": v.number, "created": _when(v.created_at), "revision": v.content.metadata.get(REVISION_KEY) or "",
-         "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version,
-         "failed": v.number in failed}
-        for v in state.versions or ()
-    ]
-    console.emit({"name": args.name, "assistant_id": state.assistant_id, "active": state.version, "versions": rows})
+        state = await find_assistant(ws, target, args.name)
+        known = await verdicts.read_one(target, state)
+    rows: list[dict[str, Any]] = []
+    for v in state.versions or ():
+        verdict = known.verdict(v.number, v.content)
+        rows.append({"version": v.number, "created": _when(v.created_at),
+                     "revision": v.content.metadata.get(REVISION_KEY) or "",
+                     "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version,
+                     "smoke": verdict.result if verdict else verdicts.UNKNOWN,
+                     "pass_rate": verdict.pass_rate if verdict else None})
+    held = known.rollback if known.rollback is not None and known.rollback.to_version == state.version else None
+    console.emit({"name": args.name, "assistant_id": state.assistant_id, "active": state.version, "versions": rows,
+                  "held": {"from_version": held.from_version, "to_version": held.to_version} if held else None})
     if not console.json:
-        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<18} {'SOURCE':<32} {'SMOKE':<7} ACTIVE")
+        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<18} {'SOURCE':<32} {'SMOKE':<12} ACTIVE")
         for r in rows:
-            smoke = "failed" if r["failed"] else ""
+            smoke = r["smoke"] + (f" {r['pass_rate']:.0%}" if r["pass_rate"] is not None else "")
             console.result(f"{r['version']:<8} {r['created'][:26]:<26} {_short_revision(r['revision']):<18} "
-                           f"{r['source'][:32]:<32} {smoke:<7} {'*' if r['active'] else ''}")
+                           f"{r['source'][:32]:<32} {smoke:<12} {'*' if r['active'] else ''}".rstrip())
+        if held:
+            console.result(f"held by a rollback from v{held.from_version}: watch does not re-apply the manifest "
+                           "until it changes (apply overrides the rollback)")
     return 0
 
 
@@ -348,51 +374,34 @@ def _when(stamp: str) -> str:
 
 
 async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
-    from controller.engine.apply import choose_rollback, restore_version
+    from controller.engine import verdicts
+    from controller.engine.rollback import choose, find_assistant, roll_back
+    from controller.smoke.report import format_result
 
     ws = _workspace(args, paths=args.paths)
-    async with open_target(ws.spec) as target:
-        state = await _find(ws, target, args.name)
-        to = choose_rollback(state, args.name, args.to, args.force)
-        if to == state.version:
-            console.result(f"{args.name}: v{to} is already active; nothing to do.")
-            return 0
-        restored = await restore_version(target, state.assistant_id, to, args.name)
-        how = "repinned" if restored.version == to else f"restored as new version v{restored.version}"
-        console.line(f"{args.name}: v{state.version} → v{to} ({how}).")
-        if not args.no_smoke and not await _smoke_restored(ws, target, state, restored, args, console):
-            back = await restore_version(target, state.assistant_id, state.version, args.name,
-                                         failed={to, restored.version})
-            console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": back.version,
-                          "smoke": "failed"})
-            console.error(f"{args.name}: the smoke tests failed on v{to}; v{state.version}'s content is active again "
-                          f"(v{back.version}), and v{to} is recorded as failed.")
-            return 3
-    console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": restored.version})
-    console.result(f"{args.name}: v{state.version} → v{to} ({how}).")
-    console.warn("the manifests in git now differ from the target: plan shows this as drift until you commit the change or apply again.")
-    return 0
-
-
-async def _smoke_restored(ws: Workspace, target: Target, before: AssistantState, restored: AssistantState,
-                          args: argparse.Namespace, console: Console) -> bool:
-    """Run the manifest's smoke cases (if it declares any) on what rollback made active."""
-    from controller.smoke.report import format_result
-    from controller.smoke.runner import run_suite
-
-    try:
-        declared = [d for d in ws.desired() if d.name == args.name and d.assistant_id == before.assistant_id]
-    except InvalidInput:
-        declared = []
-    if not declared or not declared[0].smoke:
-        return True
-    d = declared[0]
-    secrets = d.content.values_at(d.sensitive) | before.content.values_at(d.sensitive) | restored.content.values_at(d.sensitive)
-    suite = await run_suite(target, [(d.name, d.assistant_id, list(d.smoke))], concurrency=ws.spec.concurrency,
-                            secrets={d.name: secrets})
-    for r in suite.results:
+    with state_lock(ws.spec, _duration(args, "--lock-timeout")):
+        async with open_target(ws.spec) as target:
+            state = await find_assistant(ws, target, args.name)
+            to = choose(state, await verdicts.read_one(target, state), args.name, args.to, args.force)
+            if to == state.version:
+                console.result(f"{args.name}: v{to} is already active; nothing to do.")
+                return 0
+            done = await roll_back(ws, target, state, to, run_cases=not args.no_smoke)
+    for r in done.suite.results if done.suite else ():
         console.line(format_result(r, color=console.color))
-    return suite.ok
+    how = "repinned" if done.active == to else f"restored as new version v{done.active}"
+    tested = "not tested (--no-smoke)" if args.no_smoke else f"cases: {done.cases.source}"
+    console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": done.active,
+                  "smoke": None if done.suite is None else ("failed" if done.failed else "passed"),
+                  "cases": done.cases.source})
+    if done.failed:
+        console.error(f"{args.name}: the smoke tests failed on v{to} ({tested}); v{state.version}'s content is active "
+                      f"again (v{done.active}), and v{to} is recorded as failed by them.")
+        return 3
+    console.result(f"{args.name}: v{state.version} → v{to} ({how}; {tested}).")
+    console.warn("the manifests in git now differ from the target: watch holds the assistant until its manifest "
+                 "changes, and plan shows it as drift until you commit the change or apply again.")
+    return 0
 
 
 # -- watch / import ----------------------------------------------------------------------
@@ -488,8 +497,10 @@ async def cmd_import(args: argparse.Namespace, console: Console) -> int:
         done = await import_assistants(ws, target, ImportOptions(out=args.out, graph=args.graph))
     for row in done.written:
         console.line(f"wrote {row['file']} ({row['display_name']}, graph {row['graph']}, assistant {row['assistant_id']})")
+    for note in done.notes:
+        console.warn(note)
     console.emit({"ok": True, "written": done.written, "skipped": done.skipped, "owner": ws.settings.owner,
-                  "target": ws.spec.label})
+                  "target": ws.spec.label, "warnings": list(done.notes)})
     labels = {"declared": "declared by manifests", "system": "system", "other_owner": "owned by other controllers",
               "graph": "of other graphs"}
     notes = ", ".join(f"{n} {labels[why]}" for why, n in done.skipped.items() if n)

@@ -49,8 +49,8 @@ class Console:
         print(self.paint("31", text) if self.err.isatty() and self.color else text, file=self.err, flush=True)
 
     def warn(self, text: str) -> None:
-        if not self.quiet:
-            print(f"warning: {text}" if not text.startswith("warning:") else text, file=self.err, flush=True)
+        """Something the user should act on: on stderr, also with -q (quiet hides progress, not problems)."""
+        print(f"warning: {text}" if not text.startswith("warning:") else text, file=self.err, flush=True)
 
     def paint(self, code: str, text: str) -> str:
         return paint(code, text, self.color)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from controller import __version__
 
@@ -14,15 +15,18 @@ def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool =
     formats = ("text", "json", "markdown") if markdown else ("text", "json")
     g.add_argument("-o", "--output", choices=formats, default="text",
                    help="output format (default: text)" + ("; markdown: for a pull-request comment" if markdown else ""))
-    g.add_argument("--config", metavar="FILE", help="controller.yaml to use (default: found by walking up from the current directory; its folder is the project root)")
+    g.add_argument("--config", metavar="FILE", default=os.environ.get("CONTROLLER_CONFIG") or None,
+                   help="controller.yaml to use (default: $CONTROLLER_CONFIG, else found by walking up from the current "
+                        "directory; its folder is the project root; with watch --git, relative to the checkout)")
     if target:
         g.add_argument("-t", "--target", metavar="T", help="target from controller.yaml (default: $CONTROLLER_TARGET, then defaultTarget)")
-        g.add_argument("--url", metavar="URL", help="an ad-hoc remote Agent Server instead of a configured target")
+        g.add_argument("--url", metavar="URL", help="an Agent Server URL: with -t, that target's settings at this URL; alone, "
+                                                    "the configured target with this URL, else an ad-hoc one")
         g.add_argument("--owner", metavar="NAME", help="owner of the assistants (default: $CONTROLLER_OWNER, then owner: in controller.yaml; "
                        "embedded targets fall back to the project root's folder name)")
         g.add_argument("--concurrency", type=int, metavar="N", help="parallel requests to a remote target (default 32)")
     g.add_argument("-v", "--verbose", action="store_true", help="more detail; tracebacks on errors")
-    g.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
+    g.add_argument("-q", "--quiet", action="store_true", help="only errors, warnings and the summary")
     g.add_argument("--no-color", action="store_true", help="no colour (also NO_COLOR); colour is used only on a TTY")
 
 
@@ -44,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"assistant-controller {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("validate", help="check manifests offline: YAML, schema, interpolation, duplicates",
-                       description="Load every manifest under PATH and report all problems, one line each. Talks to no target. "
+    p = sub.add_parser("validate", help="check manifests offline: YAML, schema, interpolation, duplicates, graph schemas",
+                       description="Load every manifest under PATH and report all problems, one line each. Talks to no server: "
+                                   "on the embedded target, config and context are also checked against the local graphs' schemas. "
                                    "Needs no secrets: an unset variable is a warning unless --require-env.")
     _paths(p)
     p.add_argument("--require-env", action="store_true", help="an unset ${VAR} is an error, as it is for plan and apply")
@@ -72,6 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-failed", action="store_true", help="keep a newly created assistant whose smoke tests failed")
     p.add_argument("--adopt", action="store_true", help="take over assistants that exist with another or no owner")
     p.add_argument("--junit", metavar="FILE", help="write smoke test results as JUnit XML")
+    _lock_timeout(p)
+    _common(p)
+
+    p = sub.add_parser("destroy", help="delete every assistant of an owner on a target",
+                       description="Delete every assistant the owner (--owner, CONTROLLER_OWNER or owner: in controller.yaml) has on the "
+                                   "target, whatever the manifests say: how a retired owner or a per-pull-request preview "
+                                   "(apply --owner pr-42) is torn down. Shows the plan first; asks on a terminal.", epilog=EPILOG)
+    p.add_argument("--auto-approve", action="store_true", help="destroy without asking (needed without a terminal)")
+    p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to delete more than N (default 10, or the target's maxDeletes)")
+    p.add_argument("--all", action="store_true", help="no --max-deletes limit")
     _lock_timeout(p)
     _common(p)
 
@@ -109,20 +124,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", metavar="FILE", help="write results as JUnit XML")
     _common(p)
 
-    p = sub.add_parser("history", help="list an assistant's versions", description="Versions of one assistant: number, created, revision, source, active.")
+    p = sub.add_parser("history", help="list an assistant's versions",
+                       description="Versions of one assistant: number, created, revision, source, verdict (SMOKE: passed, failed, "
+                                   "skipped, or - when the controller did not write it), active.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
     _common(p)
 
     p = sub.add_parser("rollback", help="make an earlier version active again",
                        description="Make version N of NAME active again (default: the most recent earlier version whose content differs and did not "
-                                   "fail its smoke tests), then run its smoke cases; on failure the active content is restored (exit 3). "
-                                   "The manifests in git then differ: plan shows it as drift.")
+                                   "fail its own smoke tests), then run the smoke cases that version was written with (the manifests' when they "
+                                   "are the same, else the manifest at its controller/revision in git, else none; the result says which); on "
+                                   "failure the active content is restored (exit 3). A watch holds the assistant until its manifest changes; "
+                                   "plan shows it as drift.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--to", type=int, metavar="N", help="version to make active")
     p.add_argument("--force", action="store_true", help="allow --to a version whose content failed its smoke tests")
-    p.add_argument("--no-smoke", action="store_true", help="skip the manifest's smoke cases on the restored version")
+    p.add_argument("--no-smoke", action="store_true", help="skip the restored version's smoke cases")
     p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    _lock_timeout(p)
     _common(p)
 
     p = sub.add_parser("import", help="write manifests for live assistants no manifest declares",

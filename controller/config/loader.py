@@ -25,6 +25,7 @@ from controller.config.interpolate import Interpolated, interpolate, referenced,
 from controller.config.store import Dependency, Kept, LoadStore, Resolver, StoredManifest, text_key
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
 from controller.core.content import plain_copy
+from controller.core.environ import process_environ
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
 from controller.core.paths import dotted
@@ -127,7 +128,7 @@ class LoadOptions:
 
     @property
     def env(self) -> Mapping[str, str]:
-        return os.environ if self.environ is None else self.environ
+        return process_environ() if self.environ is None else self.environ  # never langgraph.json's env
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,15 @@ def load_texts(texts: Iterable[FileText], options: LoadOptions) -> FileLoads:
     for file in texts:
         loads.files[file.path] = _load_file(file, options, loads)
     return loads
+
+
+def load_text(text: str, shown: str, options: LoadOptions) -> list[LoadedManifest]:
+    """The valid manifests of a text that is not a file here (a manifest as git had it at a
+    revision, say); raises InvalidInput listing its problems."""
+    loads = load_texts([FileText(shown, True, shown, shown, text)], options)
+    if loads.problems:
+        raise InvalidInput(loads.problems)
+    return loads.manifests
 
 
 def file_digest(text: str, dependencies: Iterable[Dependency], options: LoadOptions) -> str | None:

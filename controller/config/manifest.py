@@ -101,7 +101,57 @@ class Step(Strict):
     expect: list[Expect] = Field(default_factory=list)
 
 
-class SmokeCase(Strict):
+def _check_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The checks the server applies to a config (and the keys it strips), for an assistant or a run."""
+    if "configurable" in config and not isinstance(config["configurable"], dict):
+        raise ValueError("configurable: must be a mapping")
+    if "tags" in config and (
+        not isinstance(config["tags"], list) or not all(isinstance(t, str) for t in config["tags"])
+    ):
+        raise ValueError("tags: must be a list of strings")
+    if "recursion_limit" in config and (
+        isinstance(config["recursion_limit"], bool) or not isinstance(config["recursion_limit"], int)
+    ):
+        raise ValueError("recursion_limit: must be an integer")
+    reserved = sorted(RESERVED_CONFIGURABLE_KEYS & set(config.get("configurable") or {}))
+    if reserved:
+        raise ValueError(f"configurable: {_reserved(reserved)}")
+    return config
+
+
+def _check_context(context: dict[str, Any]) -> dict[str, Any]:
+    reserved = sorted(RESERVED_CONFIGURABLE_KEYS & set(context))
+    if reserved:
+        raise ValueError(_reserved(reserved))
+    return context
+
+
+class RunOverrides(Strict):
+    """A run's own configuration, merged over the assistant's as the Agent Server merges a
+    run's (top-level config shallowly, ``configurable`` and ``context`` key by key). Smoke
+    cases have it; evaluation cases will reuse it."""
+
+    config: dict[str, Any] = Field(default_factory=dict, description="This run's config, over the assistant's (e.g. configurable.model: a local stub)")
+    context: dict[str, Any] = Field(default_factory=dict, description="This run's context, over the assistant's")
+
+    @field_validator("config")
+    @classmethod
+    def _config_shape(cls, config: dict[str, Any]) -> dict[str, Any]:
+        return _check_config(config)
+
+    @field_validator("context")
+    @classmethod
+    def _context_keys(cls, context: dict[str, Any]) -> dict[str, Any]:
+        return _check_context(context)
+
+    @model_validator(mode="after")
+    def _not_both(self) -> RunOverrides:
+        if self.config.get("configurable") and self.context:
+            raise ValueError("context: give config.configurable or context, not both (the Agent Server refuses both with 400)")
+        return self
+
+
+class SmokeCase(RunOverrides):
     """A run (or several on one thread) that must pass for a change to stand."""
 
     name: str = Field(min_length=1)
@@ -169,28 +219,12 @@ class Spec(Strict):
     @field_validator("config")
     @classmethod
     def _config_shape(cls, config: dict[str, Any]) -> dict[str, Any]:
-        if "configurable" in config and not isinstance(config["configurable"], dict):
-            raise ValueError("configurable: must be a mapping")
-        if "tags" in config and (
-            not isinstance(config["tags"], list) or not all(isinstance(t, str) for t in config["tags"])
-        ):
-            raise ValueError("tags: must be a list of strings")
-        if "recursion_limit" in config and (
-            isinstance(config["recursion_limit"], bool) or not isinstance(config["recursion_limit"], int)
-        ):
-            raise ValueError("recursion_limit: must be an integer")
-        reserved = sorted(RESERVED_CONFIGURABLE_KEYS & set(config.get("configurable") or {}))
-        if reserved:
-            raise ValueError(f"configurable: {_reserved(reserved)}")
-        return config
+        return _check_config(config)
 
     @field_validator("context")
     @classmethod
     def _context_keys(cls, context: dict[str, Any]) -> dict[str, Any]:
-        reserved = sorted(RESERVED_CONFIGURABLE_KEYS & set(context))
-        if reserved:
-            raise ValueError(_reserved(reserved))
-        return context
+        return _check_context(context)
 
     @field_validator("metadata")
     @classmethod

@@ -15,6 +15,7 @@ create duplicates, so there the owner must be explicit.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 
 from controller.config.projectfile import ProjectConfig, TargetEntry, load_config
 from controller.config.store import LoadStore
+from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.core.fs import display_path, find_up
 
@@ -64,8 +66,10 @@ class TargetSpec:
     concurrency: int = DEFAULT_CONCURRENCY
     #: Seconds a write to a remote target waits for its answer (None: the target's default).
     write_timeout: float | None = None
-    #: Given with ``--url`` rather than named in controller.yaml.
+    #: The URL was given with ``--url`` (for an ad-hoc target, or a named target's settings at another URL).
     from_flag: bool = False
+    #: One-line warnings about how the target was chosen (for the command line to show).
+    notes: tuple[str, ...] = ()
     #: ``<root>/.controller/cache``: what may be rebuilt (graph schemas); None: no cache.
     cache_dir: str | None = None
 
@@ -83,7 +87,7 @@ class TargetSpec:
 
     def api_key_from(self, environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
         """(variable, key): the variable is named in messages when the server rejects the key."""
-        environ = os.environ if environ is None else environ
+        environ = process_environ() if environ is None else environ
         names = (self.api_key_env,) if self.api_key_env else API_KEY_ENVS
         for name in names:
             value = (environ.get(name) or "").strip().strip("'\"").strip()
@@ -130,29 +134,49 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         concurrency: int | None = None,
     ) -> TargetSpec:
-        """The target chosen by ``--url``, ``-t``, ``CONTROLLER_TARGET``, defaultTarget, or the default."""
-        environ = os.environ if environ is None else environ
+        """The target chosen by ``-t``, ``CONTROLLER_TARGET``, ``--url``, defaultTarget, or the default.
+
+        One name, one set of settings: ``-t NAME --url URL`` is NAME's settings (values, smoke
+        mode, maxDeletes) at another URL; ``--url URL`` alone is the configured target with
+        that URL when there is one (a service given the URL and a CI job given ``-t`` write
+        the same content), else an ad-hoc target, whose ``notes`` warn of ``values`` unused."""
+        environ = process_environ() if environ is None else environ
         targets = self.config.targets if self.config else {}
-        if url:
-            spec = TargetSpec(name=url, url=url.rstrip("/"), from_flag=True)
-        else:
-            name = name or environ.get("CONTROLLER_TARGET") or (self.config.defaultTarget if self.config else None)
-            if name is None and len(targets) == 1:
-                name = next(iter(targets))
+        name = name or environ.get("CONTROLLER_TARGET") or None
+        if url and name is None:
+            same = [n for n, t in targets.items() if t.url and t.url.rstrip("/") == url.rstrip("/")]
+            name = same[0] if len(same) == 1 else None
             if name is None:
-                spec = TargetSpec(
-                    name="default",
-                    embedded=os.path.join(self.root, ".controller", "state.db"),
-                    graphs=find_langgraph_json(self.root),
-                )
-            elif name not in targets:
-                where = self.config_file or "no controller.yaml"
-                raise InvalidInput([Problem(message=f"unknown target {name!r} (targets in {where}: {', '.join(targets) or 'none'})")])
-            else:
-                spec = self._from_config(name, targets[name])
+                spec = TargetSpec(name=url, url=url.rstrip("/"), from_flag=True, notes=self._unused_values(url))
+                return self._finish(spec, concurrency)
+        name = name or (self.config.defaultTarget if self.config else None)
+        if name is None and len(targets) == 1:
+            name = next(iter(targets))
+        if name is None:
+            spec = TargetSpec(name="default", embedded=os.path.join(self.root, ".controller", "state.db"),
+                              graphs=find_langgraph_json(self.root))
+        elif name not in targets:
+            where = self.config_file or "no controller.yaml"
+            raise InvalidInput([Problem(message=f"unknown target {name!r} (targets in {where}: {', '.join(targets) or 'none'})")])
+        else:
+            spec = self._from_config(name, targets[name])
+        if url and spec.url is None:
+            raise InvalidInput([Problem(path="--url", message=f"target {name!r} is embedded; --url names an Agent Server")])
+        if url and spec.url != url.rstrip("/"):
+            spec = dataclasses.replace(spec, url=url.rstrip("/"), from_flag=True)
+        return self._finish(spec, concurrency)
+
+    def _finish(self, spec: TargetSpec, concurrency: int | None) -> TargetSpec:
         if concurrency:
-            spec = TargetSpec(**{**spec.__dict__, "concurrency": concurrency})
-        return TargetSpec(**{**spec.__dict__, "cache_dir": self.cache_dir})
+            spec = dataclasses.replace(spec, concurrency=concurrency)
+        return dataclasses.replace(spec, cache_dir=self.cache_dir)
+
+    def _unused_values(self, url: str) -> tuple[str, ...]:
+        declared = sorted({k for t in (self.config.targets.values() if self.config else ()) for k in t.values})
+        if not declared:
+            return ()
+        return (f"--url {url} is no target of controller.yaml, so no target's values apply to it "
+                f"({', '.join(declared)}); name the target with -t NAME to use its settings at this URL",)
 
     def _from_config(self, name: str, t: TargetEntry) -> TargetSpec:
         base = os.path.dirname(os.path.abspath(self.config_file)) if self.config_file else self.root
@@ -239,7 +263,7 @@ def load_settings(
     ``owner`` is the ``--owner`` flag. PATH arguments play no part: they only select manifests.
     ``cache_dir``: where caches go instead of ``<root>/.controller/cache``.
     """
-    environ = os.environ if environ is None else environ
+    environ = process_environ() if environ is None else environ
     here = os.path.abspath(cwd or os.getcwd())
     config_file = config_file or find_config(here)
     if config_file:

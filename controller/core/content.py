@@ -31,14 +31,14 @@ REVISION_KEY = "controller/revision"
 SOURCE_KEY = "controller/source"
 #: On a temporary ``smoke: before`` candidate: the id of the assistant it stands for.
 CANDIDATE_KEY = "controller/candidate"
-#: On a version written to undo a failed change: the version numbers whose content failed its
-#: smoke tests, so ``rollback`` (in any later process or CI checkout) never restores them.
-FAILED_KEY = "controller/failed"
+#: Written by controllers before verdicts were notes (engine/verdicts.py reads it): on a
+#: version that undid failed changes, the numbers of the versions that failed.
+LEGACY_FAILED_KEY = "controller/failed"
 #: A fresh id per PATCH attempt, so apply can tell its own write when it lands late
 #: (a proxy held it past the timeout); it differs on every write, so it is never compared.
 WRITE_KEY = "controller/write"
 #: Written for people reading the server, never compared: a new commit alone is no change.
-INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY, FAILED_KEY, WRITE_KEY})
+INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY, LEGACY_FAILED_KEY, WRITE_KEY})
 
 #: Keys the server strips silently from requests (AGENT_SERVER_API.md, "Conventions").
 RESERVED_METADATA_KEYS = frozenset(

@@ -7,6 +7,7 @@ failing, so a user fixes a whole file at once instead of one error per attempt.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -37,8 +38,10 @@ class ControllerError(Exception):
 class InvalidInput(ControllerError):
     """One or more problems in manifests, config or flags; nothing was written."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], warnings: Sequence[str] = ()):
         self.problems = sorted(problems)
+        #: Warnings found on the way: shown with the errors, never hidden by them.
+        self.warnings = tuple(warnings)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

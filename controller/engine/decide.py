@@ -67,8 +67,12 @@ class Decision:
     memory: Memory = Memory()
 
 
-def decide(plan: Plan, fingerprints: Mapping[str, str], memory: Memory, *, self_heal: bool) -> Decision:
-    """Sort the plan's changes into apply, drift (applied too with ``self_heal``) and held."""
+def decide(plan: Plan, fingerprints: Mapping[str, str], memory: Memory, *, self_heal: bool,
+           held_on_target: Collection[str] = ()) -> Decision:
+    """Sort the plan's changes into apply, drift (applied too with ``self_heal``) and held.
+
+    ``held_on_target``: assistants the target's notes hold (their content failed there, or a
+    rollback holds them: engine/verdicts.py), whatever this watch remembers."""
     known, failed = dict(memory.known), dict(memory.failed)
     apply: list[Change] = []
     drift: list[Change] = []
@@ -80,7 +84,7 @@ def decide(plan: Plan, fingerprints: Mapping[str, str], memory: Memory, *, self_
             failed.pop(c.assistant_id, None)
         elif c.action == "delete":
             (apply if memory.first or c.assistant_id in known else drift).append(c)
-        elif failed.get(c.assistant_id) == fp:
+        elif failed.get(c.assistant_id) == fp or c.assistant_id in held_on_target:
             held.append(c)
         else:
             (apply if memory.first or known.get(c.assistant_id) != fp else drift).append(c)

@@ -134,6 +134,16 @@ def _sensitive(document_templates: Mapping[tuple[str | int, ...], str]) -> tuple
     return frozenset(sensitive), templates
 
 
+def secrets_of(sensitive: frozenset[ContentPath], *contents: Content | None) -> set[str]:
+    """The values at ``sensitive`` paths of each content (new, live, restored): output about
+    runs of them must show none (a live value may be a secret an earlier run wrote)."""
+    found: set[str] = set()
+    for content in contents:
+        if content is not None:
+            found |= content.values_at(sensitive)
+    return found
+
+
 #: Memo of each manifest's (assistant id, content hash) per owner, keyed by the manifest's digest.
 MEMO = "desired"
 

@@ -71,6 +71,8 @@ def _leaves(path: tuple, value: Any) -> list[tuple[tuple, Any]]:
 
 
 def change_diff(change: Change) -> list[dict[str, Any]]:
+    if change.reviewed is not None:
+        return [dict(entry) for entry in change.reviewed]
     if change.action == "delete":
         return field_diff(change.before, None, change.sensitive, change.mirror_as)
     if change.action == "noop":

@@ -13,11 +13,13 @@ events, which the views never print.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from controller.config.settings import Settings
-from controller.engine.plan import Plan
 from controller.smoke.runner import CaseResult
+
+if TYPE_CHECKING:
+    from controller.engine.status import Status
 
 WriteAction = Literal["create", "update", "repin"]
 
@@ -117,12 +119,21 @@ class Drift:
 
 @dataclass(frozen=True)
 class ReconcileFinished:
+    """A pass ended. ``ok`` is False when anything in it did not go as the manifests ask: an
+    error, a change whose smoke tests failed (rolled back or not promoted), a change held."""
+
     trigger: str
     ok: bool = True
     counts: dict[str, int] = field(default_factory=dict)
     drift: int = 0
-    #: Changes whose smoke tests failed, held until the manifests change again.
+    #: Changes not applied, held until the manifests change again (their content failed its
+    #: smoke tests here, or a rollback holds the assistant: those are also in ``rolled_back``).
     held: tuple[str, ...] = ()
+    rolled_back: tuple[str, ...] = ()
+    #: Changes this pass tried that failed (rolled back, not promoted, kept failed, or an error).
+    failed: tuple[str, ...] = ()
+    #: The source's revision the pass synced (a git commit), when it has one.
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,9 +176,9 @@ class StatusRead:
     trigger: str
     #: The pass did not fail on the target (a pass that kept the last good manifests is ok here).
     ok: bool
-    #: The manifests in force planned with prune semantics (engine/status.py reads it as rows);
+    #: The manifests in force read against the target (sync states, verdicts, holds);
     #: None before any manifests were accepted, or when the read failed.
-    plan: Plan | None
+    status: Status | None
     #: The revision in force (:class:`ManifestsAccepted`).
     revision: str | None
     #: The source's revision now: a bad commit is checked out but not in force.

@@ -14,6 +14,7 @@ they are.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import unicodedata
@@ -31,7 +32,7 @@ from controller.core.content import CANDIDATE_KEY, NAME_KEY, RESERVED_METADATA_K
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.core.fs import display_path, find_up
 from controller.engine.pipeline import Workspace
-from controller.targets.base import AssistantState, Target
+from controller.targets.base import AssistantState, GraphInfo, Target
 
 SCHEMA_FILE = os.path.join("schemas", "assistant.schema.json")
 
@@ -157,6 +158,36 @@ def render(picked: list[AssistantState], owner: str, taken: set[str], out: str,
     return files, problems
 
 
+def runs_with(state: AssistantState, graph: GraphInfo | None) -> tuple[AssistantState, str | None]:
+    """``state`` with one consistent configuration, the one its graph actually runs with, and
+    a note when its live ``context`` and ``config.configurable`` disagreed (else None).
+
+    They disagree after the Agent Server's "set latest version", which restores a version's
+    config but keeps the last written context; a run then gets both. A graph with a context
+    schema receives the context (filtered by that schema: ``langgraph_api.stream``'s
+    ``_filter_context_by_schema``) as its runtime context (langgraph 1.x makes an old-style
+    ``config_schema`` its context schema too); a graph without one reads configurable.
+    """
+    c = state.content
+    configurable, context = c.config.get("configurable") or {}, c.context or {}
+    if not configurable or context == configurable:
+        return state, None
+    properties = ((graph.context_schema if graph else None) or {}).get("properties") or {}
+    why = (f"{state.assistant_id} ({c.name!r}): its live context and config.configurable disagree (the server's "
+           "\"set latest version\" restores config but not context)")
+    if properties:
+        kept = {k: v for k, v in context.items() if k in properties}
+        config = {k: v for k, v in c.config.items() if k != "configurable"}
+        dropped = sorted(context.keys() - kept.keys())
+        note = (f"{why}; wrote its context, which the graph receives (it has a context schema), not "
+                f"config.configurable (keys: {', '.join(sorted(configurable))})"
+                + (f"; left out context keys the schema lacks: {', '.join(dropped)}" if dropped else ""))
+        return dataclasses.replace(state, content=dataclasses.replace(c, config=config, context=kept)), note
+    note = (f"{why}; wrote config.configurable, which the graph reads (it has no context schema), not the context "
+            f"(keys: {', '.join(sorted(context)) or 'none'})")
+    return dataclasses.replace(state, content=dataclasses.replace(c, context=dict(configurable))), note
+
+
 @dataclass(frozen=True)
 class ImportOptions:
     """What `controller import` was asked to do (the CLI builds it from flags)."""
@@ -173,6 +204,8 @@ class Imported:
     skipped: dict[str, int]
     #: The command that takes the written assistants over.
     next_step: str
+    #: What the user should check: assistants whose live context and configurable disagreed.
+    notes: tuple[str, ...] = ()
 
 
 async def import_assistants(ws: Workspace, target: Target, options: ImportOptions) -> Imported:
@@ -185,6 +218,7 @@ async def import_assistants(ws: Workspace, target: Target, options: ImportOption
     live = await target.list_assistants()
     owner = ws.settings.owner
     picked, skipped = select(live, {d.assistant_id for d in declared}, owner, options.graph)
+    picked, notes = await _consistent(target, picked)
     files, problems = render(picked, owner, {d.name for d in declared}, options.out,
                              schema_modeline(options.out, ws.settings.root))
     if problems:  # all or nothing
@@ -200,4 +234,19 @@ async def import_assistants(ws: Workspace, target: Target, options: ImportOption
     inside = any(os.path.isdir(p) and os.path.commonpath([os.path.abspath(p), out]) == os.path.abspath(p)
                  for p in ws.paths)
     apply_paths = [p for p in ws.paths if p != "."] if inside else [*ws.paths, display_path(options.out)]
-    return Imported(written, skipped, f"controller apply {' '.join([*apply_paths, '--adopt'])}")
+    return Imported(written, skipped, f"controller apply {' '.join([*apply_paths, '--adopt'])}", tuple(notes))
+
+
+async def _consistent(target: Target, picked: list[AssistantState]) -> tuple[list[AssistantState], list[str]]:
+    """Each assistant as its graph runs it (:func:`runs_with`); the graphs' schemas are read
+    only when some live context and configurable disagree."""
+    if not any((s.content.config.get("configurable") or {}) not in ({}, s.content.context or {}) for s in picked):
+        return picked, []
+    graphs = await target.graphs()
+    out, notes = [], []
+    for state in picked:
+        state, note = runs_with(state, graphs.get(state.content.graph_id))
+        out.append(state)
+        if note:
+            notes.append(note)
+    return out, notes

@@ -29,7 +29,7 @@ from controller.config.loader import (
 )
 from controller.config.settings import CONFIG_NAMES, Settings, TargetSpec, git_revision, load_settings
 from controller.config.store import LoadStore, text_key
-from controller.core.content import CANDIDATE_KEY
+from controller.core.content import CANDIDATE_KEY, SOURCE_KEY
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
 from controller.engine.apply import ApplyResult
@@ -151,8 +151,45 @@ async def compute_plan(ws: Workspace, target: Target, desired: list[Desired], sc
     plan = make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
         target=ws.spec.label, profile=target.profile, prune=scope.prune, adopt=scope.adopt,
+        others=seen.others,
     )
+    _refuse_deleting_what_is_still_written(ws, plan)
     return dataclasses.replace(plan, owner_source=ws.settings.owner_source)
+
+
+def _refuse_deleting_what_is_still_written(ws: Workspace, plan: Plan) -> None:
+    """No prune of an assistant whose manifest file (its ``controller/source``) is still under the
+    PATHs and still holds a document with its name: that document failed to be read as a
+    manifest (a typo), and deleting the assistant would be the wrong answer to a typo."""
+    deletes = [c for c in plan.changes if c.action == "delete" and c.before is not None]
+    if not deletes:
+        return
+    under = [os.path.abspath(p) for p in ws.paths]
+    problems = []
+    for change in deletes:
+        assert change.before is not None
+        source = str(change.before.metadata.get(SOURCE_KEY) or "")
+        path = os.path.abspath(os.path.join(ws.settings.root, source)) if source else ""
+        if not path or not any(path == p or path.startswith(p + os.sep) for p in under) or not os.path.isfile(path):
+            continue
+        if _names_in(path) & {change.name}:
+            problems.append(Problem(file=display_path(path), path="metadata.name", message=(
+                f"{change.name!r} would be deleted, but this file still holds a document named {change.name!r} "
+                "that is not read as a manifest (check its apiVersion and kind); fix it, or remove the document")))
+    if problems:
+        raise InvalidInput(problems)
+
+
+def _names_in(path: str) -> set[str]:
+    """``metadata.name`` of every YAML document in the file, whatever its kind (none when unreadable)."""
+    from controller.config.yamlio import YamlError, load_documents, read_text
+
+    try:
+        docs = load_documents(read_text(path))
+    except (OSError, YamlError):
+        return set()
+    return {str(d.data["metadata"]["name"]) for d in docs
+            if isinstance(d.data, dict) and isinstance(d.data.get("metadata"), dict) and "name" in d.data["metadata"]}
 
 
 async def compute_partial_plan(ws: Workspace, target: Target, desired: list[Desired], removed: list[str],
@@ -165,6 +202,7 @@ async def compute_partial_plan(ws: Workspace, target: Target, desired: list[Desi
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
         target=ws.spec.label, profile=target.profile, prune=scope.prune,
     )
+    _refuse_deleting_what_is_still_written(ws, plan)
     return dataclasses.replace(plan, owner_source=ws.settings.owner_source)
 
 
@@ -249,7 +287,7 @@ async def _plan_since(ws: Workspace, target: Target, generation: str, record_it:
     seen = await (observe_some(target, desired, [], owner) if record is not None else observe(target, desired, owner))
     candidates = record.candidates if record is not None else any(CANDIDATE_KEY in s.content.metadata for s in seen.owned)
     planned = make_plan(desired, seen.assistants, seen.owned, graphs, owner=owner, target=ws.spec.label,
-                        profile=target.profile)
+                        profile=target.profile, others=seen.others)
     by_id = {c.assistant_id: c for c in planned.changes}
     spans = _spans(loads)
     changes: list[Change] = []

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, Content, same_content, with_removals
 from controller.core.errors import InvalidInput, Problem
-from controller.engine.desired import Declaration, Declared, Desired
+from controller.engine.desired import Declaration, Declared, Desired, secrets_of
 from controller.engine.unique import check_unique_configs
 from controller.targets.base import AssistantState, GraphInfo
 from controller.targets.profiles import ServerProfile
@@ -47,6 +47,9 @@ class Change(Declared):
     #: Ids of the changes whose writes must land first: on a server that allows one assistant
     #: per graph and config, the ones that free the config this one takes (engine/unique.py).
     after: tuple[str, ...] = ()
+    #: The field diff as it was reviewed, for a saved plan: shown as it was, never recomputed
+    #: (the saved plan keeps no secret, so its masked "before" would differ from a new diff).
+    reviewed: tuple[dict[str, Any], ...] | None = None
 
     @property
     def writes(self) -> bool:
@@ -54,13 +57,8 @@ class Change(Declared):
 
     @property
     def secrets(self) -> set[str]:
-        """The values at sensitive paths of the new content *and* of the live one: smoke
-        output must show neither (the live value may be a secret an earlier run wrote)."""
-        found: set[str] = set()
-        for content in (self.content, self.before):
-            if content is not None:
-                found |= content.values_at(self.sensitive)
-        return found
+        """The values at sensitive paths of the new content *and* of the live one."""
+        return secrets_of(self.sensitive, self.content, self.before)
 
 
 @dataclass(frozen=True)
@@ -121,11 +119,13 @@ def make_plan(
     profile: ServerProfile,
     prune: bool = False,
     adopt: bool = False,
+    others: Iterable[AssistantState] = (),
 ) -> Plan:
     """Decide each assistant's action. Raises InvalidInput listing every problem found.
 
     ``profile``: what the target can do and how it differs (targets/profiles.py): what its
-    set-active restores, and whether it allows one assistant per graph and config."""
+    set-active restores, and whether it allows one assistant per graph and config.
+    ``others``: other owners' assistants named like ones this plan creates (one warning line)."""
     problems: list[Problem] = []
     warnings: list[str] = []
     changes: list[Change] = []
@@ -150,7 +150,8 @@ def make_plan(
     changes, clashes = check_unique_configs(desired, changes, [] if prune else undeclared, profile)
     problems.extend(clashes)
     if problems:
-        raise InvalidInput(problems)
+        raise InvalidInput(problems, warnings)
+    warnings.extend(_owner_changed(changes, others))
     return Plan(owner=owner, target=target, changes=tuple(changes), prune=prune, warnings=tuple(warnings))
 
 
@@ -160,6 +161,34 @@ def _undeclared(desired: list[Desired], owned: Iterable[AssistantState], owner: 
     return [live for live in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id))
             if live.assistant_id not in declared and not live.content.is_system and live.content.owner == owner
             and CANDIDATE_KEY not in live.content.metadata]  # a leftover smoke candidate is not the one it stands for
+
+
+def _owner_changed(changes: list[Change], others: Iterable[AssistantState]) -> list[str]:
+    """One line per other owner holding assistants with the names this plan creates."""
+    created = {c.name for c in changes if c.action == "create"}
+    by_owner: dict[str, set[str]] = {}
+    for a in others:
+        name = a.content.metadata.get(NAME_KEY)
+        if name in created and a.content.owner:
+            by_owner.setdefault(a.content.owner, set()).add(name)
+    lines = []
+    for other, names in sorted(by_owner.items()):
+        shown = ", ".join(sorted(names)[:3]) + (", …" if len(names) > 3 else "")
+        these = f"{len(names)} assistants with these names ({shown}) belong" if len(names) > 1 else \
+            f"1 assistant with this name ({shown}) belongs"
+        lines.append(f"{these} to owner {other!r}: did the owner change? To retire them: controller destroy --owner {other}")
+    return lines
+
+
+def destroy_plan(owned: Iterable[AssistantState], *, owner: str, target: str) -> Plan:
+    """Every assistant of ``owner`` deleted (its leftover smoke candidates too; never the server's
+    system assistants): `controller destroy`, how a retired owner or a per-pull-request preview
+    (``apply --owner pr-42``) is torn down."""
+    changes = [Change("delete", Declaration(str(a.content.metadata.get(NAME_KEY) or a.assistant_id), a.assistant_id),
+                      seen_version=a.version, before=a.content, reason="destroy")
+               for a in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id))
+               if a.content.owner == owner and not a.content.is_system]
+    return Plan(owner=owner, target=target, changes=tuple(changes), prune=True)
 
 
 class _Where(Mapping[str, Any]):
@@ -263,22 +292,53 @@ def check_against_graph(d: Desired, graphs: Mapping[str, GraphInfo], warnings: l
             return [Problem(file, line, "spec.graph",
                             f"unknown graph {d.content.graph_id!r}; the target has: {', '.join(sorted(graphs)) or 'none'}")]
         return [Problem(file, line, "spec.graph", f"graph cannot be loaded: {graph.error}")]
-    problems = []
     if graph.schema_error:
         note = f"graph {graph.graph_id!r}: config was not checked against this graph's schema, which could not be read: {graph.schema_error}"
         if note not in warnings:  # once per graph, not once per manifest
             warnings.append(note)
-    # the content is mirrored (configurable == context); check it where the manifest declared it
-    checks: list[tuple[tuple[str, ...], dict[str, Any], dict[str, Any] | None]]
+    return schema_problems(d, graph, warnings)
+
+
+def _checks(d: Desired, graph: GraphInfo) -> list[tuple[tuple[str | int, ...], dict[str, Any], dict[str, Any] | None, bool]]:
+    """(document path, values, schema, unknown keys are errors) for each place that sets them.
+
+    The content is mirrored (configurable == context): it is checked where the manifest
+    declared it. A ``context`` key the graph's context schema lacks is an error: the server
+    drops it from every run's context (``_filter_context_by_schema``), so it could never
+    take effect. A ``configurable`` key stays a warning: configurable is open by design,
+    and the graph still reads it from ``config["configurable"]``.
+    """
+    context_schema = graph.context_schema if (graph.context_schema or {}).get("properties") else None
+    checks: list[tuple[tuple[str | int, ...], dict[str, Any], dict[str, Any] | None, bool]]
     if d.declared.mirror_as == "context":
-        checks = [(("spec", "context"), d.content.context, graph.context_schema or graph.config_schema)]
+        checks = [(("spec", "context"), d.content.context, context_schema or graph.config_schema, context_schema is not None)]
     else:
         checks = [(("spec", "config", "configurable"), d.content.config.get("configurable") or {},
-                   graph.config_schema or graph.context_schema)]
-    for doc_path, values, schema in checks:
+                   graph.config_schema or graph.context_schema, False)]
+    for i, case in enumerate(d.smoke):  # a case's own overrides, checked the same way
+        if case.context:
+            checks.append((("spec", "smoke", i, "context"), case.context, context_schema or graph.config_schema,
+                           context_schema is not None))
+        elif case.config.get("configurable"):
+            checks.append((("spec", "smoke", i, "config", "configurable"), case.config["configurable"],
+                           graph.config_schema or graph.context_schema, False))
+    return checks
+
+
+def schema_problems(d: Desired, graph: GraphInfo, warnings: list[str]) -> list[Problem]:
+    """``config.configurable``/``context`` (the assistant's and its smoke cases') checked
+    against a graph that loaded: type mismatches and unknown context keys are problems,
+    unknown configurable keys warnings."""
+    problems: list[Problem] = []
+    for doc_path, values, schema, strict in _checks(d, graph):
         if not values or not schema:
             continue
         errors, notes = schema_findings(values, schema)
+        if strict:
+            errors += [(key, message.replace("not in the graph's schema", "not in the graph's context schema", 1)
+                        + "; the server drops it from the run's context, so it would never take effect")
+                       for key, message in notes]
+            notes = []
         for key, message in errors:
             file, line = d.location((*doc_path, *key))
             problems.append(Problem(file, line, ".".join(map(str, (*doc_path, *key))), message))

@@ -22,6 +22,7 @@ from controller.core.content import Content
 from controller.core.errors import ControllerError
 from controller.core.mask import MASK
 from controller.engine.desired import Declaration
+from controller.engine.diff import change_diff
 from controller.engine.plan import Change, Plan
 
 FORMAT = "assistant-controller/plan-v1"
@@ -87,6 +88,7 @@ class _Change(_Loose):
     sensitive: list[list[str | int]]
     smoke: list[dict[str, Any]]
     after: list[str] = []
+    diff: list[dict[str, Any]] | None = None
 
 
 class TargetRecord(_Loose):
@@ -123,6 +125,7 @@ def dumps(plan: Plan, where: TargetRecord | None = None) -> str:
             "sensitive": [list(p) for p in sorted(c.sensitive, key=str)],
             "smoke": [s.model_dump(mode="json", by_alias=True, exclude_unset=True) for s in c.smoke],
             "after": list(c.after),
+            "diff": change_diff(c),  # what was reviewed: apply shows it, line for line
         })
     return json.dumps({
         "format": FORMAT, "salt": salt, "owner": plan.owner, "target": plan.target,
@@ -250,6 +253,7 @@ def _build(path: str, data: dict[str, Any], values: Mapping[str, str], environ: 
             action=c["action"], declared=declared, seen_version=c["seen_version"], before=contents["before"],
             content=contents["content"], to_version=c["to_version"], adopt=c["adopt"],
             warnings=tuple(c["warnings"]), reason=c["reason"], after=tuple(c.get("after", ())),
+            reviewed=tuple(c["diff"]) if c.get("diff") is not None else None,
         ))
     return Plan(owner=data["owner"], target=data["target"], changes=tuple(changes),
                 prune=data["prune"], warnings=tuple(data["warnings"]),

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from controller.config.store import LoadStore
 from controller.core.content import REVISION_KEY
 from controller.core.errors import ControllerError, InvalidInput
+from controller.engine import verdicts
 from controller.engine.apply import SyncOptions, apply_plan, clean_candidates
 from controller.engine.backoff import Backoff
 from controller.engine.decide import Memory, decide, fingerprint, pass_scope, remember
@@ -42,9 +43,10 @@ from controller.engine.events import (
     Warned,
 )
 from controller.engine.incremental import ManifestSet
-from controller.engine.pipeline import Scope, Workspace, compute_partial_plan, compute_plan, status_plan
+from controller.engine.pipeline import Scope, Workspace, compute_partial_plan, compute_plan
 from controller.engine.plan import Plan
 from controller.engine.source import Source
+from controller.engine.status import read_status
 from controller.targets import connect
 from controller.targets.base import Target
 
@@ -130,7 +132,7 @@ class Reconciler:
             self.emit(ReconcileFinished(trigger, ok=False))
             return retry_in
         await self.read_status(trigger, ok=retry_in is None)
-        self.emit(finished)
+        self.emit(dataclasses.replace(finished, revision=self.source.revision))
         return retry_in
 
     async def close(self) -> None:
@@ -209,13 +211,19 @@ class Reconciler:
         fingerprints = {d.assistant_id: fingerprint(d) for d in self.in_force.desired if d.assistant_id in planned}
         for warning in plan.warnings if trigger != "interval" else ():  # not again every tick
             self.emit(Warned(warning))
-        decision = decide(plan, fingerprints, self.memory, self_heal=self.options.self_heal)
+        desired = {d.assistant_id: d for d in self.in_force.desired}
+        holding = await verdicts.holds(target, [(c.assistant_id, desired[c.assistant_id].content,
+                                                 verdicts.cases_key(desired[c.assistant_id].smoke))
+                                                for c in plan.changes if c.writes and c.action != "delete"
+                                                and c.assistant_id in desired])
+        decision = decide(plan, fingerprints, self.memory, self_heal=self.options.self_heal, held_on_target=holding)
         if decision.drift:
             self.emit(Drift(tuple(DriftedAssistant(c.name, c.assistant_id, c.action, c.seen_version,
                                                    tuple(change_diff(c))) for c in decision.drift),
                             repair=self.options.self_heal))
         unrepaired = 0 if self.options.self_heal else len(decision.drift)
         held = tuple(c.name for c in decision.held)
+        by_rollback = tuple(c.name for c in decision.held if holding.get(c.assistant_id) == verdicts.HELD_ROLLBACK)
         options = SyncOptions.resolve(self.in_force.workspace.spec, no_smoke=self.options.no_smoke,
                                       max_deletes=self.options.max_deletes)
         refused = options.deletes_refused(decision.apply)
@@ -223,18 +231,22 @@ class Reconciler:
             self.memory = dataclasses.replace(decision.memory, first=self.memory.first)
             self.emit(Failed(f"{refused}; nothing was applied",
                              refused=tuple(c.name for c in decision.apply if c.action == "delete")))
-            return ReconcileFinished(trigger, ok=False, drift=len(decision.drift), held=held), None
+            return ReconcileFinished(trigger, ok=False, drift=len(decision.drift), held=held,
+                                     rolled_back=by_rollback), None
         self.memory = decision.memory
         if not decision.apply:
-            return ReconcileFinished(trigger, ok=valid, drift=unrepaired, held=held), None
+            return ReconcileFinished(trigger, ok=valid and not held, drift=unrepaired, held=held,
+                                     rolled_back=by_rollback), None
         subplan = dataclasses.replace(plan, changes=decision.apply, warnings=())
         result = await apply_plan(target, subplan, options, self.emit)
         self.memory = remember(self.memory, fingerprints, result)
         retry_in = None
         if result.errors:  # the target failed some writes: retry them with backoff
             retry_in = self.fail(f"{len(result.errors)} change{'s' if len(result.errors) != 1 else ''} failed")
-        finished = ReconcileFinished(trigger, ok=not result.errors and valid, counts=dict(result.counts),
-                                     drift=unrepaired, held=held)
+        finished = ReconcileFinished(trigger, ok=not result.errors and not result.smoke_failed and valid and not held,
+                                     counts=dict(result.counts), drift=unrepaired, held=held, rolled_back=by_rollback,
+                                     failed=tuple(o.change.name for o in result.outcomes
+                                                  if o.status in ("rolled-back", "not-promoted", "failed", "error")))
         return finished, retry_in
 
     async def read_status(self, trigger: str, *, ok: bool) -> None:
@@ -242,11 +254,11 @@ class Reconciler:
         target = self.connection.target
         if not self.options.status or target is None:
             return
-        plan = None
+        status = None
         if self.in_force is not None:
             try:
-                plan = await status_plan(self.in_force.workspace, target, self.in_force.desired)
+                status = await read_status(self.in_force.workspace, target, self.in_force.desired)
             except Exception as exc:
                 log.debug("status after the pass failed: %s", exc)
         revision = self.in_force.revision if self.in_force is not None else None
-        self.emit(StatusRead(trigger, ok, plan, revision, checked_out=self.source.revision))
+        self.emit(StatusRead(trigger, ok, status, revision, checked_out=self.source.revision))

@@ -22,7 +22,7 @@ from controller.engine.events import (
     SmokeResult,
     StatusRead,
 )
-from controller.engine.status import MISSING, OUT_OF_SYNC, status_json, status_rows
+from controller.engine.status import MISSING, OUT_OF_SYNC, status_json
 from controller.service.http import Health, Snapshot
 from controller.service.metrics import Metrics
 
@@ -52,8 +52,8 @@ class MetricsFeed:
         elif isinstance(event, ReconcileFinished):
             duration = time.monotonic() - self._started if self._started is not None else 0.0
             m.reconcile_finished(event.trigger, event.ok, duration)
-        elif isinstance(event, StatusRead) and event.plan is not None:
-            rows = status_rows(event.plan)
+        elif isinstance(event, StatusRead) and event.status is not None:
+            rows = event.status.rows
             m.set_managed(sum(1 for r in rows if r.sync != MISSING))
             m.set_drifted(sum(1 for r in rows if r.sync == OUT_OF_SYNC))
             m.set_revision(event.revision)
@@ -71,7 +71,7 @@ class StatusFeed:
         elif isinstance(event, StatusRead):
             if event.ok:
                 self.health.reached_target()
-            if event.plan is not None:
-                doc = status_json(event.plan, status_rows(event.plan), event.revision)
+            if event.status is not None:
+                doc = status_json(event.status, event.revision)
                 doc["last_pass"] = {"trigger": event.trigger, "ok": event.ok, "checked_out": event.checked_out}
                 self.snapshot.publish(doc)

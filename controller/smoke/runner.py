@@ -56,7 +56,8 @@ class SuiteResult:
 
 async def run_case(target: Target, assistant_id: str, case: SmokeCase, *, assistant: str = "",
                    secrets: Collection[str] = ()) -> CaseResult:
-    """Run ``case`` on a fresh thread, step by step, stopping at the first failure.
+    """Run ``case`` on a fresh thread, step by step, stopping at the first failure. Every
+    step's run carries the case's ``config``/``context`` overrides.
 
     A target error (unreachable server) fails the case rather than aborting the suite,
     so an apply still rolls the change back. The thread is deleted in ``finally``, also
@@ -65,10 +66,12 @@ async def run_case(target: Target, assistant_id: str, case: SmokeCase, *, assist
     """
     steps, started = case.runs(), time.perf_counter()
 
+    hidden = set(secrets)  # grows with what a target says its runs' outputs may hold (langgraph.json env)
+
     def result(failure: Failure | None = None, step: int | None = None) -> CaseResult:
-        if failure is not None and secrets:
-            failure = replace(failure, message=redact(failure.message, secrets),
-                              expected=redact(failure.expected, secrets), actual=redact(failure.actual, secrets))
+        if failure is not None and hidden:
+            failure = replace(failure, message=redact(failure.message, hidden),
+                              expected=redact(failure.expected, hidden), actual=redact(failure.actual, hidden))
         return CaseResult(assistant or assistant_id, case.name, failure is None, time.perf_counter() - started,
                           failure, step, len(steps))
 
@@ -79,9 +82,11 @@ async def run_case(target: Target, assistant_id: str, case: SmokeCase, *, assist
     try:
         for index, step in enumerate(steps):
             try:
-                outcome = await target.run(assistant_id, step.input, thread_id=thread_id, timeout=case.timeout)
+                outcome = await target.run(assistant_id, step.input, thread_id=thread_id, timeout=case.timeout,
+                                           config=case.config or None, context=case.context or None)
             except ControllerError as exc:
                 return result(Failure("error", f"run failed: {exc}"), index)
+            hidden.update(outcome.secrets)
             if outcome.status == "timeout":
                 return result(Failure("timeout", f"timed out after {case.timeout:g}s"), index)
             if outcome.status == "interrupted":

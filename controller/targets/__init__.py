@@ -4,10 +4,10 @@ the controller reaches them only through :func:`open_target`."""
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator, Mapping
 
 from controller.config.settings import TargetSpec
+from controller.core.environ import process_environ
 from controller.core.errors import ControllerError
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Target, Version
 
@@ -23,7 +23,7 @@ def connect(spec: TargetSpec, environ: Mapping[str, str] | None = None) -> Targe
     if spec.url:
         from controller.targets.remote import WRITE_TIMEOUT_S, RemoteTarget
 
-        key_env, key = spec.api_key_from(os.environ if environ is None else environ)
+        key_env, key = spec.api_key_from(process_environ() if environ is None else environ)
         if spec.api_key_env and key is None:  # named but unset: fail before any request, not with a 401
             raise ControllerError(f"{spec.api_key_env} (targets.{spec.name}.apiKeyEnv) is not set")
         return RemoteTarget(spec.url, key, concurrency=spec.concurrency, source=spec.url_source, api_key_env=key_env,

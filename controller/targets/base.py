@@ -76,6 +76,9 @@ class RunOutcome:
     output: Any = None
     error: str | None = None  # "ValueError: boom" for status == "error"
     thread_id: str | None = None
+    #: Values the output may hold that must never be printed (the embedded target's
+    #: langgraph.json ``env``); the output itself is left exact, for the checks.
+    secrets: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -152,8 +155,25 @@ class Target(Protocol):
         *,
         thread_id: str | None = None,
         timeout: float = 60.0,
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
     ) -> RunOutcome:
-        """Run the assistant's active version once; on ``thread_id`` when given."""
+        """Run the assistant's active version once; on ``thread_id`` when given.
+
+        ``config``/``context``: the run's own, merged over the assistant's as the Agent
+        Server merges a run's (targets/runconfig.py); giving both a non-empty
+        ``configurable`` and a ``context`` is refused (an ``error`` outcome), as there.
+        """
+
+    async def notes(self, assistant_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The controller's notes on these assistants (id → {key: value}; absent ids have none).
+
+        Notes are kept beside an assistant, not in it: writing one adds no version (the
+        embedded file has a table for them; a server keeps them in its store API). What they
+        mean is engine/verdicts.py's business; a target only keeps JSON values by key."""
+
+    async def put_note(self, assistant_id: str, key: str, value: dict[str, Any]) -> None:
+        """Keep ``value`` as the note ``key`` on the assistant (replacing one of that key)."""
 
     async def create_thread(self) -> str:
         """A fresh thread for a multi-step run; delete it with delete_thread."""

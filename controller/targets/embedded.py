@@ -29,9 +29,11 @@ from typing import Any
 
 from controller.core.content import Content, content_hash, mirrored, system_assistant_id
 from controller.core.errors import Conflict, TargetError
+from controller.core.mask import redact
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
 from controller.targets.graphs import GraphRegistry
 from controller.targets.profiles import EMBEDDED
+from controller.targets.runconfig import RunRefused, assemble, filter_context
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assistants (
@@ -58,10 +60,13 @@ CREATE TABLE IF NOT EXISTS versions (
 #: Files made before versions had a content_hash get the column on their first write
 #: (a read, such as ``plan``, never changes the file); rows without one are hashed then.
 _MIGRATE = "ALTER TABLE versions ADD COLUMN content_hash TEXT"
-#: The file's generation: a random id made with it and a counter every write bumps (in the
-#: write's own transaction), so a reader can tell in one query that nothing was written since
-#: it last looked. Added, like content_hash, on the first write to an older file.
+#: The file's generation: a random id made with it and a counter every write of an assistant
+#: bumps (in the write's own transaction), so a reader can tell in one query that nothing was
+#: written since it last looked; and the controller's notes on assistants (verdicts), which
+#: are no versions. Added, like content_hash, on the first write to an older file.
 _META = """
+CREATE TABLE IF NOT EXISTS notes (assistant_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                                  PRIMARY KEY (assistant_id, key));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('instance', lower(hex(randomblob(16))));
 INSERT OR IGNORE INTO meta VALUES ('writes', '0');
@@ -162,7 +167,9 @@ class EmbeddedTarget:
         self._counted = True  # does it have the meta table (its generation)? (set on connect)
         self._lock = threading.RLock()
         self._checkpointer: Any = None  # an InMemorySaver, made by the first run on a thread
-        self._threads: set[str] = set()
+        #: thread id → the configurable it pinned at its first run (None before that)
+        self._threads: dict[str, dict[str, Any] | None] = {}
+        self._store_handle: Any = None  # targets/store.py StoreHandle, opened by the first run
 
     #: Set-active restores whole versions; no page limits, no unique graph+config rule.
     profile = EMBEDDED
@@ -397,6 +404,27 @@ class EmbeddedTarget:
     async def delete(self, assistant_id: str) -> None:
         with self._write() as db:
             db.execute("DELETE FROM assistants WHERE assistant_id = ?", (assistant_id.lower(),))
+            db.execute("DELETE FROM notes WHERE assistant_id = ?", (assistant_id.lower(),))
+
+    async def notes(self, assistant_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        wanted = {a.lower() for a in assistant_ids}
+        if not wanted or not self._read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'notes'"):
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        rows = self._read("SELECT assistant_id, key, value FROM notes") if len(wanted) > 50 else [
+            r for a in wanted for r in self._read("SELECT assistant_id, key, value FROM notes WHERE assistant_id = ?", (a,))]
+        for assistant_id, key, value in rows:
+            if assistant_id in wanted:
+                with contextlib.suppress(ValueError):
+                    out.setdefault(assistant_id, {})[key] = json.loads(value)
+        return out
+
+    async def put_note(self, assistant_id: str, key: str, value: dict[str, Any]) -> None:
+        """(A note is not an assistant write: the generation stays.)"""
+        with self._lock:
+            db = self._connect(create=True)
+            assert db is not None
+            db.execute("INSERT OR REPLACE INTO notes VALUES (?, ?, ?)", (assistant_id.lower(), key, json.dumps(value)))
 
     async def _must_get(self, assistant_id: str) -> AssistantState:
         state = await self.get(assistant_id)
@@ -407,66 +435,85 @@ class EmbeddedTarget:
 
     async def create_thread(self) -> str:
         thread_id = str(uuid.uuid4())
-        self._threads.add(thread_id)
+        self._threads[thread_id] = None
         return thread_id
 
     async def delete_thread(self, thread_id: str) -> None:
-        self._threads.discard(thread_id)
+        self._threads.pop(thread_id, None)
         if self._checkpointer is not None:
             self._checkpointer.delete_thread(thread_id)
 
-    async def run(self, assistant_id: str, input: Any, *, thread_id: str | None = None, timeout: float = 60.0) -> RunOutcome:
+    async def run(self, assistant_id: str, input: Any, *, thread_id: str | None = None, timeout: float = 60.0,
+                  config: dict[str, Any] | None = None, context: dict[str, Any] | None = None) -> RunOutcome:
         state = await self.get(assistant_id)
         if state is None:
             return RunOutcome("error", error=f"NotFound: assistant {assistant_id} not found", thread_id=thread_id)
         if thread_id is not None and thread_id not in self._threads:
             return RunOutcome("error", error=f"NotFound: thread {thread_id} not found", thread_id=thread_id)
-        job = self._job(state, input, thread_id)
+        secrets = self.registry.apply_env()  # before the graph's import, as langgraph dev does
+        try:
+            job = self._job(state, input, thread_id, config, context)
+        except RunRefused as exc:
+            return RunOutcome("error", error=f"BadRequest: {exc}", thread_id=thread_id)
         try:
             output = await _in_daemon_thread(job, timeout)
         except TimeoutError:
             return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s", thread_id=thread_id)
         except Exception as exc:
-            return RunOutcome("error", error=f"{type(exc).__name__}: {exc}", thread_id=thread_id)
-        return RunOutcome("success", output=_plain(output), thread_id=thread_id)
+            return RunOutcome("error", error=redact(f"{type(exc).__name__}: {exc}", secrets), thread_id=thread_id,
+                              secrets=secrets)
+        return RunOutcome("success", output=_plain(output), thread_id=thread_id, secrets=secrets)
 
-    def _job(self, state: AssistantState, input: Any, thread_id: str | None) -> Callable[[], Any]:
-        """The run, as the server makes it: the assistant's config and context, server ids added."""
+    def _job(self, state: AssistantState, input: Any, thread_id: str | None,
+             run_config: dict[str, Any] | None, run_context: dict[str, Any] | None) -> Callable[[], Any]:
+        """The run, as the server makes it (runconfig.py): the assistant's config and context
+        with the run's over them, the server's ids, the context filtered by the graph's
+        context schema, the shared store, and a checkpointer on a thread."""
         content = state.content
-        config = json.loads(json.dumps(content.config))
-        configurable = {
-            **(config.get("configurable") or {}),
-            "assistant_id": state.assistant_id,
-            "graph_id": content.graph_id,
-            "run_id": str(uuid.uuid4()),
-        }
+        ids = {"run_id": str(uuid.uuid4()), "thread_id": thread_id or str(uuid.uuid4()),
+               "graph_id": content.graph_id, "assistant_id": state.assistant_id}
+        setup = assemble(state.assistant_id, content.graph_id, content.config, content.context, content.metadata,
+                         run_config=run_config, run_context=run_context, ids=ids,
+                         thread_configurable=self._threads.get(thread_id) if thread_id else None)
         if thread_id:
-            configurable["thread_id"] = thread_id
-        config["configurable"] = configurable
-        config["metadata"] = {**content.metadata, "assistant_id": state.assistant_id, "graph_id": content.graph_id}
+            self._threads[thread_id] = setup.thread_configurable  # threads pin the configurable of their first run
         if thread_id and self._checkpointer is None:
             from langgraph.checkpoint.memory import InMemorySaver  # only a run pays for langgraph
 
             self._checkpointer = InMemorySaver()
-        registry, checkpointer = self.registry, self._checkpointer
+        registry, checkpointer, store = self.registry, self._checkpointer, self._store
 
         def job() -> Any:
-            graph = registry.compiled(content.graph_id, config)
-            graph = graph.copy(update={"checkpointer": checkpointer if thread_id else None})
-            context = _coerce_context(graph, content.context)
+            graph: Any = registry.compiled(content.graph_id, setup.config)  # Any: its context type is the graph's
+            graph = graph.copy(update={"checkpointer": checkpointer if thread_id else None, "store": store()})
+            run = filter_context(setup, _context_schema(graph) if setup.context else None)
             if _has_async_only_nodes(graph):
-                return asyncio.run(graph.ainvoke(input, config, context=context))
+                return asyncio.run(graph.ainvoke(input, run.config, context=run.context))
             # Synchronously, in this daemon thread: asyncio would hand sync nodes to a
             # thread pool that the interpreter joins at exit, so a hung graph would hang us.
-            return graph.invoke(input, config, context=context)
+            return graph.invoke(input, run.config, context=run.context)
 
         return job
+
+    def _store(self) -> Any:
+        """The one long-term store of all assistants and threads, opened by the first run that
+        needs it (targets/store.py): beside the state file, from langgraph.json's ``store``."""
+        with self._lock:
+            if self._store_handle is None:
+                from controller.targets.store import StoreHandle
+
+                self._store_handle = StoreHandle(self.registry.store_config, self.registry.base, self.db_path,
+                                                 self.registry.config_path or "langgraph.json")
+            return self._store_handle.store
 
     async def aclose(self) -> None:
         with self._lock:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            handle, self._store_handle = self._store_handle, None
+        if handle is not None:
+            handle.close()
 
 
 def _plain(value: Any) -> Any:
@@ -493,14 +540,14 @@ def _has_async_only_nodes(graph: Any) -> bool:
     return False
 
 
-def _coerce_context(graph: Any, context: dict[str, Any]) -> Any:
-    """Context as the graph declares it: dataclasses and pydantic models get instances."""
-    schema = getattr(graph, "context_schema", None)
-    if not context or schema is None:
-        return context or None
-    if dataclasses.is_dataclass(schema) or hasattr(schema, "model_validate"):
-        return schema(**context)
-    return context
+def _context_schema(graph: Any) -> dict[str, Any] | None:
+    """The graph's context JSON Schema, as the server reads it to filter a run's context;
+    None when it has none or it cannot be made (the server then keeps the context whole)."""
+    try:
+        schema = graph.get_context_jsonschema()
+    except Exception:
+        return None
+    return schema if isinstance(schema, dict) else None
 
 
 async def _in_daemon_thread(job: Callable[[], Any], timeout: float) -> Any:

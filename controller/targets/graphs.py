@@ -24,8 +24,10 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from controller.core.environ import apply_graph_env
 from controller.core.errors import ControllerError
-from controller.targets import schemacache
+from controller.core.mask import redact
+from controller.targets import envfile, schemacache
 
 if TYPE_CHECKING:  # langgraph is imported only to run a graph or read a changed one's schemas
     from langgraph.pregel import Pregel
@@ -39,6 +41,8 @@ class GraphEntry:
     value: Any = None
     error: str | None = None
     loaded: bool = False
+    #: The project files its import depends on, with their hashes (the schema cache's check).
+    files: dict[str, str] | None = None
 
 
 class GraphRegistry:
@@ -49,6 +53,10 @@ class GraphRegistry:
         self._lock = threading.Lock()
         self._config_bytes = b""
         self._cache = schemacache.SchemaCache(cache_file)
+        #: langgraph.json's ``store`` section (targets/store.py opens it on the first run).
+        self.store_config: Any = None
+        self._env_spec: Any = None
+        self._env: dict[str, str | None] | None = None
         if config_path:
             self._read_config(config_path)
 
@@ -66,6 +74,8 @@ class GraphRegistry:
         graphs = data.get("graphs") if isinstance(data, dict) else None
         if not isinstance(graphs, dict):
             raise ControllerError(f"{path}: langgraph.json has no \"graphs\" mapping")
+        self.store_config = data.get("store")
+        self._env_spec = data.get("env")
         for dep in data.get("dependencies") or []:
             if isinstance(dep, str) and (dep.startswith(".") or dep.startswith("/")):
                 full = os.path.normpath(os.path.join(self.base, dep))
@@ -83,15 +93,24 @@ class GraphRegistry:
                 entry = GraphEntry(graph_id, spec, description)
             self.entries[graph_id] = entry
 
+    def apply_env(self) -> frozenset[str]:
+        """langgraph.json's ``env`` put into the process environment (once), as ``langgraph dev``
+        does before it imports the graphs (targets/envfile.py); its values, to hide in messages."""
+        if self._env is None:
+            self._env = envfile.read_env(self._env_spec, self.base, self.config_path or "langgraph.json")
+            apply_graph_env(self._env)
+        return envfile.secret_values(self._env)
+
     def load(self, graph_id: str) -> GraphEntry:
         """Import the graph once (thread-safe); errors are kept on the entry."""
         entry = self.entries[graph_id]
         with self._lock:
             if not entry.loaded:
+                secrets = self.apply_env()
                 try:
                     entry.value = self._import(entry)
                 except Exception as exc:  # a user's module can raise anything on import
-                    entry.error = f"graph {graph_id!r} ({entry.spec}): {type(exc).__name__}: {exc}"
+                    entry.error = redact(f"graph {graph_id!r} ({entry.spec}): {type(exc).__name__}: {exc}", secrets)
                 entry.loaded = True
         return entry
 
@@ -100,6 +119,7 @@ class GraphRegistry:
         from langgraph.pregel import Pregel
 
         target, _, attr = entry.spec.rpartition(":")
+        before = set(sys.modules)
         if target.endswith(".py") or "/" in target:
             path = os.path.normpath(os.path.join(self.base, target))
             if not os.path.isfile(path):
@@ -117,6 +137,7 @@ class GraphRegistry:
                 raise
         else:
             module = importlib.import_module(target)
+        entry.files = schemacache.project_files(self.base, module, set(sys.modules) - before)
         if not hasattr(module, attr):
             raise AttributeError(f"{target} has no attribute {attr!r}")
         value = getattr(module, attr)
@@ -154,8 +175,8 @@ class GraphRegistry:
         """(config_schema, context_schema, error) of the graph's configurable and context.
 
         From the cache when the graph's key (langgraph.json, its source file, the
-        langgraph version) is unchanged; otherwise the graph is loaded and the cache
-        refreshed. Load errors are not cached: installing a missing package changes no key.
+        langgraph version) and every project file its import loaded are unchanged;
+        otherwise the graph is loaded and the cache refreshed. Load errors are not cached: installing a missing package changes no key.
         """
         entry = self.entries[graph_id]
         if entry.loaded and entry.error:
@@ -174,7 +195,7 @@ class GraphRegistry:
         else:
             graph: Pregel = entry.value
             found = (_safe(lambda: _configurable_schema(graph)), _safe(graph.get_context_jsonschema))
-        self._cache.put(graph_id, key or self._key(entry), *found)
+        self._cache.put(graph_id, key or self._key(entry), entry.files or {}, *found)
         return (*found, None)
 
     def save_cache(self) -> None:

@@ -92,6 +92,21 @@ NOT_THE_API = (400, 404, 405, 501)
 _INFO_RETRIED = (429, 502, 503, 504)
 _INFO_ANSWERS = frozenset(range(100, 600)) - frozenset(_INFO_RETRIED)
 _ROW_FIELDS = ("config", "context", "metadata")
+#: Where the controller's notes on assistants live in the server's store (``+ [assistant id]``).
+#: (Namespace labels must not hold dots: GET /store/items joins them with dots.)
+NOTES = ("assistant-controller", "notes")
+NOTES_PAGE = 100  # Aegra caps store searches at 100
+
+
+def _noted(namespace: Any) -> str | None:
+    """The assistant id a note's namespace names: ``[*NOTES, id]``, after whatever prefix the
+    server scopes namespaces with (Aegra puts the user's before it)."""
+    if not isinstance(namespace, list):
+        return None
+    for i in range(len(namespace) - len(NOTES)):
+        if tuple(namespace[i:i + len(NOTES)]) == NOTES:
+            return str(namespace[i + len(NOTES)])
+    return None
 
 
 def _write_fields(content: Content, *, patch: bool) -> dict[str, Any]:
@@ -158,6 +173,22 @@ def _encode(body: Any) -> bytes:
     """A request body as httpx's ``json=`` would encode it, done once by the caller:
     ``json=`` re-encodes on every attempt and costs a copy per request."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+#: What the Agent Server sends in place of the message of an exception outside its allow-list
+#: (``langgraph_api.serde.default``: ValueError, TypeError, KeyError, AttributeError,
+#: RuntimeError, RecursionError, TimeoutError and LangGraph's own errors show theirs).
+HIDDEN_MESSAGE = "An internal error occurred"
+
+
+def hidden_error_hint(error: str) -> str:
+    """``ProviderError: An internal error occurred`` says where the real message is."""
+    if not error.endswith(f": {HIDDEN_MESSAGE}"):
+        return error
+    kind = error[: -len(HIDDEN_MESSAGE) - 2]
+    return (f"{error} (the server hid the message: it shows messages only for ValueError, TypeError, KeyError, "
+            f"AttributeError, RuntimeError, TimeoutError and LangGraph's own errors; the {kind} and its traceback "
+            "are in the server's log)")
 
 
 class RemoteTarget:
@@ -583,9 +614,51 @@ class RemoteTarget:
         return self._assistant(resp, f"POST /assistants/{assistant_id}/latest")
 
     async def delete(self, assistant_id: str) -> None:
-        """Delete it, its versions and the threads its runs made; already gone is fine."""
+        """Delete it, its versions, the threads its runs made and the controller's notes on it
+        (an assistant made again with this id starts without them); already gone is fine."""
         await self._request("DELETE", f"/assistants/{assistant_id}", params={"delete_threads": "true"},
                             ok=(200, 202, 204, 404), write=True)
+        namespace = [*NOTES, assistant_id.lower()]
+        try:
+            resp = await self._request("POST", "/store/items/search",
+                                       json_body={"namespace_prefix": namespace, "limit": NOTES_PAGE}, ok=(200, 404, 405))
+            found = self._decode(resp, "POST /store/items/search", dict, "an object").get("items") or [] \
+                if resp.status_code == 200 else []
+            for item in found if isinstance(found, list) else []:
+                await self._request("DELETE", "/store/items", json_body={"namespace": namespace, "key": item.get("key")},
+                                    ok=(200, 204, 404), write=True)
+        except TargetError as exc:  # the assistant is gone; its notes only wait for the next one of this id
+            log.warning("notes of deleted assistant %s not removed: %s", assistant_id, exc)
+
+    # -- notes (the server's store API: beside an assistant, no version) -------------------
+
+    async def notes(self, assistant_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """Every note under the controller's namespace (one paged search), kept for ``assistant_ids``."""
+        wanted = {a.lower() for a in assistant_ids}
+        if not wanted:
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        offset = 0
+        while True:
+            body = {"namespace_prefix": list(NOTES), "limit": NOTES_PAGE, "offset": offset}
+            resp = await self._request("POST", "/store/items/search", json_body=body, ok=(200, 404, 405))
+            if resp.status_code != 200:  # a server without the store API keeps no notes: none are known
+                return out
+            found = self._decode(resp, "POST /store/items/search", dict, "an object").get("items")
+            items = found if isinstance(found, list) else []
+            for item in items:
+                owner_id, value = _noted(item.get("namespace")), item.get("value")
+                if isinstance(value, dict) and owner_id in wanted:
+                    out.setdefault(owner_id, {})[str(item.get("key"))] = value
+            if len(items) < NOTES_PAGE:
+                return out
+            offset += len(items)
+
+    async def put_note(self, assistant_id: str, key: str, value: dict[str, Any]) -> None:
+        body = {"namespace": [*NOTES, assistant_id.lower()], "key": key, "value": value, "index": False}
+        resp = await self._request("PUT", "/store/items", json_body=body, ok=(200, 204, 404, 405), write=True)
+        if resp.status_code in (404, 405):
+            log.warning("%s keeps no notes (no store API): verdicts are not recorded there", self.url)
 
     async def graphs(self) -> dict[str, GraphInfo]:
         """Graphs, as the per-graph system assistants show them, with their schemas.
@@ -632,7 +705,8 @@ class RemoteTarget:
         await self._request("DELETE", f"/threads/{thread_id}", ok=(200, 202, 204, 404), write=True)
 
     async def run(self, assistant_id: str, input: Any, *, thread_id: str | None = None,
-                  timeout: float = 60.0) -> RunOutcome:
+                  timeout: float = 60.0, config: dict[str, Any] | None = None,
+                  context: dict[str, Any] | None = None) -> RunOutcome:
         """Run the active version once (never retried: a run is not idempotent).
 
         Stateless runs keep their temporary thread (``on_completion: keep``) so the run's
@@ -640,10 +714,15 @@ class RemoteTarget:
         plus a margin drops the connection, which cancels the run (``on_disconnect``).
         A 4xx before the run starts (unknown assistant or thread, busy thread) is an
         ``error`` outcome; an unreachable or failing server raises TargetError.
+        ``config``/``context`` go in the body: the server merges them over the assistant's.
         """
         path = f"/threads/{thread_id}/runs/wait" if thread_id else "/runs/wait"
         body: dict[str, Any] = {"assistant_id": assistant_id, "input": input,
                                 "on_completion": "keep", "on_disconnect": "cancel"}
+        if config:
+            body["config"] = config
+        if context:
+            body["context"] = context
         if thread_id:
             body["multitask_strategy"] = "reject"
         deadline = timeout + RUN_MARGIN_S
@@ -690,7 +769,7 @@ class RemoteTarget:
         except (ValueError, UnicodeDecodeError):
             return outcome("error", error=f"InvalidResponse: not JSON: {raw[:200]!r}")
         failure = values.pop("__error__", None) if isinstance(values, dict) else None
-        error = f"{failure.get('error')}: {failure.get('message')}" if isinstance(failure, dict) else None
+        error = hidden_error_hint(f"{failure.get('error')}: {failure.get('message')}") if isinstance(failure, dict) else None
         status = "error" if failure else "success"
         if ref:
             try:

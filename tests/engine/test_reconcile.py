@@ -45,7 +45,7 @@ def test_a_bad_edit_leaves_the_last_good_manifests_and_their_revision_in_force(r
     failed = next(e for e in events if isinstance(e, Failed))
     assert "the last good manifests stay in force" in failed.message and failed.retry_in is None
     statuses = [e for e in events if isinstance(e, StatusRead)]
-    assert [(s.revision, s.ok, s.plan is not None) for s in statuses] == [(head, True, True), (head, True, True)]
+    assert [(s.revision, s.ok, s.status is not None) for s in statuses] == [(head, True, True), (head, True, True)]
     finished = [e for e in events if isinstance(e, ReconcileFinished)]
     assert [f.ok for f in finished] == [True, False]
     assert reconciler.in_force is not None and reconciler.in_force.revision == head

@@ -76,8 +76,8 @@ def test_observers_hear_a_pass_in_order_and_its_status_before_it_finishes(projec
     assert kinds(events) == ["PassDue", "ReconcileStarted", "ManifestsAccepted", "Applied", "Applied", "Applied",
                              "StatusRead", "ReconcileFinished", "Stopped"]
     status = next(e for e in events if isinstance(e, StatusRead))
-    assert status.ok and status.plan is not None and status.checked_out is None
-    assert {c.action for c in status.plan.changes} == {"noop"}  # read after the writes
+    assert status.ok and status.status is not None and status.checked_out is None
+    assert {r.sync for r in status.status.rows} == {"Synced"}  # read after the writes
     assert events[-2] == ReconcileFinished("start", ok=True, counts={"create": 3})
     assert events[-1] == Stopped(0)
 

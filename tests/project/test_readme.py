@@ -29,7 +29,7 @@ def test_tour_runs_as_written(tmp_path: Path):
     assert "3 manifests valid" in out
     assert "Plan: 3 to create, 0 to update, 0 to repin, 0 to delete." in out
     assert '~ config.configurable.style: "tweet" → "plain"' in out
-    assert "tweet-writer: v2 → v1 (repinned)" in out
+    assert "tweet-writer: v2 → v1 (repinned; cases: the manifests (the cases it was written with))." in out
     assert "Smoke: 1 passed, 0 failed." in out
 
 

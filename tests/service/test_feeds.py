@@ -8,6 +8,7 @@ from controller.core.content import Content
 from controller.engine.desired import Declaration
 from controller.engine.events import Applied, PassDue, ReconcileFinished, ReconcileStarted, RolledBack, StatusRead
 from controller.engine.plan import Change, Plan
+from controller.engine.status import Status, status_rows
 from controller.service.feeds import NO_STATUS, MetricsFeed, StatusFeed
 from controller.service.http import Health, Snapshot
 from controller.service.metrics import Metrics
@@ -19,7 +20,8 @@ def change(name: str, action: str) -> Change:
                   before=live)  # type: ignore[arg-type]
 
 
-PLAN = Plan("acme", "local", (change("a", "noop"), change("b", "update"), change("c", "create"), change("d", "delete")))
+_PLAN = Plan("acme", "local", (change("a", "noop"), change("b", "update"), change("c", "create"), change("d", "delete")))
+PLAN = Status(_PLAN.owner, _PLAN.target, tuple(status_rows(_PLAN)))
 
 
 def sample(metrics: Metrics, name: str) -> float:

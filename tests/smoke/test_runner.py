@@ -49,7 +49,8 @@ class FakeTarget:
         if self.fail_delete:
             raise TargetError("delete failed")
 
-    async def run(self, assistant_id: str, input: Any, *, thread_id: str | None = None, timeout: float = 60.0) -> RunOutcome:
+    async def run(self, assistant_id: str, input: Any, *, thread_id: str | None = None, timeout: float = 60.0,
+                  config: dict | None = None, context: dict | None = None) -> RunOutcome:
         self.runs.append((assistant_id, input, thread_id, timeout))
         result = self.script(assistant_id, input, thread_id)
         if asyncio.iscoroutine(result):
