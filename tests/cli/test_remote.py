@@ -283,7 +283,9 @@ def test_one_target_per_name_whether_named_or_given_by_url(repo, owner, remote_s
     smoke mode and maxDeletes follow its name, also at another URL (an in-cluster address)."""
     monkeypatch.delenv("CONTROLLER_TARGET")
     code, out, err = run(capsys, "apply", ".", "--url", remote_server.url, "--auto-approve", "--no-smoke")
-    assert code == 0 and "warning" not in err, out + err  # the URL is dev-server's: its settings, no warning
+    # the URL is dev-server's: its settings, no warning about unused values (other tests' owners
+    # on this shared server may well draw the owner-change line)
+    assert code == 0 and "is no target of controller.yaml" not in err, out + err
     tweet = sdk.assistants.get(assistant_id_for(owner, "tweet-writer"))
     assert tweet["config"]["configurable"]["signature"] == "the dev team"  # dev-server's values
     assert run(capsys, "plan", ".", "-t", "dev-server", "--detailed-exitcode")[0] == 0  # the same content
