@@ -19,6 +19,7 @@ from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
+from controller.targets import lock as targets_lock
 from controller.targets import open_target
 from controller.targets.base import Target
 from controller.targets.lock import StateLock
@@ -52,9 +53,7 @@ def _duration(args: argparse.Namespace, flag: str, default: float = 0.0) -> floa
 
 def state_lock(spec: TargetSpec, timeout: float) -> contextlib.AbstractContextManager:
     """The embedded target's state lock for a whole run (a remote target has no state file here)."""
-    if spec.url:
-        return contextlib.nullcontext()
-    return StateLock(os.path.abspath(spec.embedded or ".controller/state.db"), timeout=timeout)
+    return targets_lock.state_lock(spec, timeout) or contextlib.nullcontext()
 
 
 def _scope(args: argparse.Namespace) -> Scope:
@@ -200,7 +199,8 @@ def _is_plan_file(path: str) -> bool:
 async def _apply(args: argparse.Namespace, console: Console, ws: Workspace, options: SyncOptions, view: View,
                  saved: bool) -> int:
     from controller.engine.apply import ApplyResult, apply_plan, clean_candidates
-    from controller.engine.pipeline import plan_with_basis, record_applied
+    from controller.engine.pipeline import plan_with_basis
+    from controller.engine.synced import record_applied
 
     async with open_target(ws.spec) as target:
         if saved:

@@ -193,9 +193,9 @@ def load_files(files: Iterable[FoundFile], options: LoadOptions) -> FileLoads:
 def read_files(files: Iterable[FoundFile], options: LoadOptions) -> list[FileText]:
     """The files' texts, before anything is parsed: a caller that knows a text's result
     already (by its :class:`FileKey`) loads only the others (:func:`load_texts`)."""
-    where = _Where(options.root)
+    where = PathNames(options.root)
     out = []
-    for path, explicit in files:
+    for path, explicit, _ in files:
         shown, source = where(path)
         try:
             text: str | None = read_text(path)
@@ -224,12 +224,18 @@ def load_text(text: str, shown: str, options: LoadOptions) -> list[LoadedManifes
 
 def file_digest(text: str, dependencies: Iterable[Dependency], options: LoadOptions) -> str | None:
     """The digest a file with this text and these dependencies has now (None without a store)."""
-    return options.store.digest(text, dependencies, _resolver(options)) if options.store is not None else None
+    return digest_of_key(text_key(text), dependencies, options)
 
 
-class _Where:
-    """A file's path as shown and its path from the root, with one getcwd per load, not
-    several per file (relpath's own cost is most of a no-op load of 2,500 files' bookkeeping)."""
+def digest_of_key(key: str, dependencies: Iterable[Dependency], options: LoadOptions) -> str | None:
+    """The digest of a file whose text hashes to ``key`` (``store.text_key``), with these dependencies, now."""
+    return options.store.digest_of_key(key, dependencies, _resolver(options)) if options.store is not None else None
+
+
+class PathNames:
+    """A file's path as shown (relative to the working directory when inside it) and its path
+    from the root: one getcwd per load, not several per file (relpath's own cost is most of
+    a no-op load of 2,500 files' bookkeeping)."""
 
     def __init__(self, root: str | None):
         self.cwd = os.getcwd()

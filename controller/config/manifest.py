@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from controller.core.content import RESERVED_CONFIGURABLE_KEYS, RESERVED_METADATA_KEYS
+from controller.core.content import KEY_PREFIX, OWNER_PATTERN, RESERVED_CONFIGURABLE_KEYS, RESERVED_METADATA_KEYS
 from controller.core.durations import DURATION_PATTERN, format_duration, parse_duration
 from controller.core.paths import parse_path
 
@@ -232,7 +232,7 @@ class Spec(Strict):
         reserved = sorted(RESERVED_METADATA_KEYS & set(metadata))
         if reserved:
             raise ValueError(_reserved(reserved))
-        managed = sorted(k for k in metadata if k.startswith("controller/"))
+        managed = sorted(k for k in metadata if k.startswith(KEY_PREFIX))
         if managed:
             raise ValueError(f"{', '.join(managed)}: the controller/ prefix is reserved for the controller's own keys")
         if metadata.get("created_by") == "system":
@@ -302,7 +302,7 @@ class ControllerConfig(Strict):
     )
     apiVersion: Literal["assistant-controller/v1"]
     kind: Literal["Config"]
-    owner: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    owner: str | None = Field(None, pattern=OWNER_PATTERN)
     defaultTarget: str | None = None
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     #: Webhook that `controller watch` POSTs applied, rolled-back, drift and error events to

@@ -21,9 +21,11 @@ import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from controller.config.projectfile import ProjectConfig, TargetEntry, load_config
 from controller.config.store import LoadStore
+from controller.core import content
 from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.core.fs import display_path, find_up
@@ -42,8 +44,7 @@ OWNER_ENV = "CONTROLLER_OWNER"
 #: Where the owner came from, as messages and plan headers name it.
 OWNER_FROM_FLAG, OWNER_FROM_ENV, OWNER_FROM_CONFIG = "--owner", OWNER_ENV, "controller.yaml"
 OWNER_DEFAULT = "default: name of the project root folder"
-#: The same rule as ``owner:`` in controller.yaml (config/manifest.py ControllerConfig).
-OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+OWNER_PATTERN = re.compile(content.OWNER_PATTERN)
 OWNER_HOWTO = f"set owner: in controller.yaml, or pass --owner NAME, or set {OWNER_ENV}"
 
 
@@ -61,7 +62,7 @@ class TargetSpec:
     embedded: str | None = None
     graphs: str | None = None
     values: Mapping[str, str] = field(default_factory=dict)
-    smoke: str = "after"
+    smoke: Literal["after", "before"] = "after"
     max_deletes: int = DEFAULT_MAX_DELETES
     concurrency: int = DEFAULT_CONCURRENCY
     #: Seconds a write to a remote target waits for its answer (None: the target's default).

@@ -273,6 +273,10 @@ class LoadStore:
         from a file's manifests on it (:meth:`memo`)."""
         return self._digest(text_key(text), dependencies, resolve)
 
+    def digest_of_key(self, key: str, dependencies: Iterable[Dependency], resolve: Resolver) -> str:
+        """:meth:`digest` of a text known only by its ``text_key`` (a caller that did not read it again)."""
+        return self._digest(key, dependencies, resolve)
+
     def keep(self, text: str, dependencies: Iterable[Dependency], resolve: Resolver,
              manifests: tuple[StoredManifest, ...]) -> None:
         """Remember what a file that loaded without a problem validated to."""

@@ -25,6 +25,11 @@ NAMESPACE = uuid.UUID("5d0a4e6c-2f8e-5b1a-9d63-4c1f0e7a8b21")
 #: The Agent Server's namespace for per-graph system assistants (not RFC 4122's NAMESPACE_URL).
 SYSTEM_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 
+#: Every metadata key the controller writes starts with this (manifests may not use it).
+KEY_PREFIX = "controller/"
+#: What an owner may be: a controller.yaml ``owner:``, ``--owner`` or ``CONTROLLER_OWNER``.
+OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
 OWNER_KEY = "controller/owner"
 NAME_KEY = "controller/name"
 REVISION_KEY = "controller/revision"

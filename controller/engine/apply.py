@@ -72,7 +72,7 @@ class SyncOptions:
     def resolve(cls, spec: TargetSpec, *, no_smoke: bool = False, smoke: SmokeMode | None = None,
                 keep_failed: bool = False, max_deletes: int | None = None) -> SyncOptions:
         """Flags first, then the target's settings in controller.yaml."""
-        mode: SmokeMode = "off" if no_smoke else (smoke or spec.smoke)  # type: ignore[assignment]
+        mode: SmokeMode = "off" if no_smoke else (smoke or spec.smoke)
         return cls(smoke=mode, keep_failed=keep_failed,
                    max_deletes=spec.max_deletes if max_deletes is None else max_deletes,
                    concurrency=spec.concurrency)

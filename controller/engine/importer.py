@@ -28,7 +28,7 @@ from controller.config.files import API_VERSION
 from controller.config.interpolate import substitute
 from controller.config.manifest import NAME_PATTERN, AssistantManifest
 from controller.config.settings import git_toplevel
-from controller.core.content import CANDIDATE_KEY, NAME_KEY, RESERVED_METADATA_KEYS, declared
+from controller.core.content import CANDIDATE_KEY, KEY_PREFIX, NAME_KEY, RESERVED_METADATA_KEYS, declared
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.core.fs import display_path, find_up
 from controller.engine.pipeline import Workspace
@@ -95,7 +95,7 @@ def manifest(state: AssistantState, name: str) -> dict[str, Any]:
     if context:
         spec["context"] = context
     metadata = {k: v for k, v in (c.metadata or {}).items()
-                if v is not None and not k.startswith("controller/") and k not in RESERVED_METADATA_KEYS}
+                if v is not None and not k.startswith(KEY_PREFIX) and k not in RESERVED_METADATA_KEYS}
     if metadata:
         spec["metadata"] = metadata
     return {"apiVersion": API_VERSION, "kind": "Assistant",

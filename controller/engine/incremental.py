@@ -73,7 +73,7 @@ class ManifestSet:
             found = [FoundFile(old[key].path, old[key].explicit) for key in keys]
         else:  # a new file: found where a full load finds it (its place decides which duplicate is reported)
             found = find_files(ws.paths, root)
-            keys = [os.path.abspath(path) for path, _ in found]
+            keys = [os.path.abspath(f.path) for f in found]
         reread = [f for f, key in zip(found, keys, strict=True) if key in wanted or key not in old]
         store = ws.open_store()
         loads = load_files(reread, ws.load_options(environ, store=store))
@@ -92,7 +92,7 @@ class ManifestSet:
         revision = git_revision(root, [m.file for items in fresh.values() for m in items])
         owner = ws.settings.owner
         files = {key: Entry(path, explicit, fresh[key], [desired_state(m, owner, revision) for m in fresh[key]])
-                 if key in fresh else old[key] for (path, explicit), key in zip(found, keys, strict=True)}
+                 if key in fresh else old[key] for (path, explicit, _), key in zip(found, keys, strict=True)}
         changed_desired = [d for key in fresh for d in files[key].desired]
         gone = [key for key in old if key not in files]
         before = {d.assistant_id for key in [*fresh, *gone] if key in old for d in old[key].desired}

@@ -8,12 +8,11 @@ lock held by someone else ends the run (exit 1), neither of which an observer ca
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from controller.core.errors import ControllerError
 from controller.engine.pipeline import Workspace
-from controller.targets.lock import StateLock
+from controller.targets.lock import StateLock, state_lock
 
 
 class StateHold:
@@ -32,8 +31,8 @@ class StateHold:
             spec = workspace().spec
         except ControllerError:
             return  # invalid settings: the pass reports them, the next pass tries again
-        if not spec.url:
-            lock = StateLock(os.path.abspath(spec.embedded or ".controller/state.db"), timeout=self.timeout)
+        lock = state_lock(spec, self.timeout)
+        if lock is not None:
             await lock.acquire_async()
             self.lock = lock
         self.settled = True

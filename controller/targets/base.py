@@ -75,27 +75,19 @@ class RunOutcome:
     status: Literal["success", "error", "timeout", "interrupted"]
     output: Any = None
     error: str | None = None  # "ValueError: boom" for status == "error"
-    thread_id: str | None = None
     #: Values the output may hold that must never be printed (the embedded target's
     #: langgraph.json ``env``); the output itself is left exact, for the checks.
     secrets: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "success"
 
 
 @runtime_checkable
 class Target(Protocol):
     """What the controller needs from a place that stores and runs assistants."""
 
-    #: Human-readable name for messages ("embedded .controller/state.db", a URL).
-    description: str
-
     @property
     def profile(self) -> ServerProfile:
         """What this target can do and how it differs (targets/profiles.py): plan and apply
-        consult it instead of naming servers. A server's is known once it answered a listing."""
+        consult it instead of naming servers. A server's is known once it answered a request."""
 
     def predict_set_active(self, version: Content, live: Content) -> Content:
         """What ``set_active`` to ``version`` will make the live content, over ``live``

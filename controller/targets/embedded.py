@@ -159,7 +159,6 @@ class EmbeddedTarget:
 
     def __init__(self, db_path: str, graphs_file: str | None, cache_dir: str | None = None):
         self.db_path = db_path
-        self.description = f"embedded {db_path}"
         self.registry = GraphRegistry(graphs_file, os.path.join(cache_dir, "graphs.json") if cache_dir else None)
         self._db: sqlite3.Connection | None = None
         self._in_batch = False
@@ -447,22 +446,22 @@ class EmbeddedTarget:
                   config: dict[str, Any] | None = None, context: dict[str, Any] | None = None) -> RunOutcome:
         state = await self.get(assistant_id)
         if state is None:
-            return RunOutcome("error", error=f"NotFound: assistant {assistant_id} not found", thread_id=thread_id)
+            return RunOutcome("error", error=f"NotFound: assistant {assistant_id} not found")
         if thread_id is not None and thread_id not in self._threads:
-            return RunOutcome("error", error=f"NotFound: thread {thread_id} not found", thread_id=thread_id)
+            return RunOutcome("error", error=f"NotFound: thread {thread_id} not found")
         secrets = self.registry.apply_env()  # before the graph's import, as langgraph dev does
         try:
             job = self._job(state, input, thread_id, config, context)
         except RunRefused as exc:
-            return RunOutcome("error", error=f"BadRequest: {exc}", thread_id=thread_id)
+            return RunOutcome("error", error=f"BadRequest: {exc}")
         try:
             output = await _in_daemon_thread(job, timeout)
         except TimeoutError:
-            return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s", thread_id=thread_id)
+            return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s")
         except Exception as exc:
-            return RunOutcome("error", error=redact(f"{type(exc).__name__}: {exc}", secrets), thread_id=thread_id,
+            return RunOutcome("error", error=redact(f"{type(exc).__name__}: {exc}", secrets),
                               secrets=secrets)
-        return RunOutcome("success", output=_plain(output), thread_id=thread_id, secrets=secrets)
+        return RunOutcome("success", output=_plain(output), secrets=secrets)
 
     def _job(self, state: AssistantState, input: Any, thread_id: str | None,
              run_config: dict[str, Any] | None, run_context: dict[str, Any] | None) -> Callable[[], Any]:

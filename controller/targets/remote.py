@@ -204,7 +204,6 @@ class RemoteTarget:
         ``write_timeout``: seconds a write waits for its answer; ``settle_window``: seconds
         a timed-out write is watched for afterwards (default: twice ``write_timeout``)."""
         self.url = url.rstrip("/")
-        self.description = self.url
         self.source = source
         self.api_key_env = api_key_env
         self._api_key = api_key or None
@@ -741,7 +740,7 @@ class RemoteTarget:
         except (TimeoutError, httpx.ReadTimeout, httpx.WriteTimeout):
             if ref and not thread_id:
                 await self._forget_thread(ref[0])
-            return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s", thread_id=thread_id)
+            return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s")
         except httpx.HTTPError as exc:  # unreachable server, connection reset: not the run's fault
             if isinstance(exc, NOT_SENT):
                 hopeless = self._cannot_connect(exc)
@@ -756,7 +755,7 @@ class RemoteTarget:
     async def _outcome(self, resp: httpx.Response, raw: bytes, ref: tuple[str, str] | None, path: str,
                        assistant_id: str, thread_id: str | None) -> RunOutcome:
         def outcome(status: Any, output: Any = None, error: str | None = None) -> RunOutcome:
-            return RunOutcome(status, output, error, thread_id)
+            return RunOutcome(status, output, error)
 
         if resp.status_code == 429 or resp.status_code >= 500:
             raise self._error(TargetError, f"POST {path} (assistant {assistant_id})",

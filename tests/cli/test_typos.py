@@ -21,7 +21,7 @@ def test_a_mistyped_api_version_is_an_error_everywhere_and_prune_deletes_nothing
     edit(repo / TWEET, old, new)
     for argv in (("validate", "."), ("plan", "."), ("plan", ".", "--prune"), ("apply", ".", "--prune", "--auto-approve")):
         code, out, err = run(capsys, *argv)
-        assert code == 1 and f"assistants/tweet-writer.yaml:" in err and message in err, (argv, out + err)
+        assert code == 1 and "assistants/tweet-writer.yaml:" in err and message in err, (argv, out + err)
     assert state(repo, "tweet-writer") is not None  # nothing was deleted
 
 

@@ -132,3 +132,21 @@ def test_the_record_holds_no_secret(repo, capsys, monkeypatch):
         (value,) = conn.execute("SELECT value FROM records WHERE tbl LIKE 'synced%'").fetchone()
     record = json.loads(value)
     assert len(record["files"]) == 4 and record["generation"]
+
+
+def test_files_whose_stat_is_unchanged_are_not_even_read_and_an_edit_still_is(repo, capsys, monkeypatch):
+    import os
+    import time
+
+    old = time.time() - 3600
+    for path in repo.rglob("*.yaml"):  # files older than the file system's timestamp granularity
+        os.utime(path, (old, old))
+    assert "No changes" in run(capsys, "plan", ".")[1]  # recorded with their stat
+    read: list[str] = []
+    real = loader.read_text
+    monkeypatch.setattr(loader, "read_text", lambda path: read.append(path) or real(path))
+    assert "No changes" in run(capsys, "plan", ".")[1]
+    assert read == []
+    edit(repo / TWEET, "style: tweet", "style: plain")  # a new mtime: read, and planned
+    code, out, _ = run(capsys, "plan", ".")
+    assert [os.path.basename(p) for p in read] == ["tweet-writer.yaml"] and "1 to update" in out

@@ -259,7 +259,7 @@ def _always(status: int, detail: str = "injected", headers: dict[str, str] | Non
 def test_giving_up_names_the_request_and_hides_the_key() -> None:
     aid = "11111111-1111-4111-8111-111111111111"
     target = RemoteTarget("http://agents.test", KEY, transport=_always(503), retries=3, **FAST)
-    assert KEY not in repr(target) and KEY not in target.description
+    assert KEY not in repr(target) and KEY not in target.url
 
     async def body() -> None:
         with pytest.raises(TargetError) as caught:
