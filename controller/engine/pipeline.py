@@ -144,7 +144,7 @@ async def compute_plan(ws: Workspace, target: Target, desired: list[Desired], sc
     seen = await observe(target, desired, ws.settings.owner, reads)
     plan = make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
-        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=scope.prune, adopt=scope.adopt,
+        target=ws.spec.label, profile=target.profile, prune=scope.prune, adopt=scope.adopt,
         others=seen.others,
     )
     _refuse_deleting_what_is_still_written(ws, plan)
@@ -194,7 +194,7 @@ async def compute_partial_plan(ws: Workspace, target: Target, desired: list[Desi
     seen = await observe_some(target, desired, removed if scope.prune else [], ws.settings.owner)
     plan = make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
-        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=scope.prune,
+        target=ws.spec.label, profile=target.profile, prune=scope.prune,
     )
     _refuse_deleting_what_is_still_written(ws, plan)
     return dataclasses.replace(plan, owner_source=ws.settings.owner_source)
@@ -241,5 +241,5 @@ async def status_plan(ws: Workspace, target: Target, desired: list[Desired]) -> 
     seen = await observe(target, desired, ws.settings.owner)
     return make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
-        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=True,
+        target=ws.spec.label, profile=target.profile, prune=True,
     )

@@ -88,6 +88,7 @@ class _Change(_Loose):
     content: _Body | None
     sensitive: list[list[str | int]]
     smoke: list[dict[str, Any]]
+    after: list[str] = []
     diff: list[dict[str, Any]] | None = None
 
 
@@ -124,6 +125,7 @@ def dumps(plan: Plan, where: TargetRecord | None = None) -> str:
             "content": _content_out(c.content, c, salt),
             "sensitive": [list(p) for p in sorted(c.sensitive, key=str)],
             "smoke": [s.model_dump(mode="json", by_alias=True, exclude_unset=True) for s in c.smoke],
+            "after": list(c.after),
             "diff": change_diff(c),  # what was reviewed: apply shows it, line for line
         })
     return json.dumps({
@@ -252,7 +254,7 @@ def _build(path: str, data: dict[str, Any], resolve: Callable[[str], Any]) -> Pl
         changes.append(Change(
             action=c["action"], declared=declared, seen_version=c["seen_version"], before=contents["before"],
             content=contents["content"], to_version=c["to_version"], adopt=c["adopt"],
-            warnings=tuple(c["warnings"]), reason=c["reason"],
+            warnings=tuple(c["warnings"]), reason=c["reason"], after=tuple(c.get("after", ())),
             reviewed=tuple(c["diff"]) if c.get("diff") is not None else None,
         ))
     return Plan(owner=data["owner"], target=data["target"], changes=tuple(changes),

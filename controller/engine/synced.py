@@ -208,7 +208,7 @@ async def plan_since(ws: Workspace, target: Target, generation: str, record_it: 
     seen = await (observe_some(target, desired, [], owner) if record is not None else observe(target, desired, owner))
     candidates = record.candidates if record is not None else any(CANDIDATE_KEY in s.content.metadata for s in seen.owned)
     planned = make_plan(desired, seen.assistants, seen.owned, graphs, owner=owner, target=ws.spec.label,
-                        predict_set_active=target.predict_set_active, others=seen.others)
+                        profile=target.profile, others=seen.others)
     marked = {t.path for t in texts if t.text is not None and DEFAULTS_MARK in t.text}
     changes, basis = _merge(found, hits, loads, desired, planned, PathNames(ws.settings.root), time.time(), marked)
     plan = dataclasses.replace(planned, changes=tuple(changes), owner_source=ws.settings.owner_source)
