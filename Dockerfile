@@ -1,4 +1,6 @@
-# assistant-controller as a service: `controller watch --git URL --listen 0.0.0.0:8080`.
+# assistant-controller as a service: `controller watch --git URL -t TARGET --listen 0.0.0.0:8080`.
+# Name the target of the repository's controller.yaml with -t or CONTROLLER_TARGET, and its
+# place in the checkout (when not at the root) with --config or CONTROLLER_CONFIG.
 # Linted with hadolint (tests/test_deploy.py); see "Run it as a service" in README.md for how to run it.
 FROM python:3.12.11-slim-bookworm
 

@@ -8,7 +8,7 @@ on. After its first reconcile-finished, writer-00000's system_prompt is edited K
 latency = arrival on watch's stdout of its `applied` event (and of the reconcile-finished
 after it) − the end of the file write; median and p90. With smoke on (`smoke: after`),
 `applied` is printed before the smoke run: reconcile-finished is the smoke-gated figure.
-The latency includes watchfiles' debouncing (watch.py's STEP_MS=20: changes are yielded once
+The latency includes watchfiles' debouncing (engine/folder.py's STEP_MS=20: changes are yielded once
 none came for 20 ms; DEBOUNCE_MS caps the grouping): ~20-40ms of each figure. A pass after an
 edit is incremental (only the edited file re-planned); the note counts the passes by scope.
 Sizes of 10,000 and more make --large-edits edits (their full passes take seconds).

@@ -170,11 +170,11 @@ def child_env() -> dict[str, str]:
 class Watch:
     """A running `controller watch -o json`: its events arrive on a queue from a reader thread."""
 
-    def __init__(self, cwd: Path, *flags: str, interval: str = "1s"):
+    def __init__(self, cwd: Path, *flags: str, interval: str = "1s", paths: tuple[str, ...] = (".",)):
         self.err_path = cwd.parent / f"watch-{uuid.uuid4().hex[:8]}.stderr"
         self._err = open(self.err_path, "wb")  # noqa: SIM115 - held by the watch process
         self.proc = subprocess.Popen(
-            [*controller_command(), "watch", ".", "-o", "json", "--interval", interval, *flags],
+            [*controller_command(), "watch", *paths, "-o", "json", "--interval", interval, *flags],
             cwd=cwd, env=child_env(), stdout=subprocess.PIPE, stderr=self._err, stdin=subprocess.DEVNULL, text=True,
         )
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()

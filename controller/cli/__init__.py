@@ -63,7 +63,7 @@ GC_THRESHOLD = (100_000, 50, 100)
 #: Commands that load, plan and print, and end: they make little cyclic garbage and keep what
 #: they build to the end, so the cycle collector would only rescan it (a no-op plan of 10,000
 #: manifests spends a tenth of its time there). Commands that run graphs or loop keep it on.
-NO_CYCLE_COLLECTION = frozenset({"validate", "plan", "status", "history", "import", "schema"})
+NO_CYCLE_COLLECTION = frozenset({"validate", "plan", "status", "history", "import", "schema", "render"})
 
 
 def _fewer_collections(command: str) -> None:
@@ -83,8 +83,8 @@ def _invalid(exc: InvalidInput, console: Console, command: str) -> int:
     n = len(exc.problems)
     if console.json:
         console.emit({"ok": False, "errors": [str(p) for p in exc.problems], **({"warnings": list(exc.warnings)} if exc.warnings else {})})
-    # validate never writes, so saying nothing was written would only puzzle
-    written = "" if command == "validate" else "; nothing was written"
+    # validate and render never write, so saying nothing was written would only puzzle
+    written = "" if command in ("validate", "render") else "; nothing was written"
     console.error(f"{n} error{'s' if n != 1 else ''}{written}.")
     return exc.exit_code
 

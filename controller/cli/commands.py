@@ -8,19 +8,20 @@ import dataclasses
 import os
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from controller.cli import planview
 from controller.cli.console import Console
 from controller.config.settings import SMOKE_CONCURRENCY, OwnerRequired, TargetSpec
-from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY
+from controller.core.content import PROMPTS_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.durations import parse_duration
 from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
+from controller.targets import lock as targets_lock
 from controller.targets import open_target
-from controller.targets.base import AssistantState, Target
+from controller.targets.base import Target
 from controller.targets.lock import StateLock
 
 if TYPE_CHECKING:  # (imported where used: a no-op plan needs neither the apply phases nor the event views)
@@ -29,12 +30,16 @@ if TYPE_CHECKING:  # (imported where used: a no-op plan needs neither the apply 
     from controller.engine.apply import SyncOptions
 
 
-def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Workspace:
-    return Workspace.load(
+def _workspace(args: argparse.Namespace, paths: list[str] | None = None, *, require_owner: bool = True) -> Workspace:
+    ws = Workspace.load(
         paths if paths is not None else (args.paths or ["."]),
         config=args.config, target=getattr(args, "target", None), url=getattr(args, "url", None),
         concurrency=getattr(args, "concurrency", None), owner=getattr(args, "owner", None),
+        require_owner=require_owner,
     )
+    for note in ws.spec.notes:  # (stderr: never in the way of JSON or a plan on stdout)
+        print(f"warning: {note}", file=sys.stderr)
+    return ws
 
 
 def _duration(args: argparse.Namespace, flag: str, default: float = 0.0) -> float:
@@ -49,9 +54,27 @@ def _duration(args: argparse.Namespace, flag: str, default: float = 0.0) -> floa
 
 def state_lock(spec: TargetSpec, timeout: float) -> contextlib.AbstractContextManager:
     """The embedded target's state lock for a whole run (a remote target has no state file here)."""
-    if spec.url:
-        return contextlib.nullcontext()
-    return StateLock(os.path.abspath(spec.embedded or ".controller/state.db"), timeout=timeout)
+    return targets_lock.state_lock(spec, timeout) or contextlib.nullcontext()
+
+
+N = TypeVar("N", bound="_Named")
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def _named(items: list[N], names: list[str]) -> list[N]:
+    """The items called ``names`` (all of them without names); an unknown name is an error."""
+    if not names:
+        return items
+    known = {i.name for i in items}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidInput([Problem(message=f"no manifest named {n!r} (declared: {', '.join(sorted(known)) or 'none'})")
+                            for n in unknown])
+    return [i for i in items if i.name in names]
 
 
 def _scope(args: argparse.Namespace) -> Scope:
@@ -74,9 +97,24 @@ async def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         raise InvalidInput(problems, shown + graph_warnings)
     for warning in shown + graph_warnings:
         console.warn(warning)
+    defaults = loads.defaults.docs
     console.emit({"ok": True, "manifests": [{"name": m.name, "source": m.location} for m in loaded],
+                  "defaults": [{"name": d.name, "source": f"{d.file}:{d.line}"} for d in defaults],
                   "warnings": [str(p) for p in loads.warnings] + graph_warnings})
-    console.result(f"{len(loaded)} manifest{'s' if len(loaded) != 1 else ''} valid (owner {ws.settings.owner}, target {ws.spec.name}).")
+    with_defaults = f", {len(defaults)} Defaults" if defaults else ""
+    console.result(f"{len(loaded)} manifest{'s' if len(loaded) != 1 else ''} valid{with_defaults} "
+                   f"(owner {ws.settings.owner}, target {ws.spec.name}).")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace, console: Console) -> int:
+    """The effective manifests (config/render.py): what validate checked, as it will be written."""
+    from controller.config.render import as_json, as_yaml
+
+    ws = _workspace(args, paths=args.paths or ["."], require_owner=False)
+    loaded = _named(ws.manifests().manifests, args.names)
+    console.emit(as_json(loaded))
+    console.result(as_yaml(loaded))
     return 0
 
 
@@ -118,21 +156,22 @@ async def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     return 2 if args.detailed_exitcode and plan.has_changes else 0
 
 
-def _confirm(auto_approve: bool) -> None:
+def _confirm(auto_approve: bool, what: str = "apply") -> None:
     if auto_approve:
         return
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise ControllerError("refusing to apply without --auto-approve: there is no terminal to confirm on")
-    answer = input("\nDo you want to apply these changes? Only 'yes' will be accepted: ")
+        raise ControllerError(f"refusing to {what} without --auto-approve: there is no terminal to confirm on")
+    answer = input(f"\nDo you want to {what} {'these changes' if what == 'apply' else 'these assistants'}? "
+                   "Only 'yes' will be accepted: ")
     if answer.strip() != "yes":
-        raise ControllerError("apply cancelled; nothing was changed")
+        raise ControllerError(f"{what} cancelled; nothing was changed")
 
 
 def _record(ws: Workspace) -> planfile.TargetRecord:
     from controller.engine import planfile
 
     spec = ws.spec
-    return planfile.TargetRecord(name=spec.name if not spec.from_flag else spec.label, url=spec.url,
+    return planfile.TargetRecord(name=spec.name, url=spec.url,
                                  embedded=spec.embedded, graphs=spec.graphs)
 
 
@@ -147,17 +186,18 @@ def _saved_workspace(args: argparse.Namespace, path: str) -> Workspace:
     if record.url and not (ws.settings.config and record.name in ws.settings.config.targets):
         spec = ws.settings.target(url=record.url, concurrency=args.concurrency)
     elif ws.settings.config and record.name in ws.settings.config.targets:
-        spec = ws.settings.target(record.name, concurrency=args.concurrency)
+        spec = ws.settings.target(record.name, url=record.url, concurrency=args.concurrency)
     else:
         spec = dataclasses.replace(ws.spec, name=record.name, embedded=record.embedded, graphs=record.graphs)
     return dataclasses.replace(ws, spec=spec)
 
 
 async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
+    from controller.config.promptfiles import PromptFiles
     from controller.engine import planfile
     from controller.engine.apply import check_fresh
 
-    plan = planfile.load(path, ws.spec.values, process_environ())
+    plan = planfile.load(path, ws.spec.values, process_environ(), PromptFiles(ws.settings.root))
     if plan.target != ws.spec.label:
         raise ControllerError(f"the plan was made for {plan.target}, not {ws.spec.label}; pick its target with -t/--url")
     await check_fresh(target, plan)
@@ -196,7 +236,8 @@ def _is_plan_file(path: str) -> bool:
 async def _apply(args: argparse.Namespace, console: Console, ws: Workspace, options: SyncOptions, view: View,
                  saved: bool) -> int:
     from controller.engine.apply import ApplyResult, apply_plan, clean_candidates
-    from controller.engine.pipeline import plan_with_basis, record_applied
+    from controller.engine.pipeline import plan_with_basis
+    from controller.engine.synced import record_applied
 
     async with open_target(ws.spec) as target:
         if saved:
@@ -229,44 +270,65 @@ def _write_junit(cases: list, path: str) -> None:
     write_junit(SuiteResult(list(cases)), path)
 
 
+async def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
+    from controller.cli.views import View
+    from controller.engine.apply import SyncOptions, apply_plan
+    from controller.engine.plan import destroy_plan, ownership_filter
+
+    ws = _workspace(args, paths=["."])
+    max_deletes = sys.maxsize if args.all else args.max_deletes
+    options = SyncOptions.resolve(ws.spec, no_smoke=True, max_deletes=max_deletes)
+    view = View(console)
+    with state_lock(ws.spec, _duration(args, "--lock-timeout")):
+        async with open_target(ws.spec) as target:
+            owned = await target.list_assistants(ownership_filter(ws.settings.owner))
+            plan = dataclasses.replace(destroy_plan(owned, owner=ws.settings.owner, target=ws.spec.label),
+                                       owner_source=ws.settings.owner_source)
+            if not plan.changes:
+                console.result(f"Nothing to destroy: no assistant of {ws.settings.owner_label} on {ws.spec.label}.")
+                return 0
+            _show_plan(plan, console)
+            if refused := options.deletes_refused(plan.changes):
+                raise ControllerError(f"{refused}; destroy --all deletes them all")
+            _confirm(args.auto_approve, "destroy")
+            console.line("")
+            result = await apply_plan(target, plan, options, view)
+    view.summary(result)
+    return result.exit_code
+
+
 # -- status ----------------------------------------------------------------------------
 
 async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     from controller.config.settings import git_revision
-    from controller.engine.pipeline import status_plan
-    from controller.engine.status import all_synced, status_json, status_rows
+    from controller.engine.status import all_synced, read_status, status_json
 
     ws = _workspace(args)
     desired = ws.desired()
     async with open_target(ws.spec) as target:
-        plan = await status_plan(ws, target, desired)
-    rows = status_rows(plan)
-    console.emit(status_json(plan, rows, git_revision(ws.settings.root)))
+        status = await read_status(ws, target, desired)
+    console.emit(status_json(status, git_revision(ws.settings.root)))
     if not console.json:
-        console.result(f"{'NAME':<24} {'SYNC':<10} {'VERSION':<8} {'REVISION':<12} SMOKE")
-        for r in rows:
+        console.result(f"{'NAME':<24} {'SYNC':<10} {'VERSION':<8} {'REVISION':<18} {'SMOKE':<8} HELD")
+        for r in status.rows:
             version = f"v{r.version}" if r.version is not None else "-"
-            smoke = "failed" if r.smoke_failed else ""
-            console.result(f"{r.name:<24} {r.sync:<10} {version:<8} {r.revision[:12] or '-':<12} {smoke}".rstrip())
-        if not rows:
+            console.result(f"{r.name:<24} {r.sync:<10} {version:<8} {_short_revision(r.revision) or '-':<18} "
+                           f"{r.smoke:<8} {r.held}".rstrip())
+        if not status.rows:
             console.result(f"No assistants declared or owned by {ws.settings.owner} on {ws.spec.label}.")
-    return 2 if args.detailed_exitcode and not all_synced(rows) else 0
+    return 2 if args.detailed_exitcode and not all_synced(status.rows) else 0
 
 
 # -- test ------------------------------------------------------------------------------
 
 async def cmd_test(args: argparse.Namespace, console: Console) -> int:
+    from controller.engine import verdicts
+    from controller.engine.desired import secrets_of
     from controller.smoke.report import format_result, to_json, write_junit
     from controller.smoke.runner import run_suite
 
     ws = _workspace(args)
-    desired = ws.desired()
-    if args.names:
-        known = {d.name for d in desired}
-        unknown = [n for n in args.names if n not in known]
-        if unknown:
-            raise InvalidInput([Problem(message=f"no manifest named {n!r} (declared: {', '.join(sorted(known)) or 'none'})") for n in unknown])
-        desired = [d for d in desired if d.name in args.names]
+    desired = _named(ws.desired(), args.names)
     items = [(d.name, d.assistant_id, list(d.smoke)) for d in desired if d.smoke]
     async with open_target(ws.spec) as target:
         live = {d.name: await target.get(d.assistant_id) for d in desired if d.smoke}
@@ -274,9 +336,15 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
         if missing:
             raise ControllerError(f"not on {ws.spec.label}: {', '.join(missing)} (run controller apply first)")
         # what runs is the live content: its values at sensitive paths are secrets too
-        secrets = {d.name: d.content.values_at(d.sensitive) | live[d.name].content.values_at(d.sensitive)  # type: ignore[union-attr]
+        secrets = {d.name: secrets_of(d.sensitive, d.content, live[d.name].content)  # type: ignore[union-attr]
                    for d in desired if d.smoke}
         suite = await run_suite(target, items, concurrency=min(ws.spec.concurrency, SMOKE_CONCURRENCY), secrets=secrets)
+        for d in desired:  # the active version's verdict, when these are its own cases (never others')
+            state = live.get(d.name)
+            if d.smoke and state is not None:
+                ok = all(r.passed for r in suite.results if r.assistant == d.name)
+                await verdicts.record(target, d.assistant_id, state.version, state.content,
+                                      verdicts.PASSED if ok else verdicts.FAILED, verdicts.cases_key(d.smoke))
     for r in suite.results:
         console.line(format_result(r, color=console.color))
     if args.junit:
@@ -318,54 +386,45 @@ async def cmd_eval(args: argparse.Namespace, console: Console) -> int:
 
 # -- history / rollback ----------------------------------------------------------------
 
-async def _find(ws: Workspace, target: Target, name: str) -> AssistantState:
-    """The assistant called NAME: owned with that name, or declared by a manifest here.
-
-    The owner listing by name comes first: when it finds exactly one, no manifest is
-    loaded (validating every manifest cost more than the lookup). None or several: the
-    manifests decide, as before."""
-    owned = [a for a in await target.list_assistants({OWNER_KEY: ws.settings.owner, NAME_KEY: name})
-             if CANDIDATE_KEY not in a.content.metadata]  # a smoke candidate carries the name too
-    if len(owned) == 1:
-        state = await target.get(owned[0].assistant_id, versions=True)
-        if state is not None:
-            return state
-    try:
-        ids = [d.assistant_id for d in ws.desired() if d.name == name]
-    except InvalidInput:
-        ids = []
-    for assistant_id in ids:
-        state = await target.get(assistant_id, versions=True)
-        if state is not None:
-            return state
-    found = await target.get(owned[0].assistant_id, versions=True) if owned else None
-    if found is None:
-        where = ws.spec.url or os.path.abspath(ws.spec.embedded or "")
-        raise ControllerError(f"no assistant named {name!r} for {ws.settings.owner_label} on {where}")
-    return found
-
-
 async def cmd_history(args: argparse.Namespace, console: Console) -> int:
-    from controller.engine.apply import failed_versions
+    from controller.engine import verdicts
+    from controller.engine.rollback import find_assistant
 
     ws = _workspace(args, paths=args.paths)
     async with open_target(ws.spec) as target:
-        state = await _find(ws, target, args.name)
-    failed = failed_versions(state)
-    rows: list[dict[str, Any]] = [
-        {"version": v.number, "created": _when(v.created_at), "revision": v.content.metadata.get(REVISION_KEY) or "",
-         "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version,
-         "failed": v.number in failed}
-        for v in state.versions or ()
-    ]
-    console.emit({"name": args.name, "assistant_id": state.assistant_id, "active": state.version, "versions": rows})
+        state = await find_assistant(ws, target, args.name)
+        known = await verdicts.read_one(target, state)
+    rows: list[dict[str, Any]] = []
+    for v in state.versions or ():
+        verdict = known.verdict(v.number, v.content)
+        rows.append({"version": v.number, "created": _when(v.created_at),
+                     "revision": v.content.metadata.get(REVISION_KEY) or "",
+                     "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version,
+                     "smoke": verdict.result if verdict else verdicts.UNKNOWN,
+                     "pass_rate": verdict.pass_rate if verdict else None,
+                     "prompts": _prompts(v.content.metadata.get(PROMPTS_KEY))})
+    held = known.rollback if known.rollback is not None and known.rollback.to_version == state.version else None
+    console.emit({"name": args.name, "assistant_id": state.assistant_id, "active": state.version, "versions": rows,
+                  "held": {"from_version": held.from_version, "to_version": held.to_version} if held else None})
     if not console.json:
-        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<18} {'SOURCE':<32} {'SMOKE':<7} ACTIVE")
+        prompts = any(r["prompts"] for r in rows)  # the column only where a version read prompt files
+        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<18} {'SOURCE':<32} {'SMOKE':<12} ACTIVE"
+                       + ("  PROMPTS" if prompts else ""))
         for r in rows:
-            smoke = "failed" if r["failed"] else ""
+            smoke = r["smoke"] + (f" {r['pass_rate']:.0%}" if r["pass_rate"] is not None else "")
+            active = "*" if r["active"] else ""
+            last = f"{active:<6}  {', '.join(r['prompts'])}" if prompts else active
             console.result(f"{r['version']:<8} {r['created'][:26]:<26} {_short_revision(r['revision']):<18} "
-                           f"{r['source'][:32]:<32} {smoke:<7} {'*' if r['active'] else ''}")
+                           f"{r['source'][:32]:<32} {smoke:<12} {last}".rstrip())
+        if held:
+            console.result(f"held by a rollback from v{held.from_version}: watch does not re-apply the manifest "
+                           "until it changes (apply overrides the rollback)")
     return 0
+
+
+def _prompts(value: Any) -> list[str]:
+    """The prompt files a version was built from (``controller/prompts``, informational)."""
+    return [str(p) for p in value] if isinstance(value, list) else []
 
 
 def _short_revision(revision: str) -> str:
@@ -386,51 +445,34 @@ def _when(stamp: str) -> str:
 
 
 async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
-    from controller.engine.apply import choose_rollback, restore_version
+    from controller.engine import verdicts
+    from controller.engine.rollback import choose, find_assistant, roll_back
+    from controller.smoke.report import format_result
 
     ws = _workspace(args, paths=args.paths)
-    async with open_target(ws.spec) as target:
-        state = await _find(ws, target, args.name)
-        to = choose_rollback(state, args.name, args.to, args.force)
-        if to == state.version:
-            console.result(f"{args.name}: v{to} is already active; nothing to do.")
-            return 0
-        restored = await restore_version(target, state.assistant_id, to, args.name)
-        how = "repinned" if restored.version == to else f"restored as new version v{restored.version}"
-        console.line(f"{args.name}: v{state.version} → v{to} ({how}).")
-        if not args.no_smoke and not await _smoke_restored(ws, target, state, restored, args, console):
-            back = await restore_version(target, state.assistant_id, state.version, args.name,
-                                         failed={to, restored.version})
-            console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": back.version,
-                          "smoke": "failed"})
-            console.error(f"{args.name}: the smoke tests failed on v{to}; v{state.version}'s content is active again "
-                          f"(v{back.version}), and v{to} is recorded as failed.")
-            return 3
-    console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": restored.version})
-    console.result(f"{args.name}: v{state.version} → v{to} ({how}).")
-    console.warn("the manifests in git now differ from the target: plan shows this as drift until you commit the change or apply again.")
-    return 0
-
-
-async def _smoke_restored(ws: Workspace, target: Target, before: AssistantState, restored: AssistantState,
-                          args: argparse.Namespace, console: Console) -> bool:
-    """Run the manifest's smoke cases (if it declares any) on what rollback made active."""
-    from controller.smoke.report import format_result
-    from controller.smoke.runner import run_suite
-
-    try:
-        declared = [d for d in ws.desired() if d.name == args.name and d.assistant_id == before.assistant_id]
-    except InvalidInput:
-        declared = []
-    if not declared or not declared[0].smoke:
-        return True
-    d = declared[0]
-    secrets = d.content.values_at(d.sensitive) | before.content.values_at(d.sensitive) | restored.content.values_at(d.sensitive)
-    suite = await run_suite(target, [(d.name, d.assistant_id, list(d.smoke))], concurrency=ws.spec.concurrency,
-                            secrets={d.name: secrets})
-    for r in suite.results:
+    with state_lock(ws.spec, _duration(args, "--lock-timeout")):
+        async with open_target(ws.spec) as target:
+            state = await find_assistant(ws, target, args.name)
+            to = choose(state, await verdicts.read_one(target, state), args.name, args.to, args.force)
+            if to == state.version:
+                console.result(f"{args.name}: v{to} is already active; nothing to do.")
+                return 0
+            done = await roll_back(ws, target, state, to, run_cases=not args.no_smoke)
+    for r in done.suite.results if done.suite else ():
         console.line(format_result(r, color=console.color))
-    return suite.ok
+    how = "repinned" if done.active == to else f"restored as new version v{done.active}"
+    tested = "not tested (--no-smoke)" if args.no_smoke else f"cases: {done.cases.source}"
+    console.emit({"name": args.name, "from_version": state.version, "to_version": to, "active": done.active,
+                  "smoke": None if done.suite is None else ("failed" if done.failed else "passed"),
+                  "cases": done.cases.source})
+    if done.failed:
+        console.error(f"{args.name}: the smoke tests failed on v{to} ({tested}); v{state.version}'s content is active "
+                      f"again (v{done.active}), and v{to} is recorded as failed by them.")
+        return 3
+    console.result(f"{args.name}: v{state.version} → v{to} ({how}; {tested}).")
+    console.warn("the manifests in git now differ from the target: watch holds the assistant until its manifest "
+                 "changes, and plan shows it as drift until you commit the change or apply again.")
+    return 0
 
 
 # -- watch / import ----------------------------------------------------------------------
@@ -457,50 +499,65 @@ def _precheck_local(args: argparse.Namespace) -> None:
         _require_manifests(ws)
 
 
-def cmd_watch(args: argparse.Namespace, console: Console) -> int:
-    import asyncio
-
-    from controller.cli.notifications import NotifySink
-    from controller.cli.views import View
-    from controller.engine.watch import WatchOptions
+def _listen(args: argparse.Namespace) -> tuple[str, int] | None:
     from controller.service.http import parse_listen
-    from controller.service.runner import ServiceOptions, ServiceWatcher
 
-    interval = _duration(args, "--interval")
-    options = WatchOptions(paths=tuple(args.paths or ["."]), config=args.config, target=args.target, url=args.url,
-                           owner=args.owner,
-                           concurrency=args.concurrency, interval=interval, self_heal=args.self_heal,
-                           prune=args.prune, max_deletes=args.max_deletes, no_smoke=args.no_smoke)
-    listen = None
-    if args.listen:
-        try:
-            listen = parse_listen(args.listen)
-        except ValueError as exc:
-            raise InvalidInput([Problem(path="--listen", message=str(exc))]) from None
+    try:
+        return parse_listen(args.listen) if args.listen else None
+    except ValueError as exc:
+        raise InvalidInput([Problem(path="--listen", message=str(exc))]) from None
+
+
+def _webhook_secret(args: argparse.Namespace) -> str | None:
     secret_env = args.webhook_secret_env or ("CONTROLLER_WEBHOOK_SECRET" if os.environ.get("CONTROLLER_WEBHOOK_SECRET") else None)
     secret = os.environ.get(secret_env) if secret_env else None
     if secret_env and not secret:
         raise InvalidInput([Problem(path="--webhook-secret-env", message=f"{secret_env} is not set or empty")])
+    return secret
+
+
+def _check_watch_flags(args: argparse.Namespace) -> None:
     if args.notify_url and not args.notify_url.startswith(("http://", "https://")):
         raise InvalidInput([Problem(path="--notify-url", message="expected an http:// or https:// URL")])
     if not args.git and (args.workdir or args.ref != "main"):
         raise InvalidInput([Problem(path="--workdir" if args.workdir else "--ref", message="only with --git URL")])
-    service = ServiceOptions(git_url=args.git, ref=args.ref, workdir=args.workdir, listen=listen,
-                             webhook_secret=secret, lock_timeout=_duration(args, "--lock-timeout"))
+
+
+def cmd_watch(args: argparse.Namespace, console: Console) -> int:
+    """A source (the folder, or --git's checkout), observers (the view, notifications and, with
+    --listen, what the endpoints serve), and the loop that drives them."""
+    import asyncio
+
+    from controller.cli.notifications import NotifySink
+    from controller.cli.views import View
+    from controller.engine.folder import FolderSource
+    from controller.engine.reconcile import PassOptions
+    from controller.engine.source import Project, Source
+    from controller.engine.watch import Observer, WatchLoop, WatchOptions
+    from controller.service.checkout import CheckoutSource
+    from controller.service.runner import Endpoints
+
+    interval = _duration(args, "--interval")
+    listen, secret = _listen(args), _webhook_secret(args)
+    _check_watch_flags(args)
+    options = WatchOptions(interval=interval, lock_timeout=_duration(args, "--lock-timeout"),
+                           passes=PassOptions(self_heal=args.self_heal, prune=args.prune, max_deletes=args.max_deletes,
+                                              no_smoke=args.no_smoke, status=listen is not None))
+    project = Project(paths=tuple(args.paths or ["."]), config=args.config, target=args.target, url=args.url,
+                      concurrency=args.concurrency, owner=args.owner)
     if not args.git:  # (a git source's project is not checked out yet)
         _precheck_local(args)
-    watcher: ServiceWatcher | None = None
-
-    def configured() -> str | None:
-        ws = watcher.ws if watcher is not None else None
-        return ws.settings.config.notify if ws is not None and ws.settings.config is not None else None
-
-    sink = NotifySink(View(console, timestamps=True), args.notify_url, configured)
-    watcher = ServiceWatcher(options, service, sink)
+    source: Source = (CheckoutSource(args.git, args.ref, project, interval=interval, workdir=args.workdir) if args.git
+                      else FolderSource(project))
+    endpoints = Endpoints(listen, interval=interval, webhook_secret=secret) if listen else None
+    notify = NotifySink(args.notify_url)
+    # the endpoints' feeds first: whoever reads a pass's end in the log or a notification finds /status and /metrics current
+    observers: list[Observer] = [*(endpoints.observers() if endpoints else []), View(console, timestamps=True), notify]
+    watch = WatchLoop(source, options, observers)
     try:
-        return asyncio.run(watcher.run())
+        return asyncio.run(endpoints.serve(watch) if endpoints else watch.run())
     finally:
-        sink.close()
+        notify.close()
 
 
 async def cmd_import(args: argparse.Namespace, console: Console) -> int:
@@ -508,9 +565,11 @@ async def cmd_import(args: argparse.Namespace, console: Console) -> int:
 
     ws = _workspace(args)
     async with open_target(ws.spec) as target:
-        done = await import_assistants(ws, target, ImportOptions(out=args.out, graph=args.graph))
+        done = await import_assistants(ws, target, ImportOptions(out=args.out, graph=args.graph, inline=args.inline))
     for row in done.written:
         console.line(f"wrote {row['file']} ({row['display_name']}, graph {row['graph']}, assistant {row['assistant_id']})")
+        for prompt in row["prompts"]:
+            console.line(f"wrote {prompt}")
     for note in done.notes:
         console.warn(note)
     console.emit({"ok": True, "written": done.written, "skipped": done.skipped, "owner": ws.settings.owner,

@@ -7,32 +7,33 @@ job and never blocks the loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from controller.cli.views import event_json, event_text
-from controller.engine.events import Applied, Deleted, Drift, Event, Failed, RolledBack
+from controller.engine.events import Applied, Deleted, Drift, Event, Failed, ManifestsAccepted, RolledBack
 from controller.service.notify import Notifier
 
 NOTIFIED = (Applied, Deleted, RolledBack, Drift, Failed)
 
 
 class NotifySink:
-    """Passes every event on to ``then``; queues the notified kinds to the webhook.
+    """An observer of the watch loop: queues the notified kinds of event to the webhook.
 
-    ``url`` is the flag; without it ``configured()`` is asked (controller.yaml ``notify``,
-    known only once a workspace loaded, e.g. after the first git sync).
+    ``url`` is the flag; without it, controller.yaml's ``notify`` of the manifests in force
+    (known once a pass accepted them, e.g. after the first git sync).
     """
 
-    def __init__(self, then: Callable[[Event], None], url: str | None, configured: Callable[[], str | None]):
-        self.then, self.url, self.configured = then, url, configured
+    def __init__(self, url: str | None):
+        self.url = url
+        self.configured: str | None = None
         self.notifier: Notifier | None = None
 
     def __call__(self, event: Event) -> None:
-        self.then(event)
+        if isinstance(event, ManifestsAccepted):
+            config = event.settings.config
+            self.configured = config.notify if config is not None else None
         if not isinstance(event, NOTIFIED):
             return
         if self.notifier is None:
-            url = self.url or self.configured()
+            url = self.url or self.configured
             if not url:
                 return
             self.notifier = Notifier(url)

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from controller import __version__
 
 EPILOG = "Docs: README.md. Exit codes: 0 ok/no changes, 1 error, 2 plan --detailed-exitcode with changes, 3 smoke test or eval gate failed."
 
 
-def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool = False) -> None:
+def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool = False,
+            formats: tuple[str, ...] = ("text", "json")) -> None:
     g = p.add_argument_group("common options")
-    formats = ("text", "json", "markdown") if markdown else ("text", "json")
-    g.add_argument("-o", "--output", choices=formats, default="text",
-                   help="output format (default: text)" + ("; markdown: for a pull-request comment" if markdown else ""))
-    g.add_argument("--config", metavar="FILE", help="controller.yaml to use (default: found by walking up from the current directory; its folder is the project root)")
+    formats = (*formats, "markdown") if markdown else formats
+    g.add_argument("-o", "--output", choices=formats, default=formats[0],
+                   help=f"output format (default: {formats[0]})" + ("; markdown: for a pull-request comment" if markdown else ""))
+    g.add_argument("--config", metavar="FILE", default=os.environ.get("CONTROLLER_CONFIG") or None,
+                   help="controller.yaml to use (default: $CONTROLLER_CONFIG, else found by walking up from the current "
+                        "directory; its folder is the project root; with watch --git, relative to the checkout)")
     if target:
         g.add_argument("-t", "--target", metavar="T", help="target from controller.yaml (default: $CONTROLLER_TARGET, then defaultTarget)")
-        g.add_argument("--url", metavar="URL", help="an ad-hoc remote Agent Server instead of a configured target")
+        g.add_argument("--url", metavar="URL", help="an Agent Server URL: with -t, that target's settings at this URL; alone, "
+                                                    "the configured target with this URL, else an ad-hoc one")
         g.add_argument("--owner", metavar="NAME", help="owner of the assistants (default: $CONTROLLER_OWNER, then owner: in controller.yaml; "
                        "embedded targets fall back to the project root's folder name)")
         g.add_argument("--concurrency", type=int, metavar="N", help="parallel requests to a remote target (default 32)")
@@ -29,6 +34,10 @@ def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool =
 def _lock_timeout(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock-timeout", metavar="DURATION",
                    help="on an embedded target, wait this long for another controller's state lock (default: fail at once)")
+
+
+def _path_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
 
 
 def _paths(p: argparse.ArgumentParser) -> None:
@@ -76,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     _lock_timeout(p)
     _common(p)
 
+    p = sub.add_parser("destroy", help="delete every assistant of an owner on a target",
+                       description="Delete every assistant the owner (--owner, CONTROLLER_OWNER or owner: in controller.yaml) has on the "
+                                   "target, whatever the manifests say: how a retired owner or a per-pull-request preview "
+                                   "(apply --owner pr-42) is torn down. Shows the plan first; asks on a terminal.", epilog=EPILOG)
+    p.add_argument("--auto-approve", action="store_true", help="destroy without asking (needed without a terminal)")
+    p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to delete more than N (default 10, or the target's maxDeletes)")
+    p.add_argument("--all", action="store_true", help="no --max-deletes limit")
+    _lock_timeout(p)
+    _common(p)
+
     p = sub.add_parser("status", help="show each assistant's sync state, version and revision",
                        description="One row per declared or owned assistant: Synced, OutOfSync (content differs), "
                                    "Missing (declared, absent) or Orphan (owned, undeclared). Writes nothing.", epilog=EPILOG)
@@ -106,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="run smoke tests against what is active now",
                        description="Run the smoke cases of the named assistants (default: all) on their active versions.", epilog=EPILOG)
     p.add_argument("names", nargs="*", metavar="NAME", help="assistants to test (default: all declared)")
-    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    _path_option(p)
     p.add_argument("--junit", metavar="FILE", help="write results as JUnit XML")
     _common(p)
 
@@ -125,26 +144,42 @@ def build_parser() -> argparse.ArgumentParser:
     _lock_timeout(p)
     _common(p, markdown=True)
 
-    p = sub.add_parser("history", help="list an assistant's versions", description="Versions of one assistant: number, created, revision, source, active.")
+    p = sub.add_parser("history", help="list an assistant's versions",
+                       description="Versions of one assistant: number, created, revision, source, verdict (SMOKE: passed, failed, "
+                                   "skipped, or - when the controller did not write it), active.")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    _path_option(p)
     _common(p)
 
     p = sub.add_parser("rollback", help="make an earlier version active again",
                        description="Make version N of NAME active again (default: the most recent earlier version whose content differs and did not "
-                                   "fail its smoke tests), then run its smoke cases; on failure the active content is restored (exit 3). "
-                                   "The manifests in git then differ: plan shows it as drift.")
+                                   "fail its own smoke tests), then run the smoke cases that version was written with (the manifests' when they "
+                                   "are the same, else the manifest at its controller/revision in git, else none; the result says which); on "
+                                   "failure the active content is restored (exit 3). A watch holds the assistant until its manifest changes; "
+                                   "plan shows it as drift.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--to", type=int, metavar="N", help="version to make active")
     p.add_argument("--force", action="store_true", help="allow --to a version whose content failed its smoke tests")
-    p.add_argument("--no-smoke", action="store_true", help="skip the manifest's smoke cases on the restored version")
-    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    p.add_argument("--no-smoke", action="store_true", help="skip the restored version's smoke cases")
+    _path_option(p)
+    _lock_timeout(p)
     _common(p)
 
+    p = sub.add_parser("render", help="print each assistant's effective manifest: Defaults merged, prompt files read",
+                       description="Print each assistant as it will be written, like kustomize build: its Defaults merged, "
+                                   "its prompt files read, variables resolved (values from the environment masked). "
+                                   "Talks to no target; -t picks the target whose values apply.")
+    p.add_argument("names", nargs="*", metavar="NAME", help="assistants to print (default: all declared)")
+    _path_option(p)
+    _common(p, formats=("yaml", "json"))
+
     p = sub.add_parser("import", help="write manifests for live assistants no manifest declares",
-                       description="Adoption: write a manifest (with metadata.assistantId) per live, non-system assistant that no manifest declares; then apply --adopt.")
+                       description="Adoption: write a manifest (with metadata.assistantId) per live, non-system assistant that no manifest declares, "
+                                   "its long prompts as files referenced with ${file:...}; then apply --adopt.")
     p.add_argument("--graph", metavar="G", help="only assistants of this graph")
     p.add_argument("--out", metavar="DIR", default="imported", help="folder to write manifests into (default: ./imported)")
+    p.add_argument("--inline", action="store_true",
+                   help="keep multi-line strings of more than 5 lines in the manifest (default: prompt files in DIR/prompts/)")
     p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="existing manifests, to skip what they declare (default: .)")
     _common(p)
 

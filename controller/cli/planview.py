@@ -76,6 +76,8 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
 
 def _entry_lines(entry: dict[str, Any], paint) -> list[str]:
     op, path, before, after = entry["op"], entry["path"], entry["before"], entry["after"]
+    if entry.get("from"):
+        path = f"{path} (from {entry['from']})"
     if op == "~" and isinstance(before, str) and isinstance(after, str) and ("\n" in before or "\n" in after):
         out = [paint("~", f"~ {path}:")]
         for line in list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=2))[2:]:

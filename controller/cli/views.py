@@ -15,6 +15,7 @@ from controller.cli.console import Console
 from controller.core.durations import format_duration
 from controller.engine.apply import ApplyResult
 from controller.engine.events import (
+    LOOP_STATE,
     Applied,
     CleanedUp,
     Deleted,
@@ -108,7 +109,11 @@ def _(event: Drift) -> list[tuple[str, str]]:
 def _(event: ReconcileFinished) -> list[tuple[str, str]]:
     text = f"reconcile {'finished' if event.ok else 'failed'}: {_counts(event.counts)}"
     text += f"; {event.drift} drifted" if event.drift else ""
-    text += f"; held until the next edit (smoke tests failed): {', '.join(event.held)}" if event.held else ""
+    text += f"; failed: {', '.join(event.failed)}" if event.failed else ""
+    if event.held:
+        why = [f"{n} ({'held by a rollback' if n in event.rolled_back else 'smoke tests failed'})" for n in event.held]
+        text += f"; held until the next edit: {', '.join(why)}"
+    text += f"; synced commit {event.revision[:12]}" if event.revision else ""
     return [("out", text)]
 
 
@@ -188,7 +193,8 @@ def _(event: Drift) -> dict[str, Any]:
 def _(event: ReconcileFinished) -> dict[str, Any]:
     counts = {_PAST.get(a, "deleted"): event.counts.get(a, 0) for a in _ACTIONS}
     return {"event": "reconcile-finished", "trigger": event.trigger, "ok": event.ok, **counts,
-            "drift": event.drift, "held": list(event.held)}
+            "drift": event.drift, "held": list(event.held), "held_by_rollback": list(event.rolled_back),
+            "failed": list(event.failed), "revision": event.revision}
 
 
 @event_json.register
@@ -203,6 +209,8 @@ class View:
         self.console, self.timestamps = console, timestamps
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, LOOP_STATE):  # for the loop's other observers (status, notifications)
+            return
         now = datetime.now().astimezone()
         if self.console.json:
             self.console.emit({**event_json(event), "time": now.isoformat(timespec="milliseconds")})

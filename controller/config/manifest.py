@@ -1,4 +1,4 @@
-"""The manifest format: pydantic models for ``kind: Assistant`` and ``kind: Config``.
+"""The manifest format: pydantic models for ``kind: Assistant``, ``kind: Defaults`` and ``kind: Config``.
 
 Models forbid unknown fields, so a typo (``confg``) is an error with a did-you-mean
 instead of a setting silently ignored. Rules that would make an assistant that can
@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from controller.core.content import RESERVED_CONFIGURABLE_KEYS, RESERVED_METADATA_KEYS
+from controller.core.content import KEY_PREFIX, OWNER_PATTERN, RESERVED_CONFIGURABLE_KEYS, RESERVED_METADATA_KEYS
 from controller.core.durations import DURATION_PATTERN, format_duration, parse_duration
 from controller.core.paths import parse_path
 
@@ -351,7 +351,7 @@ class Spec(Strict):
         reserved = sorted(RESERVED_METADATA_KEYS & set(metadata))
         if reserved:
             raise ValueError(_reserved(reserved))
-        managed = sorted(k for k in metadata if k.startswith("controller/"))
+        managed = sorted(k for k in metadata if k.startswith(KEY_PREFIX))
         if managed:
             raise ValueError(f"{', '.join(managed)}: the controller/ prefix is reserved for the controller's own keys")
         if metadata.get("created_by") == "system":
@@ -382,6 +382,47 @@ class AssistantManifest(Strict):
     @property
     def name(self) -> str:
         return self.metadata.name
+
+
+def _without_pin(schema: dict[str, Any]) -> None:
+    schema.get("properties", {}).pop("activeVersion", None)
+
+
+class DefaultsSpec(Spec):
+    """What a Defaults document gives the assistants it selects: any spec field but a version
+    pin (which belongs to one assistant); the graph too, so it is optional here."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra=_without_pin)
+    graph: str | None = Field(None, min_length=1, description="graph_id on the target")  # type: ignore[assignment]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_pin(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "activeVersion" in data:
+            raise ValueError("activeVersion: a version pin belongs to one assistant; set it in that assistant's manifest")
+        return data
+
+
+class DefaultsSelector(Strict):
+    matchLabels: dict[str, str] = Field(
+        default_factory=dict, description="Assistants whose labels include all of these; empty: every assistant")
+
+
+class DefaultsMetadata(Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="Names these defaults in messages: lowercase letters, digits and '-'")
+
+
+class DefaultsManifest(Strict):
+    """Shared defaults (``kind: Defaults``), merged under every assistant the selector picks:
+    maps key by key (the assistant's own value wins), smoke and evals appended, other lists
+    replaced by the assistant's."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"title": "assistant-controller Defaults"})
+    apiVersion: Literal["assistant-controller/v1"]
+    kind: Literal["Defaults"]
+    metadata: DefaultsMetadata
+    selector: DefaultsSelector | None = Field(None, description="Which assistants; absent or empty: every assistant")
+    spec: DefaultsSpec = Field(default_factory=DefaultsSpec)  # type: ignore[arg-type]
 
 
 class TargetConfig(Strict):
@@ -421,7 +462,7 @@ class ControllerConfig(Strict):
     )
     apiVersion: Literal["assistant-controller/v1"]
     kind: Literal["Config"]
-    owner: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    owner: str | None = Field(None, pattern=OWNER_PATTERN)
     defaultTarget: str | None = None
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     #: Webhook that `controller watch` POSTs applied, rolled-back, drift and error events to

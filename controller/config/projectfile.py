@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 from controller.config.store import LoadStore
 from controller.config.yamlio import YamlError, load_documents, read_text
@@ -27,7 +27,7 @@ class TargetEntry:
     url: str | None = None
     apiKeyEnv: str | None = None
     values: dict[str, str] = field(default_factory=dict)
-    smoke: str | None = None
+    smoke: Literal["after", "before"] | None = None
     maxDeletes: int | None = None
     concurrency: int | None = None
     writeTimeout: float | None = None

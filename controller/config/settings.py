@@ -15,13 +15,17 @@ create duplicates, so there the owner must be explicit.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from controller.config.projectfile import ProjectConfig, TargetEntry, load_config
+from controller.config.store import LoadStore
+from controller.core import content
 from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.core.fs import display_path, find_up
@@ -40,8 +44,7 @@ OWNER_ENV = "CONTROLLER_OWNER"
 #: Where the owner came from, as messages and plan headers name it.
 OWNER_FROM_FLAG, OWNER_FROM_ENV, OWNER_FROM_CONFIG = "--owner", OWNER_ENV, "controller.yaml"
 OWNER_DEFAULT = "default: name of the project root folder"
-#: The same rule as ``owner:`` in controller.yaml (config/manifest.py ControllerConfig).
-OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+OWNER_PATTERN = re.compile(content.OWNER_PATTERN)
 OWNER_HOWTO = f"set owner: in controller.yaml, or pass --owner NAME, or set {OWNER_ENV}"
 
 
@@ -59,13 +62,15 @@ class TargetSpec:
     embedded: str | None = None
     graphs: str | None = None
     values: Mapping[str, str] = field(default_factory=dict)
-    smoke: str = "after"
+    smoke: Literal["after", "before"] = "after"
     max_deletes: int = DEFAULT_MAX_DELETES
     concurrency: int = DEFAULT_CONCURRENCY
     #: Seconds a write to a remote target waits for its answer (None: the target's default).
     write_timeout: float | None = None
-    #: Given with ``--url`` rather than named in controller.yaml.
+    #: The URL was given with ``--url`` (for an ad-hoc target, or a named target's settings at another URL).
     from_flag: bool = False
+    #: One-line warnings about how the target was chosen (for the command line to show).
+    notes: tuple[str, ...] = ()
     #: ``<root>/.controller/cache``: what may be rebuilt (graph schemas); None: no cache.
     cache_dir: str | None = None
 
@@ -105,6 +110,9 @@ class Settings:
     config: ProjectConfig | None
     #: How the owner was chosen: ``--owner``, ``CONTROLLER_OWNER``, ``controller.yaml`` or the default.
     owner_source: str = OWNER_DEFAULT
+    #: What may be rebuilt (the load store, graph schemas): ``<root>/.controller/cache`` unless
+    #: the project lives in a checkout that is cleaned (watch --git keeps it beside).
+    cache_dir: str = ""
 
     @property
     def owner_explicit(self) -> bool:
@@ -127,29 +135,49 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         concurrency: int | None = None,
     ) -> TargetSpec:
-        """The target chosen by ``--url``, ``-t``, ``CONTROLLER_TARGET``, defaultTarget, or the default."""
+        """The target chosen by ``-t``, ``CONTROLLER_TARGET``, ``--url``, defaultTarget, or the default.
+
+        One name, one set of settings: ``-t NAME --url URL`` is NAME's settings (values, smoke
+        mode, maxDeletes) at another URL; ``--url URL`` alone is the configured target with
+        that URL when there is one (a service given the URL and a CI job given ``-t`` write
+        the same content), else an ad-hoc target, whose ``notes`` warn of ``values`` unused."""
         environ = process_environ() if environ is None else environ
         targets = self.config.targets if self.config else {}
-        if url:
-            spec = TargetSpec(name=url, url=url.rstrip("/"), from_flag=True)
-        else:
-            name = name or environ.get("CONTROLLER_TARGET") or (self.config.defaultTarget if self.config else None)
-            if name is None and len(targets) == 1:
-                name = next(iter(targets))
+        name = name or environ.get("CONTROLLER_TARGET") or None
+        if url and name is None:
+            same = [n for n, t in targets.items() if t.url and t.url.rstrip("/") == url.rstrip("/")]
+            name = same[0] if len(same) == 1 else None
             if name is None:
-                spec = TargetSpec(
-                    name="default",
-                    embedded=os.path.join(self.root, ".controller", "state.db"),
-                    graphs=find_langgraph_json(self.root),
-                )
-            elif name not in targets:
-                where = self.config_file or "no controller.yaml"
-                raise InvalidInput([Problem(message=f"unknown target {name!r} (targets in {where}: {', '.join(targets) or 'none'})")])
-            else:
-                spec = self._from_config(name, targets[name])
+                spec = TargetSpec(name=url, url=url.rstrip("/"), from_flag=True, notes=self._unused_values(url))
+                return self._finish(spec, concurrency)
+        name = name or (self.config.defaultTarget if self.config else None)
+        if name is None and len(targets) == 1:
+            name = next(iter(targets))
+        if name is None:
+            spec = TargetSpec(name="default", embedded=os.path.join(self.root, ".controller", "state.db"),
+                              graphs=find_langgraph_json(self.root))
+        elif name not in targets:
+            where = self.config_file or "no controller.yaml"
+            raise InvalidInput([Problem(message=f"unknown target {name!r} (targets in {where}: {', '.join(targets) or 'none'})")])
+        else:
+            spec = self._from_config(name, targets[name])
+        if url and spec.url is None:
+            raise InvalidInput([Problem(path="--url", message=f"target {name!r} is embedded; --url names an Agent Server")])
+        if url and spec.url != url.rstrip("/"):
+            spec = dataclasses.replace(spec, url=url.rstrip("/"), from_flag=True)
+        return self._finish(spec, concurrency)
+
+    def _finish(self, spec: TargetSpec, concurrency: int | None) -> TargetSpec:
         if concurrency:
-            spec = TargetSpec(**{**spec.__dict__, "concurrency": concurrency})
-        return TargetSpec(**{**spec.__dict__, "cache_dir": os.path.join(self.root, ".controller", "cache")})
+            spec = dataclasses.replace(spec, concurrency=concurrency)
+        return dataclasses.replace(spec, cache_dir=self.cache_dir)
+
+    def _unused_values(self, url: str) -> tuple[str, ...]:
+        declared = sorted({k for t in (self.config.targets.values() if self.config else ()) for k in t.values})
+        if not declared:
+            return ()
+        return (f"--url {url} is no target of controller.yaml, so no target's values apply to it "
+                f"({', '.join(declared)}); name the target with -t NAME to use its settings at this URL",)
 
     def _from_config(self, name: str, t: TargetEntry) -> TargetSpec:
         base = os.path.dirname(os.path.abspath(self.config_file)) if self.config_file else self.root
@@ -229,19 +257,22 @@ def load_settings(
     cwd: str | None = None,
     owner: str | None = None,
     environ: Mapping[str, str] | None = None,
+    cache_dir: str | None = None,
 ) -> Settings:
     """The project root, config and owner as seen from ``cwd`` (default: the current directory).
 
     ``owner`` is the ``--owner`` flag. PATH arguments play no part: they only select manifests.
+    ``cache_dir``: where caches go instead of ``<root>/.controller/cache``.
     """
     environ = process_environ() if environ is None else environ
     here = os.path.abspath(cwd or os.getcwd())
     config_file = config_file or find_config(here)
-    config = load_config(config_file) if config_file else None
     if config_file:
         root = os.path.dirname(os.path.abspath(config_file))
     else:
         root = git_toplevel(here) or here
+    cache_dir = cache_dir or os.path.join(root, ".controller", "cache")
+    config = load_config(config_file, LoadStore(cache_dir)) if config_file else None
     env_owner = (environ.get(OWNER_ENV) or "").strip()
     if owner:
         owner, source = _checked_owner(owner, OWNER_FROM_FLAG), OWNER_FROM_FLAG
@@ -251,7 +282,8 @@ def load_settings(
         owner, source = config.owner, OWNER_FROM_CONFIG
     else:
         owner, source = os.path.basename(root) or "default", OWNER_DEFAULT
-    return Settings(root=root, owner=owner, config_file=config_file, config=config, owner_source=source)
+    return Settings(root=root, owner=owner, config_file=config_file, config=config, owner_source=source,
+                    cache_dir=cache_dir)
 
 
 def _checked_owner(owner: str, source: str) -> str:

@@ -25,20 +25,28 @@ NAMESPACE = uuid.UUID("5d0a4e6c-2f8e-5b1a-9d63-4c1f0e7a8b21")
 #: The Agent Server's namespace for per-graph system assistants (not RFC 4122's NAMESPACE_URL).
 SYSTEM_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 
+#: Every metadata key the controller writes starts with this (manifests may not use it).
+KEY_PREFIX = "controller/"
+#: What an owner may be: a controller.yaml ``owner:``, ``--owner`` or ``CONTROLLER_OWNER``.
+OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
 OWNER_KEY = "controller/owner"
 NAME_KEY = "controller/name"
 REVISION_KEY = "controller/revision"
 SOURCE_KEY = "controller/source"
 #: On a temporary ``smoke: before`` candidate: the id of the assistant it stands for.
 CANDIDATE_KEY = "controller/candidate"
-#: On a version written to undo a failed change: the version numbers whose content failed its
-#: smoke tests, so ``rollback`` (in any later process or CI checkout) never restores them.
-FAILED_KEY = "controller/failed"
+#: Written by controllers before verdicts were notes (engine/verdicts.py reads it): on a
+#: version that undid failed changes, the numbers of the versions that failed.
+LEGACY_FAILED_KEY = "controller/failed"
 #: A fresh id per PATCH attempt, so apply can tell its own write when it lands late
 #: (a proxy held it past the timeout); it differs on every write, so it is never compared.
 WRITE_KEY = "controller/write"
+#: The prompt files a version was built from (paths from the project root), so a reviewer
+#: reading ``history`` can find them.
+PROMPTS_KEY = "controller/prompts"
 #: Written for people reading the server, never compared: a new commit alone is no change.
-INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY, FAILED_KEY, WRITE_KEY})
+INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY, LEGACY_FAILED_KEY, WRITE_KEY, PROMPTS_KEY})
 
 #: Keys the server strips silently from requests (AGENT_SERVER_API.md, "Conventions").
 RESERVED_METADATA_KEYS = frozenset(

@@ -24,18 +24,28 @@ from typing import Literal
 from controller.config.settings import DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETES, SMOKE_CONCURRENCY, TargetSpec
 from controller.core.content import (
     CANDIDATE_KEY,
-    FAILED_KEY,
     NAME_KEY,
     OWNER_KEY,
     WRITE_KEY,
-    Content,
     canonical,
-    same_content,
     with_removals,
 )
 from controller.core.errors import Conflict, ControllerError, TargetError, UncertainWrite
-from controller.engine.events import Applied, CleanedUp, Deleted, Event, Failed, NotPromoted, RolledBack, SmokeResult
+from controller.engine import verdicts
+from controller.engine.events import (
+    Applied,
+    CleanedUp,
+    Deleted,
+    Event,
+    Failed,
+    NotPromoted,
+    RolledBack,
+    SmokeResult,
+    Warned,
+)
 from controller.engine.plan import Change, Plan
+from controller.engine.unique import waves
+from controller.engine.verdicts import FAILED, PASSED, SKIPPED
 from controller.smoke.runner import CaseResult, run_suite
 from controller.targets.base import AssistantState, Target
 
@@ -62,7 +72,7 @@ class SyncOptions:
     def resolve(cls, spec: TargetSpec, *, no_smoke: bool = False, smoke: SmokeMode | None = None,
                 keep_failed: bool = False, max_deletes: int | None = None) -> SyncOptions:
         """Flags first, then the target's settings in controller.yaml."""
-        mode: SmokeMode = "off" if no_smoke else (smoke or spec.smoke)  # type: ignore[assignment]
+        mode: SmokeMode = "off" if no_smoke else (smoke or spec.smoke)
         return cls(smoke=mode, keep_failed=keep_failed,
                    max_deletes=spec.max_deletes if max_deletes is None else max_deletes,
                    concurrency=spec.concurrency)
@@ -150,40 +160,108 @@ async def apply_plan(target: Target, plan: Plan, options: SyncOptions = SyncOpti
     outcomes = {c.assistant_id: Outcome(c) for c in plan.changes}
     limit = asyncio.Semaphore(options.concurrency)
     syncing = [c for c in plan.changes if c.action in ("create", "update", "repin")]
+    overridden = await _rolled_back(target, syncing, emit)
 
     async with target.batch():
         async def sync_one(change: Change) -> None:
             async with limit:
-                await _sync(target, change, outcomes[change.assistant_id], options.smoke, emit)
+                await _carry_out(target, change, outcomes, options.smoke, emit)
 
-        await asyncio.gather(*(sync_one(c) for c in syncing))
+        for wave in waves(plan.changes):  # one wave, unless a change takes a config another frees (engine/unique.py)
+            await asyncio.gather(*(sync_one(c) for c in wave))
 
         if options.smoke == "after":
-            tested = [c for c in syncing if c.smoke and outcomes[c.assistant_id].status == "applied"]
-            if tested:
-                suite = await run_suite(
-                    target, [(c.name, c.assistant_id, list(c.smoke)) for c in tested],
-                    concurrency=min(options.concurrency, SMOKE_CONCURRENCY),
-                    secrets={c.name: c.secrets for c in tested},
-                )
-                for c in tested:
-                    results = [r for r in suite.results if r.assistant == c.name]
-                    outcome = outcomes[c.assistant_id]
-                    outcome.cases = results
-                    for r in results:
-                        emit(SmokeResult(c.name, r))
-                    if not all(r.passed for r in results):
-                        await _roll_back(target, c, outcome, options.keep_failed, emit)
-
-        for change in (c for c in plan.changes if c.action == "delete"):
+            await _smoke_after(target, [c for c in syncing if c.smoke and outcomes[c.assistant_id].status == "applied"],
+                               outcomes, options, emit)
+        for change in syncing:  # written without running cases: none declared, or --no-smoke
             outcome = outcomes[change.assistant_id]
-            try:
-                await target.delete(change.assistant_id)
-                outcome.status = "applied"
-                emit(Deleted(change.name, change.assistant_id))
-            except ControllerError as exc:
-                _fail(outcome, exc, emit)
+            if outcome.status == "applied" and not outcome.cases and change.action != "repin":
+                await _judged(target, change, outcome, SKIPPED)
+            if outcome.status == "applied" and change.assistant_id in overridden:
+                await verdicts.clear_rollback(target, change.assistant_id)
+        await _prune(target, [c for c in plan.changes if c.action == "delete"], outcomes, emit)
     return ApplyResult([outcomes[c.assistant_id] for c in plan.changes])
+
+
+async def _smoke_after(target: Target, tested: list[Change], outcomes: dict[str, Outcome], options: SyncOptions,
+                       emit: Emit) -> None:
+    """Run the written versions' cases; record each verdict; roll back the ones that failed."""
+    if not tested:
+        return
+    suite = await run_suite(target, [(c.name, c.assistant_id, list(c.smoke)) for c in tested],
+                            concurrency=min(options.concurrency, SMOKE_CONCURRENCY),
+                            secrets={c.name: c.secrets for c in tested})
+    for c in tested:
+        results = [r for r in suite.results if r.assistant == c.name]
+        outcome = outcomes[c.assistant_id]
+        outcome.cases = results
+        for r in results:
+            emit(SmokeResult(c.name, r))
+        passed = all(r.passed for r in results)
+        await _judged(target, c, outcome, PASSED if passed else FAILED)
+        if not passed:
+            await _roll_back(target, c, outcome, options.keep_failed, emit)
+
+
+async def _prune(target: Target, deletes: list[Change], outcomes: dict[str, Outcome], emit: Emit) -> None:
+    for change in deletes:
+        if outcomes[change.assistant_id].status == "unchanged":  # (not deleted early, for a change that waited)
+            await _delete(target, change, outcomes[change.assistant_id], emit)
+
+
+async def _rolled_back(target: Target, changes: list[Change], emit: Emit) -> set[str]:
+    """The assistants among ``changes`` that a `controller rollback` holds now: this apply
+    overrides the rollback, and says so."""
+    live = [c for c in changes if c.seen_version is not None]
+    if not live:
+        return set()
+    known = await verdicts.read(target, [c.assistant_id for c in live])
+    out = set()
+    for c in live:
+        rollback = known[c.assistant_id].rollback
+        if rollback is not None and rollback.to_version == c.seen_version:
+            emit(Warned(f"{c.name}: this apply overrides the rollback from v{rollback.from_version} to "
+                        f"v{rollback.to_version} (a watch held it until the manifest changed)"))
+            out.add(c.assistant_id)
+    return out
+
+
+async def _judged(target: Target, change: Change, outcome: Outcome, result: verdicts.Result) -> None:
+    """Record the verdict of the version ``outcome`` made (a repin's version keeps its own,
+    unless its own cases judged it again)."""
+    if outcome.version is not None and change.content is not None:
+        await verdicts.record(target, change.assistant_id, outcome.version, change.content, result,
+                              verdicts.cases_key(change.smoke))
+
+
+async def _carry_out(target: Target, change: Change, outcomes: dict[str, Outcome], smoke: SmokeMode, emit: Emit) -> None:
+    """One change of the sync phase, once those it waits for went through (a delete here
+    frees a config that a change of a later wave takes)."""
+    if not _waited_for(change, outcomes, emit):
+        return
+    if change.action == "delete":
+        await _delete(target, change, outcomes[change.assistant_id], emit)
+    else:
+        await _sync(target, change, outcomes[change.assistant_id], smoke, emit)
+
+
+def _waited_for(change: Change, outcomes: dict[str, Outcome], emit: Emit) -> bool:
+    """Did the changes ``change`` waits for go through? If not, it is not written: it would take
+    a config another assistant still holds, which the server refuses (a PATCH leaves a version)."""
+    stuck = [outcomes[i].change.name for i in change.after if i in outcomes and outcomes[i].status != "applied"]
+    if stuck:
+        _fail(outcomes[change.assistant_id], TargetError(
+            f"not written: it takes the graph and config {', '.join(stuck)} still has, whose change did not go through"), emit)
+    return not stuck
+
+
+async def _delete(target: Target, change: Change, outcome: Outcome, emit: Emit) -> None:
+    try:
+        await target.delete(change.assistant_id)
+        outcome.status = "applied"
+        emit(Deleted(change.name, change.assistant_id))
+    except ControllerError as exc:
+        _fail(outcome, exc, emit)
 
 
 def _fail(outcome: Outcome, exc: Exception, emit: Emit) -> None:
@@ -202,11 +280,14 @@ async def _sync(target: Target, change: Change, outcome: Outcome, smoke: SmokeMo
             if not all(r.passed for r in results):
                 outcome.status = "not-promoted"
                 outcome.message = "smoke tests failed on the candidate; nothing changed"
+                await verdicts.reject(target, change.assistant_id, change.content, verdicts.cases_key(change.smoke))
                 emit(NotPromoted(change.name, outcome.message))
                 return
         state = await _write(target, change)
         _verify(target, change, state)
         outcome.status, outcome.version = "applied", state.version
+        if smoke == "before" and change.smoke:  # judged on a candidate with this very content
+            await _judged(target, change, outcome, PASSED)
         emit(Applied(change.name, change.assistant_id, change.action, state.version, change.seen_version))  # type: ignore[arg-type]
     except ControllerError as exc:
         _fail(outcome, exc, emit)
@@ -283,7 +364,7 @@ def _verify(target: Target, change: Change, state: AssistantState) -> None:
         intended = target.predict_set_active(change.content, change.before)
     expected, live = canonical(intended), canonical(state.content)
     if expected != live and not (change.action == "repin" and live == canonical(change.content)):
-        # (a server whose set-active restores more than predicted, such as Aegra's, is fine)
+        # (a server that restores more than its profile predicts, an unrecognised one, is fine)
         fields = sorted(k for k in expected.keys() | live.keys() if expected.get(k) != live.get(k))
         raise TargetError(
             f"{change.name}: the target stored different content than was written ({', '.join(fields)}); "
@@ -306,7 +387,8 @@ async def _try_candidate(target: Target, change: Change) -> list[CaseResult]:
 
 
 async def _roll_back(target: Target, change: Change, outcome: Outcome, keep_failed: bool, emit: Emit) -> None:
-    """Undo a change whose smoke tests failed: restore what was active before it."""
+    """Undo a change whose smoke tests failed: restore what was active before it (its
+    verdict, ``failed``, is recorded beside it: the restore itself writes no mark)."""
     try:
         if change.action == "create":
             if keep_failed:  # not rolled back: say so plainly
@@ -318,85 +400,26 @@ async def _roll_back(target: Target, change: Change, outcome: Outcome, keep_fail
                 outcome.status, outcome.message = "rolled-back", "smoke tests failed; the new assistant was deleted"
         else:
             assert change.seen_version is not None  # an update or repin saw a live version
-            failed = {outcome.version} if outcome.version is not None else set()
-            restored = await restore_version(target, change.assistant_id, change.seen_version, change.name, failed=failed)
+            restored = await restore_version(target, change.assistant_id, change.seen_version, change.name)
+            await verdicts.carry(target, change.assistant_id, change.seen_version, restored.version)
             outcome.status = "rolled-back"
-            outcome.message = f"smoke tests failed; v{restored.version} restored the previous content"
+            how = "made active again" if restored.version == change.seen_version else f"restored as v{restored.version}"
+            outcome.message = f"smoke tests failed; v{change.seen_version} {how}"
         emit(RolledBack(change.name, outcome.message))
     except ControllerError as exc:
         _fail(outcome, TargetError(f"smoke tests failed and the rollback failed too: {exc}"), emit)
 
 
-async def restore_version(target: Target, assistant_id: str, version: int, name: str,
-                          failed: Iterable[int] = ()) -> AssistantState:
+async def restore_version(target: Target, assistant_id: str, version: int, name: str) -> AssistantState:
     """Make ``version`` current again (rollback, and undoing a failed change): faithfully
-    (repin) when the target restores all of it, else as a new version with that exact content.
-
-    ``failed``: versions whose content just failed its smoke tests. They are recorded on the
-    target itself, in the restoring write's ``controller/failed`` (informational: never a
-    diff), so a later ``rollback`` from any checkout skips them. A repin cannot carry a
-    mark, so such a restore is always a new version, on the embedded target too: one
-    mechanism for both, visible in ``history``, and it survives any process.
-    """
+    (repin) when the target restores all of it (the embedded target always does), else as a
+    new version with that exact content (a server whose set-latest keeps the live context)."""
     live = await target.get(assistant_id, versions=True)
     if live is None:
         raise TargetError(f"{name}: assistant disappeared during the apply")
     previous = live.version_entry(version)
     if previous is None:
         raise TargetError(f"{name}: version {version} is gone")
-    failed = set(failed)
-    if not failed and target.predict_set_active(previous.content, live.content) == previous.content:
+    if target.predict_set_active(previous.content, live.content) == previous.content:
         return await target.set_active(assistant_id, version)
-    content = with_removals(previous.content, live.content)
-    if failed:
-        content = content.with_metadata(**{FAILED_KEY: sorted(failed_versions(live) | failed)})
-    return await target.update(assistant_id, content)
-
-
-def failed_versions(state: AssistantState) -> set[int]:
-    """Versions recorded as having failed their smoke tests (``controller/failed`` of any version)."""
-    found: set[int] = set()
-    for content in (state.content, *(v.content for v in state.versions or ())):
-        marks = content.metadata.get(FAILED_KEY)
-        if isinstance(marks, list):
-            found.update(n for n in marks if isinstance(n, int))
-    return found
-
-
-def failed_contents(state: AssistantState) -> list[Content]:
-    """The contents of the failed versions: a later version with the same content failed too."""
-    failed = failed_versions(state)
-    return [v.content for v in state.versions or () if v.number in failed]
-
-
-def choose_rollback(state: AssistantState, name: str, to: int | None = None, force: bool = False) -> int:
-    """The version ``rollback`` restores: ``to``, or the most recent earlier version whose
-    content differs from the active one and did not fail its smoke tests (the version just
-    before the active one is often the failed content an automatic rollback undid)."""
-    failed = failed_versions(state)
-    bad = failed_contents(state)
-    numbers = sorted(v.number for v in state.versions or ())
-
-    def failed_why(number: int) -> str | None:
-        entry = state.version_entry(number)
-        if number in failed:
-            return f"v{number} failed its smoke tests"
-        if entry is not None and any(same_content(entry.content, c) for c in bad):
-            return f"v{number} has the content of a version that failed its smoke tests"
-        return None
-
-    if to is not None:
-        if to not in numbers:
-            raise ControllerError(f"{name}: no version {to} (versions: {', '.join(map(str, numbers))})")
-        why = failed_why(to) if to != state.version else None
-        if why and not force:
-            raise ControllerError(f"{name}: {why} (recorded on the target); use --force to restore it anyway")
-        return to
-    for number in sorted((n for n in numbers if n < state.version), reverse=True):
-        entry = state.version_entry(number)
-        if entry is None or same_content(entry.content, state.content) or failed_why(number):
-            continue
-        return number
-    skipped = f"; failed: {', '.join(f'v{n}' for n in sorted(failed))}" if failed else ""
-    raise ControllerError(f"{name}: no version before v{state.version} differs from it and passed its smoke tests"
-                          f" (versions: {', '.join(map(str, numbers))}{skipped}); pick one with --to N")
+    return await target.update(assistant_id, with_removals(previous.content, live.content))

@@ -14,7 +14,6 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from controller.config.files import YAML_SUFFIXES
 from controller.config.settings import CONFIG_NAMES
 from controller.core.content import canonical
 from controller.engine.apply import ApplyResult
@@ -22,23 +21,21 @@ from controller.engine.desired import Desired
 from controller.engine.plan import Change, Plan
 
 #: Files that change what every manifest means (settings, values, graphs): a full pass.
-_GLOBAL_FILES = frozenset({*CONFIG_NAMES, "langgraph.json"})
+GLOBAL_FILES = frozenset({*CONFIG_NAMES, "langgraph.json"})
 
 
 def pass_scope(trigger: str, changed: Collection[str], *, ready: bool) -> frozenset[str] | None:
-    """The files a pass re-loads, or None for a full pass.
+    """The files a pass re-loads (with what depends on them), or None for a full pass.
 
     Only a pass triggered by file events, with a last good set to update (``ready``),
-    is incremental, and only when every changed file is a manifest: controller.yaml
-    or langgraph.json change what every manifest means. Start, interval (drift), retry
-    and git passes stay full.
+    is incremental, and only when no changed file is controller.yaml or langgraph.json:
+    they change what every manifest means. Start, interval (drift), retry and git passes
+    stay full.
     """
     if trigger != "change" or not ready or not changed:
         return None
-    for path in changed:
-        name = os.path.basename(path)
-        if name in _GLOBAL_FILES or not name.endswith(YAML_SUFFIXES):
-            return None
+    if any(os.path.basename(path) in GLOBAL_FILES for path in changed):
+        return None
     return frozenset(changed)
 
 
@@ -67,8 +64,12 @@ class Decision:
     memory: Memory = Memory()
 
 
-def decide(plan: Plan, fingerprints: Mapping[str, str], memory: Memory, *, self_heal: bool) -> Decision:
-    """Sort the plan's changes into apply, drift (applied too with ``self_heal``) and held."""
+def decide(plan: Plan, fingerprints: Mapping[str, str], memory: Memory, *, self_heal: bool,
+           held_on_target: Collection[str] = ()) -> Decision:
+    """Sort the plan's changes into apply, drift (applied too with ``self_heal``) and held.
+
+    ``held_on_target``: assistants the target's notes hold (their content failed there, or a
+    rollback holds them: engine/verdicts.py), whatever this watch remembers."""
     known, failed = dict(memory.known), dict(memory.failed)
     apply: list[Change] = []
     drift: list[Change] = []
@@ -80,7 +81,7 @@ def decide(plan: Plan, fingerprints: Mapping[str, str], memory: Memory, *, self_
             failed.pop(c.assistant_id, None)
         elif c.action == "delete":
             (apply if memory.first or c.assistant_id in known else drift).append(c)
-        elif failed.get(c.assistant_id) == fp:
+        elif failed.get(c.assistant_id) == fp or c.assistant_id in held_on_target:
             held.append(c)
         else:
             (apply if memory.first or known.get(c.assistant_id) != fp else drift).append(c)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from controller.core.content import same_content
 from controller.core.errors import ControllerError, InvalidInput, Problem
-from controller.engine.desired import Desired
+from controller.engine.desired import Desired, secrets_of
 from controller.evals.candidate import candidate
 from controller.evals.evaluate import EvalResult, Prepared, Subject, evaluate, needs_baseline, prepare, total_runs
 from controller.targets.base import AssistantState, Target
@@ -126,9 +126,8 @@ def _secrets(declared: Sequence[Desired], live: Mapping[str, AssistantState]) ->
     """Values from the environment, in the manifests' content and in what runs now."""
     found: set[str] = set()
     for d in declared:
-        found |= d.content.values_at(d.sensitive)
-        if (state := live.get(d.assistant_id)) is not None:
-            found |= state.content.values_at(d.sensitive)
+        state = live.get(d.assistant_id)
+        found |= secrets_of(d.sensitive, d.content, state.content if state is not None else None)
     return found
 
 

@@ -4,14 +4,22 @@ Apply, watch, the status endpoint and the metrics all learn what happened from t
 events, and the CLI's text and JSON views are the only places that turn them into
 output (as Terraform's views do with its hooks). Each event is a frozen record, so a
 consumer can keep it, count it or send it on without copying.
+
+A watch also tells its observers (engine/watch.py) how the loop stands: a pass is due, the
+manifests in force changed, the target's status after a pass. Those are ``LOOP_STATE``
+events, which the views never print.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from controller.config.settings import Settings
 from controller.smoke.runner import CaseResult
+
+if TYPE_CHECKING:
+    from controller.engine.status import Status
 
 WriteAction = Literal["create", "update", "repin"]
 
@@ -111,12 +119,21 @@ class Drift:
 
 @dataclass(frozen=True)
 class ReconcileFinished:
+    """A pass ended. ``ok`` is False when anything in it did not go as the manifests ask: an
+    error, a change whose smoke tests failed (rolled back or not promoted), a change held."""
+
     trigger: str
     ok: bool = True
     counts: dict[str, int] = field(default_factory=dict)
     drift: int = 0
-    #: Changes whose smoke tests failed, held until the manifests change again.
+    #: Changes not applied, held until the manifests change again (their content failed its
+    #: smoke tests here, or a rollback holds the assistant: those are also in ``rolled_back``).
     held: tuple[str, ...] = ()
+    rolled_back: tuple[str, ...] = ()
+    #: Changes this pass tried that failed (rolled back, not promoted, kept failed, or an error).
+    failed: tuple[str, ...] = ()
+    #: The source's revision the pass synced (a git commit), when it has one.
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,5 +148,45 @@ class Stopped:
     exit_code: int
 
 
+@dataclass(frozen=True)
+class PassDue:
+    """The loop begins a pass, before its source syncs: liveness (``/healthz``) sees the loop
+    turning even while a git fetch takes minutes."""
+
+    trigger: str
+
+
+@dataclass(frozen=True)
+class ManifestsAccepted:
+    """A pass found the manifests valid: they are the last good set, in force until the next
+    good one (an invalid edit or commit leaves them so)."""
+
+    settings: Settings
+    #: The source's revision (the commit checked out), else the manifests' own ``controller/revision``.
+    revision: str | None
+
+
+@dataclass(frozen=True)
+class StatusRead:
+    """The target after a pass, read against the manifests in force: what ``/status`` serves.
+
+    Only when the watch was asked for it (one more listing per pass), and emitted before
+    the pass's ReconcileFinished: whoever sees that event finds the status up to date."""
+
+    trigger: str
+    #: The pass did not fail on the target (a pass that kept the last good manifests is ok here).
+    ok: bool
+    #: The manifests in force read against the target (sync states, verdicts, holds);
+    #: None before any manifests were accepted, or when the read failed.
+    status: Status | None
+    #: The revision in force (:class:`ManifestsAccepted`).
+    revision: str | None
+    #: The source's revision now: a bad commit is checked out but not in force.
+    checked_out: str | None
+
+
+#: How the loop stands, for its observers (health, status, notifications); never printed.
+LOOP_STATE = (PassDue, ManifestsAccepted, StatusRead)
+
 Event = (ReconcileStarted | Applied | Deleted | CleanedUp | SmokeResult | RolledBack | NotPromoted | Failed | Drift
-         | ReconcileFinished | Warned | Stopped)
+         | ReconcileFinished | Warned | Stopped | PassDue | ManifestsAccepted | StatusRead)

@@ -15,10 +15,12 @@ from typing import Any, Literal
 
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, Content, same_content, with_removals
 from controller.core.errors import InvalidInput, Problem
-from controller.engine.desired import Declaration, Declared, Desired
+from controller.engine.desired import Declaration, Declared, Desired, secrets_of
+from controller.engine.unique import check_unique_configs
 from controller.targets.base import AssistantState, GraphInfo
+from controller.targets.profiles import ServerProfile
 
-#: What a target's set-active makes of a version over the live content (``Target.predict_set_active``).
+#: What a target's set-active makes of a version over the live content (``ServerProfile.predict_set_active``).
 Predict = Callable[[Content, Content], Content]
 Action = Literal["create", "update", "repin", "delete", "noop"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "repin", "delete", "noop")
@@ -42,6 +44,12 @@ class Change(Declared):
     warnings: tuple[str, ...] = ()
     #: Why: "content changed", "drift", "pinned to v3", ...
     reason: str = ""
+    #: Ids of the changes whose writes must land first: on a server that allows one assistant
+    #: per graph and config, the ones that free the config this one takes (engine/unique.py).
+    after: tuple[str, ...] = ()
+    #: The field diff as it was reviewed, for a saved plan: shown as it was, never recomputed
+    #: (the saved plan keeps no secret, so its masked "before" would differ from a new diff).
+    reviewed: tuple[dict[str, Any], ...] | None = None
 
     @property
     def writes(self) -> bool:
@@ -49,13 +57,8 @@ class Change(Declared):
 
     @property
     def secrets(self) -> set[str]:
-        """The values at sensitive paths of the new content *and* of the live one: smoke
-        output must show neither (the live value may be a secret an earlier run wrote)."""
-        found: set[str] = set()
-        for content in (self.content, self.before):
-            if content is not None:
-                found |= content.values_at(self.sensitive)
-        return found
+        """The values at sensitive paths of the new content *and* of the live one."""
+        return secrets_of(self.sensitive, self.content, self.before)
 
 
 @dataclass(frozen=True)
@@ -113,11 +116,16 @@ def make_plan(
     *,
     owner: str,
     target: str,
-    predict_set_active: Predict,
+    profile: ServerProfile,
     prune: bool = False,
     adopt: bool = False,
+    others: Iterable[AssistantState] = (),
 ) -> Plan:
-    """Decide each assistant's action. Raises InvalidInput listing every problem found."""
+    """Decide each assistant's action. Raises InvalidInput listing every problem found.
+
+    ``profile``: what the target can do and how it differs (targets/profiles.py): what its
+    set-active restores, and whether it allows one assistant per graph and config.
+    ``others``: other owners' assistants named like ones this plan creates (one warning line)."""
     problems: list[Problem] = []
     warnings: list[str] = []
     changes: list[Change] = []
@@ -130,22 +138,57 @@ def make_plan(
                 problems.extend(check_against_graph(d, graphs, warnings))
         else:
             problems.extend(check_against_graph(d, graphs, warnings))
-        change = _plan_one(d, observed.get(d.assistant_id), owner, predict_set_active, adopt, problems)
+        change = _plan_one(d, observed.get(d.assistant_id), owner, profile.predict_set_active, adopt, problems)
         if change is not None:
             changes.append(change)
+    undeclared = _undeclared(desired, owned, owner)
     if prune:
-        declared = {d.assistant_id for d in desired}
-        for live in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id)):
-            if live.assistant_id in declared or live.content.is_system or live.content.owner != owner:
-                continue
-            if CANDIDATE_KEY in live.content.metadata:  # a leftover smoke candidate is not the assistant it stands for
-                continue
+        for live in undeclared:
             name = live.content.metadata.get(NAME_KEY) or live.assistant_id
             changes.append(Change("delete", Declaration(name, live.assistant_id), seen_version=live.version,
                                   before=live.content, reason="no longer declared"))
+    changes, clashes = check_unique_configs(desired, changes, [] if prune else undeclared, profile)
+    problems.extend(clashes)
     if problems:
         raise InvalidInput(problems, warnings)
+    warnings.extend(_owner_changed(changes, others))
     return Plan(owner=owner, target=target, changes=tuple(changes), prune=prune, warnings=tuple(warnings))
+
+
+def _undeclared(desired: list[Desired], owned: Iterable[AssistantState], owner: str) -> list[AssistantState]:
+    """The owner's assistants no manifest declares (what ``--prune`` deletes), by name."""
+    declared = {d.assistant_id for d in desired}
+    return [live for live in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id))
+            if live.assistant_id not in declared and not live.content.is_system and live.content.owner == owner
+            and CANDIDATE_KEY not in live.content.metadata]  # a leftover smoke candidate is not the one it stands for
+
+
+def _owner_changed(changes: list[Change], others: Iterable[AssistantState]) -> list[str]:
+    """One line per other owner holding assistants with the names this plan creates."""
+    created = {c.name for c in changes if c.action == "create"}
+    by_owner: dict[str, set[str]] = {}
+    for a in others:
+        name = a.content.metadata.get(NAME_KEY)
+        if name in created and a.content.owner:
+            by_owner.setdefault(a.content.owner, set()).add(name)
+    lines = []
+    for other, names in sorted(by_owner.items()):
+        shown = ", ".join(sorted(names)[:3]) + (", …" if len(names) > 3 else "")
+        these = f"{len(names)} assistants with these names ({shown}) belong" if len(names) > 1 else \
+            f"1 assistant with this name ({shown}) belongs"
+        lines.append(f"{these} to owner {other!r}: did the owner change? To retire them: controller destroy --owner {other}")
+    return lines
+
+
+def destroy_plan(owned: Iterable[AssistantState], *, owner: str, target: str) -> Plan:
+    """Every assistant of ``owner`` deleted (its leftover smoke candidates too; never the server's
+    system assistants): `controller destroy`, how a retired owner or a per-pull-request preview
+    (``apply --owner pr-42``) is torn down."""
+    changes = [Change("delete", Declaration(str(a.content.metadata.get(NAME_KEY) or a.assistant_id), a.assistant_id),
+                      seen_version=a.version, before=a.content, reason="destroy")
+               for a in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id))
+               if a.content.owner == owner and not a.content.is_system]
+    return Plan(owner=owner, target=target, changes=tuple(changes), prune=True)
 
 
 class _Where(Mapping[str, Any]):

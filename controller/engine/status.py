@@ -1,21 +1,24 @@
-"""`controller status`: a plan read as a table of sync states (pure: plan → rows).
+"""`controller status` and ``/status``: a plan read as a table of sync states, with each
+active version's verdict.
 
 Why derive status from a plan instead of a second comparison: a row says ``Synced``
 exactly when `controller plan` would do nothing for that assistant, so the two commands
-can never disagree, and status costs no more requests than a no-op plan.
+can never disagree, and status costs no more requests than a no-op plan (plus one read of
+the controller's notes for the verdicts, engine/verdicts.py: the same ones `history` shows).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from controller.core.content import REVISION_KEY
+from controller.engine import verdicts
+from controller.engine.desired import Desired
+from controller.engine.pipeline import Workspace, status_plan
 from controller.engine.plan import Plan
-
-#: Metadata another part of the controller sets when an assistant's active content failed its
-#: smoke tests. Read defensively: absent, empty or "false" means not failed.
-FAILED_KEY = "controller/failed"
+from controller.targets.base import Target
 
 SYNCED, OUT_OF_SYNC, MISSING, ORPHAN = "Synced", "OutOfSync", "Missing", "Orphan"
 _STATE = {"noop": SYNCED, "update": OUT_OF_SYNC, "repin": OUT_OF_SYNC, "create": MISSING, "delete": ORPHAN}
@@ -30,45 +33,73 @@ class StatusRow:
     version: int | None
     #: The ``controller/revision`` of the active content: the commit that wrote it.
     revision: str
-    #: The active content carries a ``controller/failed`` marker (its smoke tests failed).
-    smoke_failed: bool
+    #: The active version's verdict: passed, failed, skipped, or ``-`` (unknown).
+    smoke: str = verdicts.UNKNOWN
+    #: "rollback vN → vM" while a `controller rollback` holds the assistant (watch does not re-apply).
+    held: str = ""
+
+    @property
+    def smoke_failed(self) -> bool:
+        return self.smoke == verdicts.FAILED
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "assistant_id": self.assistant_id, "sync": self.sync, "version": self.version,
-                "revision": self.revision or None, "smoke_failed": self.smoke_failed}
+                "revision": self.revision or None, "smoke": self.smoke, "smoke_failed": self.smoke_failed,
+                "held": self.held or None}
 
 
-def _failed(value: object) -> bool:
-    if value is None or value is False:
-        return False
-    return str(value).strip().lower() not in ("", "false", "0", "no")
+@dataclass(frozen=True)
+class Status:
+    owner: str
+    target: str
+    rows: tuple[StatusRow, ...]
 
 
-def status_rows(plan: Plan) -> list[StatusRow]:
+def status_rows(plan: Plan, known: Mapping[str, verdicts.Known] | None = None,
+                desired: Mapping[str, Desired] | None = None) -> list[StatusRow]:
     """One row per declared or owned assistant of a plan made with prune semantics, sorted by name.
 
     A create of an assistant that exists under another owner (adoption) is still ``Missing``
     from this owner's point of view: nothing it declares is there under its management.
-    """
+    ``known``: the notes (verdicts) per assistant; ``desired``: what the manifests ask, for
+    whether a rollback still holds each one."""
     rows = []
     for change in plan.changes:
-        metadata = change.before.metadata if change.before is not None else {}
-        missing = change.action == "create"
+        live = change.before
+        missing = change.action == "create" or live is None or change.seen_version is None
+        note = (known or {}).get(change.assistant_id, verdicts.Known())
+        smoke, held = verdicts.UNKNOWN, ""
+        if not missing:
+            assert live is not None and change.seen_version is not None
+            smoke = note.result(change.seen_version, live)
+            wanted = (desired or {}).get(change.assistant_id)
+            rollback = note.holds(wanted.content) if wanted is not None else None
+            if rollback is not None and rollback.to_version == change.seen_version:
+                held = f"rollback v{rollback.from_version} → v{rollback.to_version}"
         rows.append(StatusRow(
             name=change.name, assistant_id=change.assistant_id, sync=_STATE[change.action],
             version=None if missing else change.seen_version,
-            revision="" if missing else str(metadata.get(REVISION_KEY) or ""),
-            smoke_failed=False if missing else _failed(metadata.get(FAILED_KEY)),
+            revision="" if missing or live is None else str(live.metadata.get(REVISION_KEY) or ""),
+            smoke=smoke, held=held,
         ))
     return sorted(rows, key=lambda r: (r.name, r.assistant_id))
 
 
-def all_synced(rows: list[StatusRow]) -> bool:
+async def read_status(ws: Workspace, target: Target, desired: list[Desired]) -> Status:
+    """The target as it stands against ``desired``: sync states, versions, verdicts, holds."""
+    plan = await status_plan(ws, target, desired)
+    known = await verdicts.read(target, [c.assistant_id for c in plan.changes if c.before is not None])
+    rows = status_rows(plan, known, {d.assistant_id: d for d in desired})
+    return Status(plan.owner, plan.target, tuple(rows))
+
+
+def all_synced(rows: list[StatusRow] | tuple[StatusRow, ...]) -> bool:
     return all(r.sync == SYNCED for r in rows)
 
 
-def status_json(plan: Plan, rows: list[StatusRow], revision: str | None = None) -> dict[str, Any]:
+def status_json(status: Status, revision: str | None = None) -> dict[str, Any]:
     """The document `controller status -o json` prints and `/status` serves."""
+    rows = status.rows
     counts = {s: sum(1 for r in rows if r.sync == s) for s in (SYNCED, OUT_OF_SYNC, MISSING, ORPHAN)}
-    return {"owner": plan.owner, "target": plan.target, "revision": revision, "synced": all_synced(rows),
+    return {"owner": status.owner, "target": status.target, "revision": revision, "synced": all_synced(rows),
             "counts": counts, "assistants": [r.to_json() for r in rows]}

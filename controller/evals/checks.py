@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 from controller.core.errors import Problem
 from controller.core.fs import display_path
 from controller.core.paths import dotted
-from controller.evals.dataset import DatasetMissing, dataset_path, eval_cases
-from controller.evals.pyfunc import ref_problem
 
 if TYPE_CHECKING:
     from controller.config.loader import LoadedManifest
@@ -24,17 +22,23 @@ if TYPE_CHECKING:
 
 def eval_problems(loaded: Sequence[LoadedManifest], root: str, declared: Collection[str] | None = None) -> list[Problem]:
     """Every problem of the evals of ``loaded``. ``declared``: the names judges may be
-    (default: the names in ``loaded``)."""
+    (default: the names in ``loaded``). Cheap when no manifest declares evals: the dataset
+    and python modules are imported only for one that does."""
+    with_evals = [item for item in loaded if item.data.get("spec", {}).get("evals")]
+    if not with_evals:
+        return []
     names = set(declared) if declared is not None else {m.name for m in loaded}
     problems: list[Problem] = []
-    for item in loaded:
-        if item.data.get("spec", {}).get("evals"):
-            for index, spec in enumerate(item.manifest.spec.evals):
-                problems += _spec_problems(item, index, spec, root, names)
+    for item in with_evals:
+        for index, spec in enumerate(item.manifest.spec.evals):
+            problems += _spec_problems(item, index, spec, root, names)
     return problems
 
 
 def _spec_problems(item: LoadedManifest, index: int, spec: EvalSpec, root: str, names: set[str]) -> list[Problem]:
+    from controller.evals.dataset import DatasetMissing, dataset_path, eval_cases
+    from controller.evals.pyfunc import ref_problem
+
     base: tuple[str | int, ...] = ("spec", "evals", index)
 
     def at(*path: str | int, message: str) -> Problem:

@@ -138,7 +138,7 @@ def _judge_grader(label: str, judge: str, minimum: float, grading: Grading) -> G
         except ControllerError as exc:
             return Grade(label, 0.0, False, f"the judge's run failed: {exc}")
         grading.secrets.update(outcome.secrets)
-        if not outcome.ok:
+        if outcome.status != "success":
             return Grade(label, 0.0, False, f"the judge's run {_ended(outcome.status)}: {outcome.error or outcome.status}")
         answer = outcome.output if isinstance(outcome.output, dict) else {}
         return _scored(label, answer.get("score"), answer.get("comment"), minimum, "the judge")

@@ -8,10 +8,7 @@ evaluation imports it, once per process and file.
 from __future__ import annotations
 
 import ast
-import hashlib
-import importlib.util
 import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -61,22 +58,16 @@ def _top_level_names(tree: ast.Module) -> set[str]:
 
 def load_function(ref: str, root: str) -> Callable[..., Any]:
     """The function ``ref`` names, its file imported from the project root (once per process)."""
+    from controller.targets.pyfile import import_file
+
     file, name = split_ref(ref)
     path = os.path.abspath(os.path.join(root, file))
     module = _loaded.get(path)
     if module is None:
-        module_name = "controller_evaluator_" + hashlib.blake2b(path.encode(), digest_size=8).hexdigest()
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            raise ControllerError(f"python evaluator {ref}: cannot load {file}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module  # (dataclasses and pickling look a module up by name)
         try:
-            spec.loader.exec_module(module)
+            module = _loaded[path] = import_file(path, "controller_evaluator")
         except Exception as exc:
-            sys.modules.pop(module_name, None)
             raise ControllerError(f"python evaluator {ref}: importing {file} raised {type(exc).__name__}: {exc}") from None
-        _loaded[path] = module
     function = getattr(module, name, None)
     if not callable(function):
         raise ControllerError(f"python evaluator {ref}: {file} has no function {name!r}")

@@ -102,7 +102,7 @@ async def _one(target: Target, spec: EvalSpec, case: Case, job: _Job, assistant_
     grading.secrets.update(outcome.secrets)
     if outcome.status == "timeout":
         return RunRecord(job.case, job.repeat, False, duration, "timeout", error=f"timed out after {spec.timeout:g}s")
-    if not outcome.ok:
+    if outcome.status != "success":
         return RunRecord(job.case, job.repeat, False, duration, outcome.status,
                          error=f"run failed: {outcome.error or outcome.status}")
     grades = await grade_run(made, spec.evaluators, case, outcome.output)

@@ -19,7 +19,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-#: Triggers a reconcile pass can have (watch.py's start/change/interval/retry, plus git polling and webhooks).
+#: Triggers a reconcile pass can have (start/change/interval/retry, plus git polling and webhooks: engine/watch.py).
 TRIGGERS = ("start", "change", "interval", "retry", "git", "webhook")
 #: Plan actions that change the target; ``noop`` is not a change and is not counted.
 ACTIONS = ("create", "update", "repin", "delete", "rollback")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from controller.core.content import Content
+from controller.targets.profiles import ServerProfile
 
 
 @dataclass(frozen=True)
@@ -74,24 +75,23 @@ class RunOutcome:
     status: Literal["success", "error", "timeout", "interrupted"]
     output: Any = None
     error: str | None = None  # "ValueError: boom" for status == "error"
-    thread_id: str | None = None
     #: Values the output may hold that must never be printed (the embedded target's
     #: langgraph.json ``env``); the output itself is left exact, for the checks.
     secrets: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "success"
 
 
 @runtime_checkable
 class Target(Protocol):
     """What the controller needs from a place that stores and runs assistants."""
 
-    #: Human-readable name for messages ("embedded .controller/state.db", a URL).
-    description: str
+    @property
+    def profile(self) -> ServerProfile:
+        """What this target can do and how it differs (targets/profiles.py): plan and apply
+        consult it instead of naming servers. A server's is known once it answered a request."""
+
     def predict_set_active(self, version: Content, live: Content) -> Content:
-        """What ``set_active`` to ``version`` will make the live content, over ``live``.
+        """What ``set_active`` to ``version`` will make the live content, over ``live``
+        (the profile's prediction).
 
         The real Agent Server's set-latest keeps the live context and graph_id, so a repin
         there is faithful only when those already match; plan and apply ask here instead
@@ -156,6 +156,16 @@ class Target(Protocol):
         Server merges a run's (targets/runconfig.py); giving both a non-empty
         ``configurable`` and a ``context`` is refused (an ``error`` outcome), as there.
         """
+
+    async def notes(self, assistant_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The controller's notes on these assistants (id → {key: value}; absent ids have none).
+
+        Notes are kept beside an assistant, not in it: writing one adds no version (the
+        embedded file has a table for them; a server keeps them in its store API). What they
+        mean is engine/verdicts.py's business; a target only keeps JSON values by key."""
+
+    async def put_note(self, assistant_id: str, key: str, value: dict[str, Any]) -> None:
+        """Keep ``value`` as the note ``key`` on the assistant (replacing one of that key)."""
 
     async def create_thread(self) -> str:
         """A fresh thread for a multi-step run; delete it with delete_thread."""

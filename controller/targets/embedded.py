@@ -32,6 +32,7 @@ from controller.core.errors import Conflict, TargetError
 from controller.core.mask import redact
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
 from controller.targets.graphs import GraphRegistry
+from controller.targets.profiles import EMBEDDED
 from controller.targets.runconfig import RunRefused, assemble, filter_context
 
 SCHEMA = """
@@ -59,10 +60,13 @@ CREATE TABLE IF NOT EXISTS versions (
 #: Files made before versions had a content_hash get the column on their first write
 #: (a read, such as ``plan``, never changes the file); rows without one are hashed then.
 _MIGRATE = "ALTER TABLE versions ADD COLUMN content_hash TEXT"
-#: The file's generation: a random id made with it and a counter every write bumps (in the
-#: write's own transaction), so a reader can tell in one query that nothing was written since
-#: it last looked. Added, like content_hash, on the first write to an older file.
+#: The file's generation: a random id made with it and a counter every write of an assistant
+#: bumps (in the write's own transaction), so a reader can tell in one query that nothing was
+#: written since it last looked; and the controller's notes on assistants (verdicts), which
+#: are no versions. Added, like content_hash, on the first write to an older file.
 _META = """
+CREATE TABLE IF NOT EXISTS notes (assistant_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                                  PRIMARY KEY (assistant_id, key));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('instance', lower(hex(randomblob(16))));
 INSERT OR IGNORE INTO meta VALUES ('writes', '0');
@@ -155,7 +159,6 @@ class EmbeddedTarget:
 
     def __init__(self, db_path: str, graphs_file: str | None, cache_dir: str | None = None):
         self.db_path = db_path
-        self.description = f"embedded {db_path}"
         self.registry = GraphRegistry(graphs_file, os.path.join(cache_dir, "graphs.json") if cache_dir else None)
         self._db: sqlite3.Connection | None = None
         self._in_batch = False
@@ -167,10 +170,13 @@ class EmbeddedTarget:
         self._threads: dict[str, dict[str, Any] | None] = {}
         self._store_handle: Any = None  # targets/store.py StoreHandle, opened by the first run
 
+    #: Set-active restores whole versions; no page limits, no unique graph+config rule.
+    profile = EMBEDDED
+
     @staticmethod
     def predict_set_active(version: Content, live: Content) -> Content:
         """Here set-active restores the whole version, context and graph included."""
-        return version
+        return EMBEDDED.predict_set_active(version, live)
 
     # -- storage -----------------------------------------------------------------
 
@@ -397,6 +403,27 @@ class EmbeddedTarget:
     async def delete(self, assistant_id: str) -> None:
         with self._write() as db:
             db.execute("DELETE FROM assistants WHERE assistant_id = ?", (assistant_id.lower(),))
+            db.execute("DELETE FROM notes WHERE assistant_id = ?", (assistant_id.lower(),))
+
+    async def notes(self, assistant_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        wanted = {a.lower() for a in assistant_ids}
+        if not wanted or not self._read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'notes'"):
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        rows = self._read("SELECT assistant_id, key, value FROM notes") if len(wanted) > 50 else [
+            r for a in wanted for r in self._read("SELECT assistant_id, key, value FROM notes WHERE assistant_id = ?", (a,))]
+        for assistant_id, key, value in rows:
+            if assistant_id in wanted:
+                with contextlib.suppress(ValueError):
+                    out.setdefault(assistant_id, {})[key] = json.loads(value)
+        return out
+
+    async def put_note(self, assistant_id: str, key: str, value: dict[str, Any]) -> None:
+        """(A note is not an assistant write: the generation stays.)"""
+        with self._lock:
+            db = self._connect(create=True)
+            assert db is not None
+            db.execute("INSERT OR REPLACE INTO notes VALUES (?, ?, ?)", (assistant_id.lower(), key, json.dumps(value)))
 
     async def _must_get(self, assistant_id: str) -> AssistantState:
         state = await self.get(assistant_id)
@@ -419,22 +446,22 @@ class EmbeddedTarget:
                   config: dict[str, Any] | None = None, context: dict[str, Any] | None = None) -> RunOutcome:
         state = await self.get(assistant_id)
         if state is None:
-            return RunOutcome("error", error=f"NotFound: assistant {assistant_id} not found", thread_id=thread_id)
+            return RunOutcome("error", error=f"NotFound: assistant {assistant_id} not found")
         if thread_id is not None and thread_id not in self._threads:
-            return RunOutcome("error", error=f"NotFound: thread {thread_id} not found", thread_id=thread_id)
+            return RunOutcome("error", error=f"NotFound: thread {thread_id} not found")
         secrets = self.registry.apply_env()  # before the graph's import, as langgraph dev does
         try:
             job = self._job(state, input, thread_id, config, context)
         except RunRefused as exc:
-            return RunOutcome("error", error=f"BadRequest: {exc}", thread_id=thread_id)
+            return RunOutcome("error", error=f"BadRequest: {exc}")
         try:
             output = await _in_daemon_thread(job, timeout)
         except TimeoutError:
-            return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s", thread_id=thread_id)
+            return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s")
         except Exception as exc:
-            return RunOutcome("error", error=redact(f"{type(exc).__name__}: {exc}", secrets), thread_id=thread_id,
+            return RunOutcome("error", error=redact(f"{type(exc).__name__}: {exc}", secrets),
                               secrets=secrets)
-        return RunOutcome("success", output=_plain(output), thread_id=thread_id, secrets=secrets)
+        return RunOutcome("success", output=_plain(output), secrets=secrets)
 
     def _job(self, state: AssistantState, input: Any, thread_id: str | None,
              run_config: dict[str, Any] | None, run_context: dict[str, Any] | None) -> Callable[[], Any]:

@@ -28,6 +28,7 @@ from controller.core.environ import apply_graph_env
 from controller.core.errors import ControllerError
 from controller.core.mask import redact
 from controller.targets import envfile, schemacache
+from controller.targets.pyfile import import_file
 
 if TYPE_CHECKING:  # langgraph is imported only to run a graph or read a changed one's schemas
     from langgraph.pregel import Pregel
@@ -122,19 +123,7 @@ class GraphRegistry:
         before = set(sys.modules)
         if target.endswith(".py") or "/" in target:
             path = os.path.normpath(os.path.join(self.base, target))
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"no such file {path}")
-            modname = f"_controller_graph_{entry.graph_id.replace('-', '_')}_{abs(hash(path))}"
-            spec = importlib.util.spec_from_file_location(modname, path)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot import {path}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[modname] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                sys.modules.pop(modname, None)
-                raise
+            module = import_file(path, f"_controller_graph_{entry.graph_id.replace('-', '_')}")
         else:
             module = importlib.import_module(target)
         entry.files = schemacache.project_files(self.base, module, set(sys.modules) - before)

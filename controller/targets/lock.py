@@ -33,6 +33,7 @@ import time
 from datetime import UTC, datetime
 from types import TracebackType
 
+from controller.config.settings import TargetSpec
 from controller.core.errors import ControllerError
 
 #: Seconds between attempts while waiting for a lock (``acquire(timeout=...)``).
@@ -177,3 +178,11 @@ def _read_holder(fd: int) -> dict[str, object]:
     except (OSError, ValueError):
         return {}
     return holder if isinstance(holder, dict) and "pid" in holder else {}
+
+
+def state_lock(spec: TargetSpec, timeout: float = 0.0) -> StateLock | None:
+    """The lock of ``spec``'s state file, for a command or a watch that writes it (None for a
+    server: it serialises its own writes and there is no state file here)."""
+    if spec.url or not spec.embedded:
+        return None
+    return StateLock(os.path.abspath(spec.embedded), timeout=timeout)

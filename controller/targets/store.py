@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import sqlite3
-import sys
 import threading
 import warnings
 from collections.abc import Iterable
@@ -38,6 +37,7 @@ from langgraph.store.base import BaseStore, Item, Op, PutOp, Result
 from langgraph.store.memory import InMemoryStore
 
 from controller.core.errors import ControllerError
+from controller.targets.pyfile import import_file
 
 
 class _NoNumpyNotice(logging.Filter):
@@ -153,7 +153,7 @@ class StoreHandle:
         """``store.path``, loaded as ``langgraph_api.store._load_store`` loads it."""
         if "/" in store_path or ".py:" in store_path:
             file, attr = store_path.rsplit(":", 1)
-            module = _module_from_file(os.path.normpath(os.path.join(base, file.rstrip(":"))), "_controller_store")
+            module = _import_file(os.path.normpath(os.path.join(base, file.rstrip(":"))), "_controller_store")
         else:
             name, attr = store_path.rsplit(".", 1)
             module = importlib.import_module(name)
@@ -195,7 +195,7 @@ def resolve_embeddings(embed: Any, base: str) -> Any:
         module_name, function = embed.rsplit(":", 1)
         module_name = module_name.rstrip(":")
         if "/" in module_name:
-            module = _module_from_file(os.path.normpath(os.path.join(base, module_name)), "_controller_embed")
+            module = _import_file(os.path.normpath(os.path.join(base, module_name)), "_controller_embed")
         else:
             module = importlib.import_module(module_name)
         fn = getattr(module, function, None)
@@ -212,14 +212,10 @@ def resolve_embeddings(embed: Any, base: str) -> Any:
         return init_embeddings(embed)
 
 
-def _module_from_file(path: str, prefix: str) -> Any:
-    if not os.path.isfile(path):
-        raise ControllerError(f"no such file {path}")
-    name = f"{prefix}_{abs(hash(path))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ControllerError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+
+
+def _import_file(path: str, prefix: str) -> Any:
+    try:
+        return import_file(path, prefix)
+    except (FileNotFoundError, ImportError) as exc:
+        raise ControllerError(str(exc)) from None

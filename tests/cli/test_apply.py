@@ -300,3 +300,16 @@ def test_a_state_file_from_before_content_hashes_is_migrated_on_the_first_write(
         assert conn.execute("SELECT COUNT(*) FROM versions WHERE content_hash IS NULL").fetchone() == (0,)
     code, out, _ = run(capsys, "plan", ".", "--no-color")
     assert code == 0 and "No changes" in out
+
+
+def test_a_saved_plan_applies_showing_exactly_the_plan_that_was_reviewed(repo, capsys, monkeypatch):
+    """A plan with a sensitive value (tweet-writer's signature reads ${SIGNATURE:-…}): apply
+    PLAN shows the saved plan line for line, not a recomputed diff with a masked extra line."""
+    monkeypatch.setenv("SIGNATURE", "the night shift")
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    edit(repo / TWEET, "style: tweet", "style: plain")
+    code, shown, _ = run(capsys, "plan", ".", "--out", "change.plan")
+    reviewed = shown.split("Saved the plan to")[0]
+    code, out, err = run(capsys, "apply", "change.plan", "--no-smoke")
+    assert code == 0 and out.startswith(reviewed), out + err
+    assert "signature" not in out and "night shift" not in out

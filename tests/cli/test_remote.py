@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aegra import AegraServer
 from helpers import BLOG, TWEET, edit, git, record_writes, remote_project, run
 from remote_servers import search_all
 
@@ -82,19 +83,24 @@ def test_edit_is_one_version_a_reverted_description_repins_and_removed_metadata_
     assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0
 
 
-def test_a_reverted_configurable_change_is_an_update_because_the_server_keeps_context(repo, owner, sdk, capsys):
+def test_a_reverted_configurable_change_repins_only_where_set_latest_restores_context(repo, owner, sdk, remote_server,
+                                                                                      capsys):
+    """The official server's set-latest keeps the live context, so a revert there is an update (one
+    more version); Aegra's restores the whole version, so there it is a repin (none)."""
     blog_id = assistant_id_for(owner, "blog-writer")
+    restores = isinstance(remote_server, AegraServer)
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     edit(BLOG, "Keep paragraphs short.", "Keep paragraphs very short.")
     git(repo, "commit", "-qam", "shorter paragraphs")
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     git(repo, "revert", "--no-edit", "HEAD")
     code, out, _ = run(capsys, "plan", ".")
-    assert "~ blog-writer: update v2 → new version" in out  # set-latest would leave v2's context live
+    assert ("↺ blog-writer: repin v2 → v1" if restores else "~ blog-writer: update v2 → new version") in out
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     live = sdk.assistants.get(blog_id)
     assert "Keep paragraphs short." in live["config"]["configurable"]["system_prompt"]
     assert "Keep paragraphs short." in live["context"]["system_prompt"]
+    assert versions(sdk, blog_id) == ([1, 2] if restores else [1, 2, 3])
     assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0
 
 
@@ -228,19 +234,23 @@ def test_a_candidate_left_by_kill_9_is_cleaned_up_and_never_planned_as_a_delete(
     assert code == 0 and "slowpoke" not in out
 
 
-def test_rollback_after_a_failed_smoke_never_goes_to_the_failed_content(repo, owner, sdk, capsys):
+def test_rollback_after_a_failed_smoke_never_goes_to_the_failed_content(repo, owner, sdk, remote_server, capsys):
     blog_id = assistant_id_for(owner, "blog-writer")
+    restores = isinstance(remote_server, AegraServer)  # its set-latest restores whole versions: a rollback is a repin
     assert run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")[0] == 0
     edit(BLOG, "style: blog", "style: plain")  # fails the blog case
     code, _, err = run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")
     assert code == 3 and "blog-writer: rolled-back" in err
-    assert versions(sdk, blog_id) == [1, 2, 3]
-    assert sdk.assistants.get(blog_id)["metadata"]["controller/failed"] == [2]  # on the server: any checkout knows
+    # (the official server's set-latest would keep v2's context: v3 restores v1)
+    assert versions(sdk, blog_id) == ([1, 2] if restores else [1, 2, 3])
+    assert "controller/failed" not in sdk.assistants.get(blog_id)["metadata"]  # the verdict is a note, not a write
 
-    code, out, _ = run(capsys, "history", "blog-writer", "-o", "json")
-    assert [(v["version"], v["failed"]) for v in json.loads(out)["versions"]] == [(3, False), (2, True), (1, False)]
+    code, out, _ = run(capsys, "history", "blog-writer", "-o", "json")  # (read from the server's store: any checkout knows)
+    assert [(v["version"], v["smoke"]) for v in json.loads(out)["versions"]] == (
+        [(2, "failed"), (1, "passed")] if restores else [(3, "passed"), (2, "failed"), (1, "passed")])
     code, _, err = run(capsys, "rollback", "blog-writer")
-    assert code == 1 and "no version before v3 differs from it and passed its smoke tests" in err
+    active = 1 if restores else 3
+    assert code == 1 and f"no version before v{active} differs from it and passed its smoke tests" in err
     code, _, err = run(capsys, "rollback", "blog-writer", "--to", "2")
     assert code == 1 and "v2 failed its smoke tests" in err
     code, out, err = run(capsys, "rollback", "blog-writer", "--to", "2", "--force")
@@ -266,3 +276,87 @@ def test_a_secret_written_earlier_is_masked_in_every_output_on_the_server(repo, 
     for text in outputs:
         assert secret not in text, text
     assert '"(sensitive)"' in outputs[1]
+
+
+def test_one_target_per_name_whether_named_or_given_by_url(repo, owner, remote_server, sdk, capsys, monkeypatch):
+    """A service given the URL and a CI job given -t write the same content: the target's values,
+    smoke mode and maxDeletes follow its name, also at another URL (an in-cluster address)."""
+    monkeypatch.delenv("CONTROLLER_TARGET")
+    code, out, err = run(capsys, "apply", ".", "--url", remote_server.url, "--auto-approve", "--no-smoke")
+    assert code == 0 and "no target of controller.yaml" not in err, out + err  # the URL is dev-server's: its settings
+    tweet = sdk.assistants.get(assistant_id_for(owner, "tweet-writer"))
+    assert tweet["config"]["configurable"]["signature"] == "the dev team"  # dev-server's values
+    assert run(capsys, "plan", ".", "-t", "dev-server", "--detailed-exitcode")[0] == 0  # the same content
+
+    elsewhere = remote_server.url.replace("127.0.0.1", "localhost")  # the same server, another address
+    assert run(capsys, "plan", ".", "-t", "dev-server", "--url", elsewhere, "--detailed-exitcode")[0] == 0
+    code, out, err = run(capsys, "plan", ".", "--url", elsewhere)  # no target has this URL: ad hoc
+    assert code == 0 and "signature" in out and err.count("is no target of controller.yaml") == 1, out + err
+    assert "is no target of controller.yaml" in err and "SIGNATURE" in err and "the dev team" not in err
+
+
+def test_no_manifest_is_lost_to_a_typo_on_the_server(repo, owner, sdk, capsys):
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    tweet_id = assistant_id_for(owner, "tweet-writer")
+    edit(TWEET, "apiVersion: assistant-controller/v1", "apiVersion: assistant-controler/v1")
+    code, _, err = run(capsys, "apply", ".", "--prune", "--auto-approve")
+    assert code == 1 and "did you mean 'assistant-controller/v1'?" in err
+    edit(TWEET, "apiVersion: assistant-controler/v1\nkind: Assistant", "apiVersion: acme.io/v1\nkind: Bot")
+    code, _, err = run(capsys, "apply", ".", "--prune", "--auto-approve")
+    assert code == 1 and "'tweet-writer' would be deleted, but this file still holds a document named" in err
+    assert sdk.assistants.get(tweet_id)["assistant_id"] == tweet_id  # still there
+
+
+def test_an_owner_change_is_noticed_and_destroy_retires_the_old_owner(repo, owner, sdk, capsys):
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    code, out, err = run(capsys, "plan", ".", "--owner", f"{owner}-new")
+    assert code == 0 and "Plan: 3 to create" in out
+    assert f"belong to owner {owner!r}: did the owner change? To retire them: controller destroy --owner {owner}" in err
+    code, out, err = run(capsys, "destroy", "--owner", owner, "--auto-approve")
+    assert code == 0 and "3 deleted" in out, out + err
+    assert [a for a in search_all(sdk) if a["metadata"].get("controller/owner") == owner] == []
+
+
+def test_verdicts_failures_held_and_rollbacks_that_hold_on_the_server(repo, owner, sdk, capsys):
+    from helpers import Watch
+
+    def row(name: str) -> dict:
+        return next(a for a in json.loads(run(capsys, "status", ".", "-o", "json")[1])["assistants"] if a["name"] == name)
+
+    assert run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")[0] == 0
+    edit(BLOG, "style: blog", "style: plain")
+    assert run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")[0] == 3
+    assert (row("blog-writer")["smoke"], row("blog-writer")["smoke_failed"]) == ("passed", False)  # the restore is active
+    watch = Watch(repo, "-t", "dev-server")
+    try:  # a restarted watch holds the content that failed here (smoke: before, the target's mode, same verdict)
+        first = watch.finished("the first pass", trigger="start")
+        assert first["held"] == ["blog-writer"] and first["ok"] is False, watch.report()
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
+
+    edit(BLOG, "style: plain", "style: blog")
+    edit(BLOG, "description: Long-form posts", "description: Longer posts")
+    code, out, err = run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")  # (Aegra: no candidate of a twin config)
+    assert code == 0, out + err
+    code, out, err = run(capsys, "rollback", "blog-writer")
+    assert code == 0 and out.count("blog-writer: v") == 1, out + err
+    assert row("blog-writer")["held"].startswith("rollback v")
+    watch = Watch(repo, "-t", "dev-server")
+    try:
+        first = watch.finished("the first pass", trigger="start")
+        assert first["held_by_rollback"] == ["blog-writer"], watch.report()
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
+    code, _, err = run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")
+    assert code == 0 and "overrides the rollback" in err
+
+
+def test_a_saved_plan_applies_showing_the_reviewed_plan_on_the_server(repo, capsys, monkeypatch):
+    monkeypatch.setenv("MODEL", "sk-never-shown")
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    edit(BLOG, "style: blog", "style: plain")
+    reviewed = run(capsys, "plan", ".", "--out", "change.plan")[1].split("Saved the plan to")[0]
+    code, out, err = run(capsys, "apply", "change.plan", "--no-smoke")
+    assert code == 0 and out.startswith(reviewed) and "sk-never-shown" not in out + err, out + err

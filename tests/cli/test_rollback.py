@@ -29,30 +29,33 @@ def test_rollback_never_restores_content_that_failed_its_smoke_tests(repo, capsy
     code, _, err = run(capsys, "apply", ".", "--auto-approve")
     assert code == 3 and "blog-writer: rolled-back" in err
     blog = state(repo, "blog-writer")
-    assert [v.number for v in blog.versions] == [3, 2, 1] and blog.version == 3  # v3: v1's content, marked
+    assert [v.number for v in blog.versions] == [2, 1] and blog.version == 1  # v1 active again: no restore version
     assert blog.content.config["configurable"]["style"] == "blog"
+    code, _, err = run(capsys, "apply", ".", "--auto-approve")  # the failing CI job, run again
+    assert code == 3 and [v.number for v in state(repo, "blog-writer").versions] == [2, 1]  # the history does not grow
 
     code, out, _ = run(capsys, "history", "blog-writer", "-o", "json")
-    assert [(v["version"], v["failed"]) for v in json.loads(out)["versions"]] == [(3, False), (2, True), (1, False)]
+    assert [(v["version"], v["smoke"]) for v in json.loads(out)["versions"]] == [(2, "failed"), (1, "passed")]
     code, out, _ = run(capsys, "history", "blog-writer")
     assert "SMOKE" in out and [line.split()[0] for line in out.splitlines() if "failed" in line] == ["2"]
 
     code, _, err = run(capsys, "rollback", "blog-writer")  # v2 failed, v1 is what is active
-    assert code == 1 and "no version before v3 differs from it and passed its smoke tests" in err
+    assert code == 1 and "no version before v1 differs from it and passed its smoke tests" in err
     code, _, err = run(capsys, "rollback", "blog-writer", "--to", "2")
     assert code == 1 and "v2 failed its smoke tests" in err and "--force" in err
-    assert state(repo, "blog-writer").version == 3
+    assert state(repo, "blog-writer").version == 1
 
-    code, out, err = run(capsys, "rollback", "blog-writer", "--to", "2", "--force")  # its smoke case fails again
-    assert code == 3 and "✗ blog-writer › writes a blog post" in out and "v3's content is active again" in err
+    code, out, err = run(capsys, "rollback", "blog-writer", "--to", "2", "--force")  # its own case fails again
+    assert code == 3 and "✗ blog-writer › writes a blog post" in out and "v1's content is active again" in err
     blog = state(repo, "blog-writer")
-    assert blog.version == 4 and blog.content.config["configurable"]["style"] == "blog"  # v2 was a repin here
+    assert blog.version == 1 and [v.number for v in blog.versions] == [2, 1]
 
     BLOG.write_text(original.replace("Long-form posts", "Longer posts"))
-    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0  # v5: a good new description
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0  # v3: a good new description
     code, out, err = run(capsys, "rollback", "blog-writer")
     assert code == 0, err
-    assert "v5 → v4" in out and "✓ blog-writer › writes a blog post" in out  # smoke ran on what was restored
+    assert "v3 → v1" in out and "✓ blog-writer › writes a blog post" in out  # smoke ran on what was restored
+    assert out.count("v3 → v1") == 1 and "cases: the manifests" in out  # one result line, saying which cases
     assert state(repo, "blog-writer").content.description == "Long-form posts for the company blog"
-    code, out, _ = run(capsys, "rollback", "blog-writer", "--no-smoke", "--to", "5")
-    assert code == 0 and "›" not in out
+    code, out, _ = run(capsys, "rollback", "blog-writer", "--no-smoke", "--to", "3")
+    assert code == 0 and "›" not in out and "not tested (--no-smoke)" in out

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-from controller.config.loader import LoadedManifest, display_path, load_manifests
+from controller.config.loader import LoadedManifest, LoadOptions, display_path, load_manifests
 from controller.config.yamlio import MAX_FILE_BYTES
 from controller.core.errors import InvalidInput, Problem
 
@@ -36,6 +36,11 @@ spec:
 """
 
 
+def load(paths: list[str], **options) -> list[LoadedManifest]:
+    """The manifests under ``paths`` (``options``: LoadOptions' fields)."""
+    return load_manifests(paths, LoadOptions(**options)).manifests
+
+
 def expectation(path: Path) -> tuple[int, str]:
     first = path.read_text(encoding="utf-8").split("\n", 1)[0]
     m = HEADER.match(first)
@@ -46,7 +51,7 @@ def expectation(path: Path) -> tuple[int, str]:
 def problems_of(paths: list[str | Path], **kwargs) -> list[Problem]:
     kwargs.setdefault("environ", {})
     with pytest.raises(InvalidInput) as info:
-        load_manifests([str(p) for p in paths], **kwargs)
+        load([str(p) for p in paths], **kwargs)
     problems = info.value.problems
     assert problems, "InvalidInput without problems"
     for problem in problems:
@@ -70,7 +75,7 @@ def write(path: Path, text: str | bytes) -> Path:
 
 def load_one(tmp_path: Path, text: str, **kwargs) -> LoadedManifest:
     kwargs.setdefault("environ", {})
-    (item,) = load_manifests([str(write(tmp_path / "m.yaml", text))], **kwargs)
+    (item,) = load([str(write(tmp_path / "m.yaml", text))], **kwargs)
     return item
 
 
@@ -133,7 +138,7 @@ def test_file_of_exactly_one_mib_is_accepted(tmp_path: Path):
     head = MANIFEST.format(name="big") + "# padding\n"
     path = write(tmp_path / "big.yaml", head + "#" * (MAX_FILE_BYTES - len(head) - 1) + "\n")
     assert path.stat().st_size == MAX_FILE_BYTES
-    assert [m.name for m in load_manifests([str(path)], environ={})] == ["big"]
+    assert [m.name for m in load([str(path)], environ={})] == ["big"]
 
 
 def test_non_utf8_bytes_are_rejected_with_their_line(tmp_path: Path):
@@ -145,7 +150,7 @@ def test_non_utf8_bytes_are_rejected_with_their_line(tmp_path: Path):
 
 def test_utf8_with_bom_is_accepted(tmp_path: Path):
     path = write(tmp_path / "bom.yaml", b"\xef\xbb\xbf" + MANIFEST.format(name="bom").encode())
-    assert [m.name for m in load_manifests([str(path)], environ={})] == ["bom"]
+    assert [m.name for m in load([str(path)], environ={})] == ["bom"]
 
 
 @pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b"], ids=["nul", "bell", "escape"])
@@ -165,7 +170,7 @@ def test_zero_byte_file_named_explicitly_is_an_error(tmp_path: Path):
 def test_comment_only_file_in_a_folder_is_skipped(tmp_path: Path):
     write(tmp_path / "empty.yaml", "# nothing here\n")
     write(tmp_path / "a.yaml", MANIFEST.format(name="a"))
-    assert [m.name for m in load_manifests([str(tmp_path)], environ={})] == ["a"]
+    assert [m.name for m in load([str(tmp_path)], environ={})] == ["a"]
 
 
 def test_missing_path_is_an_error(tmp_path: Path):
@@ -258,7 +263,7 @@ def test_invalid_input_lists_problems_in_file_and_line_order(tmp_path: Path):
 
 
 def test_example_manifests_load():
-    loaded = load_manifests([str(EXAMPLES)], environ={})
+    loaded = load([str(EXAMPLES)], environ={})
     names = {m.name for m in loaded}
     assert {"blog-writer", "support-bot", "tweet-writer"} <= names
     assert all(m.file.endswith((".yaml", ".yml")) for m in loaded)
@@ -268,7 +273,7 @@ def test_example_manifests_load():
 
 
 def test_good_corpus_folder_walk():
-    loaded = load_manifests([str(GOOD)], environ={})
+    loaded = load([str(GOOD)], environ={})
     # docker-compose.yml and controller.yaml (kind: Config) are skipped; .yml files and subfolders found.
     assert [(Path(m.file).name, m.name, m.line) for m in loaded] == [
         ("anchors.yaml", "writer-a", 3),
@@ -278,7 +283,7 @@ def test_good_corpus_folder_walk():
 
 
 def test_anchors_aliases_and_merge_keys():
-    a, b = load_manifests([str(GOOD / "anchors.yaml")], environ={})
+    a, b = load([str(GOOD / "anchors.yaml")], environ={})
     spec = a.manifest.spec
     assert spec.config["configurable"] == {"model": "m1", "style": "blog", "released": "2024-01-31T10:00:00Z"}
     assert spec.metadata == {
@@ -357,7 +362,7 @@ def test_multi_document_file_and_line_of_each_document(tmp_path: Path):
         + "---\n"  # an empty document
     )
     path = write(tmp_path / "multi.yaml", text)
-    loaded = load_manifests([str(path)], environ={})
+    loaded = load([str(path)], environ={})
     assert [(m.name, m.line) for m in loaded] == [("one", 2), ("two", 9)]
     assert loaded[1].location == f"{display_path(str(path))}:9"
 
@@ -373,18 +378,18 @@ def test_folder_walk_skips_other_yaml_hidden_and_tool_folders(tmp_path: Path):
     write(tmp_path / "notes.txt", "apiVersion: assistant-controller/v1\n")
     for skipped in (".controller", ".venv", "node_modules", ".hidden", ".langgraph_api"):
         write(tmp_path / skipped / "bad.yaml", MANIFEST.format(name="Bad_Name"))
-    loaded = load_manifests([str(tmp_path)], environ={})
+    loaded = load([str(tmp_path)], environ={})
     assert sorted(m.name for m in loaded) == ["a", "b"]
 
 
 def test_a_file_given_twice_is_loaded_once(tmp_path: Path):
     path = write(tmp_path / "a.yaml", MANIFEST.format(name="a"))
-    assert [m.name for m in load_manifests([str(path), str(tmp_path), str(path)], environ={})] == ["a"]
+    assert [m.name for m in load([str(path), str(tmp_path), str(path)], environ={})] == ["a"]
 
 
 def test_config_document_named_explicitly_is_not_an_error(tmp_path: Path):
     path = write(tmp_path / "controller.yaml", "apiVersion: assistant-controller/v1\nkind: Config\n")
-    assert load_manifests([str(path)], environ={}) == []
+    assert load([str(path)], environ={}) == []
 
 
 # --- interpolation -----------------------------------------------------------------
@@ -454,7 +459,7 @@ def test_interpolation_reaches_lists_and_block_scalars(tmp_path: Path):
 def test_environment_defaults_to_os_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CONTROLLER_TEST_MODEL", "from-os")
     path = write(tmp_path / "m.yaml", INTERP.format(value="${CONTROLLER_TEST_MODEL}"))
-    (item,) = load_manifests([str(path)])
+    (item,) = load([str(path)])
     assert item.manifest.spec.config["configurable"]["model"] == "from-os"
     assert item.sensitive == frozenset({MODEL})
 
@@ -474,22 +479,23 @@ def test_problem_paths_stay_relative_to_the_working_directory(tmp_path: Path, mo
     )
 
 
-def test_a_parse_cache_reparses_only_changed_files_and_forgets_deleted_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_store_in_memory_reloads_only_changed_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import controller.config.loader as loader
+    from controller.config.store import LoadStore
 
     a = write(tmp_path / "a.yaml", MANIFEST.format(name="a"))
     b = write(tmp_path / "b.yaml", MANIFEST.format(name="b"))
     parsed: list[str] = []
     real = loader.load_documents
     monkeypatch.setattr(loader, "load_documents", lambda text: parsed.append(text) or real(text))
-    cache: dict = {}
-    first = load_manifests([str(tmp_path)], environ={}, cache=cache)
+    store = LoadStore(None)  # a watch's: kept for the process only
+    first = load([str(tmp_path)], environ={}, store=store)
     assert len(parsed) == 2
     b.write_text(MANIFEST.format(name="b") + "  description: changed\n")
-    second = load_manifests([str(tmp_path)], environ={}, cache=cache)
+    second = load([str(tmp_path)], environ={}, store=store)
     assert len(parsed) == 3 and "changed" in parsed[-1]  # only b was parsed again
     assert [m.name for m in second] == [m.name for m in first] == ["a", "b"]
     assert second[1].manifest.spec.description == "changed"
     a.unlink()
-    assert [m.name for m in load_manifests([str(tmp_path)], environ={}, cache=cache)] == ["b"]
-    assert set(cache) == {str(b)}
+    assert [m.name for m in load([str(tmp_path)], environ={}, store=store)] == ["b"]
+    assert not (tmp_path / ".controller").exists()  # nothing written: a store without a folder

@@ -235,10 +235,34 @@ def test_a_single_target_is_the_default(repo: Path):
     assert load_settings(cwd=str(repo)).target(environ={}).name == "only"
 
 
-def test_url_gives_an_ad_hoc_remote_target(repo: Path):
+def test_url_alone_is_an_ad_hoc_target_that_says_which_values_it_does_not_use(repo: Path):
     write(repo / "controller.yaml", CONFIG)
-    spec = load_settings(cwd=str(repo)).target("local", url="http://127.0.0.1:2024/", environ={})
-    assert (spec.kind, spec.url, spec.api_key_env, spec.embedded) == ("remote", "http://127.0.0.1:2024", None, None)
+    spec = load_settings(cwd=str(repo)).target(url="http://127.0.0.1:2024/", environ={})
+    assert (spec.kind, spec.url, spec.api_key_env, spec.embedded, dict(spec.values)) == (
+        "remote", "http://127.0.0.1:2024", None, None, {})
+    (note,) = spec.notes
+    assert "no target of controller.yaml" in note and "MODEL" in note and "-t NAME" in note
+    assert "openai" not in note  # names the variables, never their values
+
+
+def test_url_alone_that_a_target_has_is_that_target(repo: Path):
+    """A service deployed with the URL and a CI job run with -t write the same content."""
+    write(repo / "controller.yaml", CONFIG)
+    spec = load_settings(cwd=str(repo)).target(url="https://staging.example.com", environ={})
+    assert (spec.name, spec.api_key_env, dict(spec.values), spec.notes) == (
+        "staging", "STAGING_KEY", {"MODEL": "openai:gpt-4.1-mini"}, ())
+
+
+def test_a_named_target_at_another_url_keeps_its_settings(repo: Path):
+    write(repo / "controller.yaml", CONFIG)
+    settings = load_settings(cwd=str(repo))
+    for spec in (settings.target("prod", url="http://10.0.0.7:8000/", environ={}),
+                 settings.target(url="http://10.0.0.7:8000", environ={"CONTROLLER_TARGET": "prod"})):
+        assert (spec.name, spec.url, spec.smoke, spec.max_deletes, spec.concurrency) == (
+            "prod", "http://10.0.0.7:8000", "before", 3, 2)
+        assert spec.url_source == "--url"
+    with pytest.raises(InvalidInput, match="target 'local' is embedded; --url names an Agent Server"):
+        settings.target("local", url="http://127.0.0.1:2024", environ={})
 
 
 def test_default_target_without_config_is_embedded_at_the_git_top_level(repo: Path):

@@ -27,7 +27,7 @@ def grade(target: Any, evaluators: list[dict], the_case: Case, output: Any, *, j
 
 def run_graph(target: Any, assistant_id: str, input: Any) -> Any:
     outcome = asyncio.run(target.run(assistant_id, input))
-    assert outcome.ok, outcome.error
+    assert outcome.status == "success", outcome.error
     return outcome.output
 
 

@@ -12,7 +12,7 @@ from helpers import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.config.loader import load_manifests
+from controller.config.loader import LoadOptions, load_manifests
 from controller.core.content import Content
 from controller.core.errors import ControllerError
 from controller.engine import planfile
@@ -63,7 +63,7 @@ def _load(raw: bytes) -> None:
         path = Path(tmp) / "m.yaml"
         path.write_bytes(raw)
         try:
-            load_manifests([str(path)], {}, {"MODEL": "x"})
+            load_manifests([str(path)], LoadOptions(environ={"MODEL": "x"}))
         except ControllerError:
             pass
 

@@ -26,10 +26,12 @@ def test_tour_runs_as_written(tmp_path: Path):
     done = subprocess.run(["bash", "-c", script], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"README tour failed:\n{done.stdout}\n{done.stderr}"
     out = done.stdout
-    assert "5 manifests valid" in out
+    assert "5 manifests valid, 1 Defaults" in out
+    assert "# assistants/tweet-writer.yaml:2 (prompts: assistants/prompts/tweet-writer.md)" in out  # render
+    assert "      system_prompt: |\n        # Tweet writer\n" in out and "      model: (sensitive)\n" in out
     assert "Plan: 5 to create, 0 to update, 0 to repin, 0 to delete." in out
     assert '~ config.configurable.style: "tweet" → "plain"' in out
-    assert "tweet-writer: v2 → v1 (repinned)" in out
+    assert "tweet-writer: v2 → v1 (repinned; cases: the manifests (the cases it was written with))." in out
     assert "Smoke: 1 passed, 0 failed." in out
     assert "faq-bot › answers product questions (6 cases × 3 runs)" in out
     assert "Evals: 1 passed, 0 failed." in out and "Evals: 0 passed, 1 failed." in out  # the active version, the worse candidate

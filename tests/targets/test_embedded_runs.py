@@ -50,7 +50,7 @@ def run_once(project: Path, graph: str, input: Any, *, config: dict | None = Non
 
 
 def last(outcome: RunOutcome) -> str:
-    assert outcome.ok, outcome.error
+    assert outcome.status == "success", outcome.error
     return outcome.output["messages"][-1]["content"]
 
 
@@ -74,7 +74,7 @@ def test_an_old_style_config_schema_filters_the_context_but_not_configurable(pro
 def test_a_store_user_gets_the_store_configured_in_langgraph_json(project):
     """Before: ``AssertionError: no store configured`` (no store at all)."""
     got = run_once(project, "memory", {"remember": "likes green tea"}, context={"user_id": "u"})
-    assert got.ok and got.output["memories"] == ["likes green tea"]
+    assert got.status == "success" and got.output["memories"] == ["likes green tea"]
     got = run_once(project, "memory", {"recall": "green tea"}, context={"user_id": "u"})
     assert got.output["memories"] == ["likes green tea"]  # semantic search: the index from langgraph.json
     assert (project / ".controller" / "state.store.db").is_file()

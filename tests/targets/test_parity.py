@@ -75,7 +75,7 @@ async def outcomes(target: Target, items: list[Desired]) -> dict[tuple[str, str]
             for step in case.runs():
                 got = await target.run(d.assistant_id, step.input, thread_id=thread, config=case.config or None,
                                        context=case.context or None)
-                runs.append((got.status, normalized(got.output) if got.ok else None,
+                runs.append((got.status, normalized(got.output) if got.status == "success" else None,
                              (got.error or "").split(":")[0] or None))
             await target.delete_thread(thread)
     return found
@@ -144,7 +144,7 @@ def test_a_runs_own_configuration_merges_as_on_the_server(parity_project: Path, 
         await target.create(tuned.assistant_id, tuned.content)
         got = await target.run(tuned.assistant_id, {"messages": [{"role": "user", "content": "x"}]},
                                config=config, context=context)
-        return got.status, normalized(got.output) if got.ok else None, (got.error or "").split(":")[0] or None
+        return got.status, normalized(got.output) if got.status == "success" else None, (got.error or "").split(":")[0] or None
 
     local, served = both(parity_project, parity_server.url, owner, body)
     assert local == served
@@ -162,7 +162,7 @@ def test_a_fresh_embedded_target_on_the_same_state_sees_the_stored_memories(pari
     async def remember() -> None:
         target = EmbeddedTarget(state, graphs)
         await target.create(writer.assistant_id, writer.content)
-        assert (await target.run(writer.assistant_id, {"remember": "likes green tea"})).ok
+        assert (await target.run(writer.assistant_id, {"remember": "likes green tea"})).status == "success"
         await target.aclose()
 
     async def recall() -> Any:
