@@ -25,6 +25,7 @@ from controller.core.content import (
 
 if TYPE_CHECKING:
     from controller.config.manifest import EvalSpec, SmokeCase
+    from controller.evals.dataset import Home
 
 #: Where a manifest's spec fields land in the assistant's content.
 _SPEC_TO_CONTENT = {"graph": "graph_id", "displayName": "name", "description": "description",
@@ -55,6 +56,8 @@ class Declaration:
     origins: Mapping[ContentPath, str] = field(default_factory=dict, compare=False)
     #: The evals (``spec.evals``), or a function that builds them when first needed (as ``cases``).
     evaluations: tuple[EvalSpec, ...] | Callable[[], tuple[EvalSpec, ...]] = field(default=(), compare=False, repr=False)
+    #: Where each eval is written (the manifest, or a Defaults document): its dataset is relative to that file.
+    eval_homes: tuple[Home, ...] = field(default=(), compare=False, repr=False)
 
     @cached_property
     def smoke(self) -> tuple[SmokeCase, ...]:
@@ -66,7 +69,7 @@ class Declaration:
 
     @property
     def file(self) -> str:
-        """The manifest's file (``source`` without its line): datasets are relative to its folder."""
+        """The manifest's file (``source`` without its line)."""
         return self.source.rpartition(":")[0] if self.source.rpartition(":")[2].isdigit() else self.source
 
 
@@ -98,6 +101,10 @@ class Declared:
     @property
     def file(self) -> str:
         return self.declared.file
+
+    @property
+    def eval_homes(self) -> tuple[Home, ...]:
+        return self.declared.eval_homes
 
     @property
     def sensitive(self) -> frozenset[ContentPath]:
@@ -175,6 +182,16 @@ def secrets_of(sensitive: frozenset[ContentPath], *contents: Content | None) -> 
     return found
 
 
+def _eval_homes(item: LoadedManifest) -> tuple[Home, ...]:
+    """Where each of the manifest's evals is written (none: nothing imported)."""
+    evals = item.data["spec"].get("evals")
+    if not evals:
+        return ()
+    from controller.evals.dataset import eval_homes
+
+    return eval_homes(len(evals), item.origins, item.file, item.source)
+
+
 #: Memo of each manifest's (assistant id, content hash) per owner, keyed by the manifest's digest.
 MEMO = "desired"
 
@@ -210,6 +227,7 @@ def desired_state(item: LoadedManifest, owner: str, revision: str | None = None,
             "context" if m.context and not m.config.get("configurable") else "configurable",
             by_content_path(item.origins) if item.origins else {},
             (lambda: tuple(item.manifest.spec.evals)) if item.data["spec"].get("evals") else (),
+            _eval_homes(item),
         ),
         content,
         m.active_version if type(m.active_version) is int else None,

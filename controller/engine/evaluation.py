@@ -79,8 +79,8 @@ async def evaluate_declared(target: Target, desired: Sequence[Desired], root: st
         raise ControllerError(f"not on {where}: {', '.join(missing)} (run controller apply first, or eval --candidate)")
     judges, judge_candidates = _judges(judge_names, by_name, live, options.candidate, where)
     for plan in plans:  # every dataset and python evaluator loads before anything is written or run
-        plan.prepared = [prepare(target, plan.desired.name, spec, plan.desired.file, root, judges)
-                         for spec in plan.desired.evals]
+        plan.prepared = [prepare(target, plan.desired.name, spec, home.file, root, judges)
+                         for spec, home in zip(plan.desired.evals, plan.desired.eval_homes, strict=True)]
     secrets = _secrets([*chosen, *(by_name[n] for n in judge_names)], live)
     tick = _counter(total_runs([(p, plan.baseline(p) is not None) for plan in plans for p in plan.prepared]), progress)
     results: list[EvalResult] = []

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from controller.config.yamlio import Document, YamlError, load_documents, read_text
+from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
 from controller.core.errors import Problem
 from controller.core.fs import display_path
 
@@ -40,16 +41,42 @@ class DatasetMissing(Exception):
     """The dataset file is not there (or cannot be read): the manifest's line says where it is named."""
 
 
-def dataset_path(spec: EvalSpec, manifest_file: str) -> str | None:
-    """Where ``spec.dataset`` is: relative to the manifest's folder (None for inline cases)."""
+@dataclass(frozen=True)
+class Home:
+    """Where an eval is written: the file its dataset path is relative to (as the user sees
+    it), and its ``file:line`` when a Defaults document added it (else "": the manifest)."""
+
+    file: str
+    defaults: str = ""
+
+
+def eval_homes(count: int, origins: Mapping[Path, str], manifest_file: str, manifest_source: str) -> tuple[Home, ...]:
+    """Each of a manifest's ``count`` evals' home. ``origins`` (by document path, from the
+    load) names the Defaults document that added an eval (``defaults/shared.yaml:8``, from
+    the project root); its dataset is then relative to that file, as its prompt files are."""
+    full = os.path.abspath(manifest_file)
+    root = full[:-len(manifest_source)] if manifest_source and full.endswith(manifest_source) else ""
+    homes = []
+    for index in range(count):
+        origin = next((o for p, o in origins.items() if p[:3] == ("spec", "evals", index)), "")
+        where = origin[origin.rfind("(") + 1:].rstrip(")") if origin.endswith(")") else origin
+        source = where.rpartition(":")[0]
+        homes.append(Home(display_path(os.path.join(root, source)), where) if root and source else Home(manifest_file))
+    return tuple(homes)
+
+
+def dataset_path(spec: EvalSpec, home: str) -> str | None:
+    """Where ``spec.dataset`` is: relative to the folder of ``home``, the file that declares
+    the eval (None for inline cases)."""
     if spec.dataset is None:
         return None
-    return os.path.normpath(os.path.join(os.path.dirname(manifest_file), spec.dataset))
+    return os.path.normpath(os.path.join(os.path.dirname(home), spec.dataset))
 
 
-def eval_cases(spec: EvalSpec, manifest_file: str) -> tuple[list[Case], list[Problem]]:
-    """The eval's cases and the problems of its dataset (raises DatasetMissing)."""
-    path = dataset_path(spec, manifest_file)
+def eval_cases(spec: EvalSpec, home: str) -> tuple[list[Case], list[Problem]]:
+    """The eval's cases and the problems of its dataset (raises DatasetMissing). ``home``:
+    the file that declares the eval (:func:`eval_homes`)."""
+    path = dataset_path(spec, home)
     if path is None:
         return _named(spec.cases or []), []
     return read_dataset(path)

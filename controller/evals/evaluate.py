@@ -1,7 +1,7 @@
 """One eval of one assistant, from its spec to a verdict: the API ``controller eval`` and
 apply's gating call.
 
-    prepared = prepare(target, "faq-bot", spec, manifest_file, root, judges)   # reads the dataset
+    prepared = prepare(target, "faq-bot", spec, home, root, judges)   # reads the dataset (home: Declared.eval_homes)
     result = await evaluate(target, prepared, Subject(candidate_id, None, candidate=True),
                             baseline=Subject(live_id, live_version))             # interleaved
     result.ok, result.candidate.sample.pass_rate, result.verdict.reasons
@@ -107,24 +107,25 @@ def needs_baseline(spec: EvalSpec) -> bool:
     return spec.gate.maxRegression is not None
 
 
-def prepare(target: Target, assistant: str, spec: EvalSpec, manifest_file: str, root: str,
+def prepare(target: Target, assistant: str, spec: EvalSpec, home: str, root: str,
             judges: Mapping[str, str]) -> Prepared:
-    """Read the eval's cases and load its graders. Raises InvalidInput for a dataset that
-    is missing or invalid (file:line), ControllerError for a python evaluator that does
-    not import: before any run."""
+    """Read the eval's cases and load its graders. ``home``: the file that declares the eval
+    (its dataset is relative to it: ``Declared.eval_homes``); ``judges``: each judge's name →
+    the assistant id to run it as. Raises InvalidInput for a dataset that is missing or
+    invalid (file:line), ControllerError for a python evaluator that does not import:
+    before any run."""
     try:
-        cases, problems = eval_cases(spec, manifest_file)
+        cases, problems = eval_cases(spec, home)
     except DatasetMissing as exc:
-        raise InvalidInput([_problem(spec, manifest_file, assistant, str(exc))]) from None
+        raise InvalidInput([_problem(spec, home, assistant, str(exc))]) from None
     if problems:
         raise InvalidInput(problems)
     grading = Grading(target, judges, root, spec.timeout)
     return Prepared(assistant, spec, tuple(cases), tuple(graders(spec.evaluators, grading)), grading)
 
 
-def _problem(spec: EvalSpec, manifest_file: str, assistant: str, why: str) -> Problem:
-    return Problem(manifest_file, 0, "", f"{assistant}: eval {spec.name!r}: cannot read the dataset "
-                                         f"{dataset_path(spec, manifest_file)} ({why})")
+def _problem(spec: EvalSpec, home: str, assistant: str, why: str) -> Problem:
+    return Problem(home, 0, "", f"{assistant}: eval {spec.name!r}: cannot read the dataset {dataset_path(spec, home)} ({why})")
 
 
 async def run_subject(target: Target, prepared: Prepared, subject: Subject, *, secrets: Collection[str] = (),

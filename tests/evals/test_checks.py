@@ -100,7 +100,7 @@ def test_references_outside_the_manifest(root: Path):
     (root / "score.py").write_text("def present(i, o, r):\n    return True\n")
     assert problems(root) == [
         "assistants/bot.yaml:8: spec.evals[0].dataset: cannot read the dataset missing.yaml "
-        "(No such file or directory; paths are relative to the manifest)",
+        "(No such file or directory; a dataset is relative to the file that declares its eval)",
         "assistants/bot.yaml:10: spec.evals[0].evaluators[0].judge.assistant: judge 'grader' is not a declared assistant (declared: bot)",
         "assistants/bot.yaml:11: spec.evals[0].evaluators[1].python: score.py defines no function 'absent'",
     ]
@@ -116,3 +116,24 @@ def test_a_judge_declared_in_another_file_is_fine(root: Path):
     write(root, "- {name: e, dataset: ../data.yaml, evaluators: [{judge: {assistant: grader}}]}\n")
     (root / "assistants" / "grader.yaml").write_text(HEAD.replace("name: bot", "name: grader").replace("  evals:\n", ""))
     assert problems(root) == []
+
+
+def test_an_eval_a_defaults_document_adds_reads_its_dataset_beside_that_document(root: Path):
+    (root / "shared" / "data").mkdir(parents=True)
+    (root / "shared" / "gold.yaml").write_text(
+        "apiVersion: assistant-controller/v1\nkind: Defaults\nmetadata: {name: gold}\n"
+        "selector:\n  matchLabels: {tier: gold}\nspec:\n  evals:\n    - name: shared\n      dataset: data/cases.yaml\n")
+    (root / "shared" / "data" / "cases.yaml").write_text("- input: {question: refund?}\n")
+    write(root, "- {name: own, dataset: ../data.yaml}\n").write_text(
+        (root / "assistants" / "bot.yaml").read_text().replace("metadata: {name: bot}", "metadata: {name: bot, labels: {tier: gold}}"))
+    assert problems(root) == []
+    loads = load_manifests([str(root)], LoadOptions(root=str(root)))
+    from controller.evals.dataset import eval_homes
+
+    (bot,) = loads.manifests
+    homes = eval_homes(2, bot.origins, bot.file, bot.source)
+    assert [h.file for h in homes] == ["assistants/bot.yaml", "shared/gold.yaml"] and homes[1].defaults == "shared/gold.yaml:8"
+
+    (root / "shared" / "data" / "cases.yaml").unlink()
+    assert problems(root) == ["shared/gold.yaml:8: dataset: cannot read the dataset shared/data/cases.yaml "
+                              "(No such file or directory; a dataset is relative to the file that declares its eval) (an eval of bot)"]
