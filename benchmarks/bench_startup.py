@@ -4,7 +4,7 @@ Usage: python benchmarks/bench_startup.py [--size 10000] [--repeat 3] [--src DIR
 
 Rows (wall time of a new process; the best of --repeat runs, after one warm-up run
 that fills the caches under .controller/cache, as a user's second command would):
-``plan`` and ``history`` on the 3-manifest example (embedded, applied), ``test`` of
+``plan`` and ``history`` on the example (embedded, applied), ``test`` of
 its 3 smoke cases, a no-op ``plan`` of --size generated manifests and an ``apply``
 of them with one file edited. Baselines in the same run: ``python -c "import yaml"``
 (the interpreter's start-up) and a C-libyaml ``safe_load`` of the same files in a
@@ -70,10 +70,10 @@ def main() -> None:
         files = sorted(str(p) for p in (example / "assistants").glob("*.yaml"))
         base = best([sys.executable, "-c", "import yaml"], example, env, args.repeat)
         rows.append(('python -c "import yaml" (baseline)', base))
-        rows.append(("C safe_load of the 3 example files", best([sys.executable, "-c", LOAD_ALL, *files], example, env, args.repeat)))
+        rows.append((f"C safe_load of the {len(files)} example files", best([sys.executable, "-c", LOAD_ALL, *files], example, env, args.repeat)))
         run([*cli, "apply", ".", "--auto-approve", "--no-smoke"], example, env)
         run([*cli, "plan", "."], example, env)  # warm-up: fills the caches
-        rows.append(("plan, 3 manifests, no changes", best([*cli, "plan", "."], example, env, args.repeat)))
+        rows.append((f"plan, {len(files)} manifests, no changes", best([*cli, "plan", "."], example, env, args.repeat)))
         rows.append(("history blog-writer", best([*cli, "history", "blog-writer"], example, env, args.repeat)))
         rows.append(("test, 3 smoke cases", best([*cli, "test"], example, env, args.repeat)))
 

@@ -236,13 +236,13 @@ def test_two_checkouts_in_different_folders_share_one_owner(agent_server, owner:
 
     monkeypatch.chdir(origin)
     code, out, err = run(capsys, "apply", "--auto-approve", "--no-smoke")
-    assert code == 0 and "Plan: 3 to create" in out, out + err
+    assert code == 0 and "Plan: 5 to create" in out, out + err
     monkeypatch.chdir(second)
     code, out, err = run(capsys, "plan", "assistants", "-o", "json")
     assert code == 0, err
     plan = json.loads(out)
     assert (plan["owner"], plan["owner_source"], plan["target"]) == (owner, "controller.yaml", agent_server.url)
-    assert plan["summary"]["create"] == 0 and plan["summary"]["noop"] == 3
+    assert plan["summary"]["create"] == 0 and plan["summary"]["noop"] == 5
     code, out, _ = run(capsys, "plan")
     assert out.splitlines()[0] == f"Plan for owner {owner} on {agent_server.url} (owner from controller.yaml)"
     assert "No changes." in out

@@ -12,9 +12,9 @@ def test_a_changed_owner_is_noticed_with_the_way_to_retire_the_old_one(repo, cap
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     edit(repo / "controller.yaml", "owner: demo-agents", "owner: demo-agents-2")
     code, out, err = run(capsys, "plan", ".")
-    assert code == 0 and "Plan: 3 to create" in out
+    assert code == 0 and "Plan: 5 to create" in out
     (line,) = [w for w in err.splitlines() if "did the owner change?" in w]
-    assert line == ("warning: 3 assistants with these names (blog-writer, support-bot, tweet-writer) belong to owner "
+    assert line == ("warning: 5 assistants with these names (blog-writer, faq-bot, faq-grader, …) belong to owner "
                     "'demo-agents': did the owner change? To retire them: controller destroy --owner demo-agents")
     assert "did the owner change" in " ".join(json.loads(run(capsys, "plan", ".", "-o", "json")[1])["warnings"])
 
@@ -23,13 +23,13 @@ def test_destroy_shows_its_plan_asks_respects_max_deletes_and_tears_down_a_previ
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke", "--owner", "pr-42")[0] == 0  # a preview
     code, out, err = run(capsys, "destroy", "--owner", "pr-42")
-    assert code == 1 and "Plan: 0 to create, 0 to update, 0 to repin, 3 to delete." in out
+    assert code == 1 and "Plan: 0 to create, 0 to update, 0 to repin, 5 to delete." in out
     assert "refusing to destroy without --auto-approve" in err
     code, out, err = run(capsys, "destroy", "--owner", "pr-42", "--max-deletes", "2", "--auto-approve")
     assert code == 1 and "more than --max-deletes 2" in err and "destroy --all" in err
     assert state(repo, "blog-writer", owner="pr-42") is not None
     code, out, err = run(capsys, "destroy", "--owner", "pr-42", "--max-deletes", "2", "--all", "--auto-approve")
-    assert code == 0 and "3 deleted" in out, out + err
+    assert code == 0 and "5 deleted" in out, out + err
     assert state(repo, "blog-writer", owner="pr-42") is None
     assert state(repo, "blog-writer") is not None  # the project's own owner is untouched
     code, out, _ = run(capsys, "destroy", "--owner", "pr-42", "--auto-approve")

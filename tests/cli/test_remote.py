@@ -310,10 +310,10 @@ def test_no_manifest_is_lost_to_a_typo_on_the_server(repo, owner, sdk, capsys):
 def test_an_owner_change_is_noticed_and_destroy_retires_the_old_owner(repo, owner, sdk, capsys):
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     code, out, err = run(capsys, "plan", ".", "--owner", f"{owner}-new")
-    assert code == 0 and "Plan: 3 to create" in out
+    assert code == 0 and "Plan: 5 to create" in out
     assert f"belong to owner {owner!r}: did the owner change? To retire them: controller destroy --owner {owner}" in err
     code, out, err = run(capsys, "destroy", "--owner", owner, "--auto-approve")
-    assert code == 0 and "3 deleted" in out, out + err
+    assert code == 0 and "5 deleted" in out, out + err
     assert [a for a in search_all(sdk) if a["metadata"].get("controller/owner") == owner] == []
 
 

@@ -19,9 +19,9 @@ def test_render_prints_every_effective_manifest_as_yaml(repo, capsys, monkeypatc
     assert code == 0 and err == "", err
     assert SECRET not in out
     docs = list(yaml.safe_load_all(out))
-    assert [d["metadata"]["name"] for d in docs] == ["blog-writer", "support-bot", "tweet-writer"]
+    assert [d["metadata"]["name"] for d in docs] == ["blog-writer", "faq-bot", "faq-grader", "support-bot", "tweet-writer"]
     assert all(d["apiVersion"] == "assistant-controller/v1" and d["kind"] == "Assistant" for d in docs)
-    tweet = docs[2]["spec"]
+    tweet = docs[4]["spec"]
     prompt = (repo / "assistants" / "prompts" / "tweet-writer.md").read_text()
     assert tweet["config"]["configurable"]["system_prompt"] == prompt  # the file's text, as it is
     assert tweet["config"]["configurable"]["model"] == "(sensitive)"  # from the Defaults, from the environment
@@ -40,7 +40,7 @@ def test_render_names_and_json(repo, capsys):
     assert only["manifest"]["spec"]["context"]["persona"] == "support"
     code, out, err = run(capsys, "render", "blog-writer", "nope")
     assert code == 1 and out == "" and err.splitlines() == [
-        "no manifest named 'nope' (declared: blog-writer, support-bot, tweet-writer)", "1 error."]  # render writes nothing
+        "no manifest named 'nope' (declared: blog-writer, faq-bot, faq-grader, support-bot, tweet-writer)", "1 error."]  # render writes nothing
 
 
 def test_render_uses_a_targets_values_and_needs_no_owner_or_server(repo, capsys, clean_env):

@@ -45,7 +45,7 @@ def pass_after(watch: Watch, what: str) -> tuple[dict[str, Any], list[str], dict
 def test_watch_replans_exactly_the_assistants_a_prompt_file_or_defaults_edit_touches(repo, owner):
     watch = Watch(repo, "--no-smoke", interval="1h")
     try:
-        watch.finished("the first reconcile", trigger="start", created=3)
+        watch.finished("the first reconcile", trigger="start", created=5)
 
         (repo / "prompts" / "shared.md").write_text("Write clearly and briefly.\n")
         begun, applied, done = pass_after(watch, "the prompt file's edit")
@@ -90,7 +90,7 @@ def test_watch_replans_exactly_the_assistants_a_prompt_file_or_defaults_edit_tou
 def test_watch_follows_prompt_files_outside_the_paths(repo, owner):
     watch = Watch(repo, "--no-smoke", interval="1h", paths=("assistants",))  # prompts/ is beside assistants/
     try:
-        watch.finished("the first reconcile", trigger="start", created=3)
+        watch.finished("the first reconcile", trigger="start", created=5)
         (repo / "prompts" / "shared.md").write_text("Write for everyone.\n")
         _, applied, done = pass_after(watch, "the prompt file's edit")
         assert applied == ["blog-writer", "tweet-writer"] and done["ok"], watch.report()

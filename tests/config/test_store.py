@@ -51,9 +51,9 @@ def test_a_stored_load_is_what_a_fresh_load_gives(repo, monkeypatch):
         return loaded, [desired_state(m, "demo-agents") for m in loaded]
 
     fresh, fresh_desired = load()
-    assert len(parsed) == 5  # the three manifests, the Defaults and controller.yaml
+    assert len(parsed) == 8  # the five manifests, the Defaults, the faq dataset and controller.yaml
     stored, stored_desired = load()
-    assert len(parsed) == 5  # the second load parsed (and validated) nothing
+    assert len(parsed) == 8  # the second load parsed (and validated) nothing
     for a, b in zip(fresh, stored, strict=True):
         assert (a.name, a.file, a.source, a.line, a.sensitive, a.templates) == (b.name, b.file, b.source, b.line,
                                                                                b.sensitive, b.templates)
@@ -67,7 +67,7 @@ def test_a_stored_load_is_what_a_fresh_load_gives(repo, monkeypatch):
 def test_editing_one_manifest_parses_only_that_file(repo, capsys, monkeypatch):
     parsed = parses(monkeypatch)
     assert run(capsys, "validate", ".")[0] == 0
-    assert len(parsed) == 5  # the three manifests, the Defaults and controller.yaml
+    assert len(parsed) == 8  # the five manifests, the Defaults, the faq dataset and controller.yaml
     parsed.clear()
     assert run(capsys, "validate", ".")[0] == 0
     assert parsed == []

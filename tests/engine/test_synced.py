@@ -68,7 +68,7 @@ def test_an_unchanged_project_is_planned_without_loading_or_reading_anything(rep
     assert loaded == [] and asked == []
     shutil.rmtree(repo / ".controller" / "cache")  # and without the record: the same answer
     assert run(capsys, "plan", ".") == full_text and run(capsys, "plan", ".", "-o", "json") == full_json
-    assert len(loaded) == 5  # (the three manifests, their Defaults and controller.yaml)
+    assert len(loaded) == 8  # (the five manifests, their Defaults, the faq dataset and controller.yaml)
 
 
 def test_an_edit_is_loaded_read_and_planned_alone(repo, capsys, monkeypatch):
@@ -106,7 +106,7 @@ def test_a_write_by_another_process_is_seen_by_the_next_plan(repo, capsys):
 def test_a_new_state_file_is_not_taken_for_the_old_one(repo, capsys):
     assert "No changes" in run(capsys, "plan", ".")[1]  # recorded at the old file's generation
     (repo / ".controller" / "state.db").unlink()
-    assert "Plan: 3 to create" in run(capsys, "plan", ".")[1]
+    assert "Plan: 5 to create" in run(capsys, "plan", ".")[1]
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0  # as many writes as the first file had
     assert "No changes" in run(capsys, "plan", ".")[1]
     edit(repo / BLOG, "style: blog", "style: tweet")
@@ -131,7 +131,7 @@ def test_the_record_holds_no_secret(repo, capsys, monkeypatch):
     with __import__("sqlite3").connect(db) as conn:
         (value,) = conn.execute("SELECT value FROM records WHERE tbl LIKE 'synced%'").fetchone()
     record = json.loads(value)
-    assert len(record["files"]) == 5 and record["generation"]  # (with the Defaults document)
+    assert len(record["files"]) == 8 and record["generation"]  # (with the Defaults document and the faq dataset)
 
 
 def test_files_whose_stat_is_unchanged_are_not_even_read_and_an_edit_still_is(repo, capsys, monkeypatch):

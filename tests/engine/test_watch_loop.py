@@ -73,12 +73,12 @@ def kinds(events: list[Event]) -> list[str]:
 def test_observers_hear_a_pass_in_order_and_its_status_before_it_finishes(project: Path):
     code, events = run(FolderSource(Project()), passes=1)
     assert code == 0
-    assert kinds(events) == ["PassDue", "ReconcileStarted", "ManifestsAccepted", "Applied", "Applied", "Applied",
+    assert kinds(events) == ["PassDue", "ReconcileStarted", "ManifestsAccepted", *["Applied"] * 5,
                              "StatusRead", "ReconcileFinished", "Stopped"]
     status = next(e for e in events if isinstance(e, StatusRead))
     assert status.ok and status.status is not None and status.checked_out is None
     assert {r.sync for r in status.status.rows} == {"Synced"}  # read after the writes
-    assert events[-2] == ReconcileFinished("start", ok=True, counts={"create": 3})
+    assert events[-2] == ReconcileFinished("start", ok=True, counts={"create": 5})
     assert events[-1] == Stopped(0)
 
 
