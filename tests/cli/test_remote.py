@@ -312,7 +312,7 @@ def test_an_owner_change_is_noticed_and_destroy_retires_the_old_owner(repo, owne
     code, out, err = run(capsys, "plan", ".", "--owner", f"{owner}-new")
     assert code == 0 and "Plan: 5 to create" in out
     assert f"belong to owner {owner!r}: did the owner change? To retire them: controller destroy --owner {owner}" in err
-    code, out, err = run(capsys, "destroy", "--owner", owner, "--auto-approve")
+    code, out, err = run(capsys, "destroy", "--owner", owner, "--auto-approve", "--all")  # five: past the target's maxDeletes 3
     assert code == 0 and "5 deleted" in out, out + err
     assert [a for a in search_all(sdk) if a["metadata"].get("controller/owner") == owner] == []
 
