@@ -223,7 +223,8 @@ async def import_assistants(ws: Workspace, target: Target, options: ImportOption
                              schema_modeline(options.out, ws.settings.root))
     if problems:  # all or nothing
         raise InvalidInput([Problem(message=p) for p in problems])
-    os.makedirs(options.out, exist_ok=True)
+    if files:  # nothing to import leaves no empty folder behind
+        os.makedirs(options.out, exist_ok=True)
     written = []
     for path, state, name, text in files:
         with open(path, "x", encoding="utf-8") as fh:  # "x": never overwrite, even in a race

@@ -126,3 +126,12 @@ def test_import_with_an_unknown_graph_says_so(repo, capsys, tmp_path):
     assert code == 1
     assert "--graph: unknown graph 'wirter'; the target has: chat, writer" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_nothing_to_import_leaves_no_folder_behind(repo, capsys):
+    """The tour's last step: every assistant is declared, so there is nothing to write and no
+    empty `imported/` to clean up."""
+    assert run(capsys, "apply", "--auto-approve", "--no-smoke")[0] == 0
+    code, out, err = run(capsys, "import", "--out", "imported")
+    assert code == 0 and "No assistants to import" in out, out + err
+    assert not (repo / "imported").exists()
