@@ -71,7 +71,9 @@ def test_validate_needs_no_secrets_unless_asked(repo, capsys):
     code, out, err = run(capsys, "validate", ".", "--require-env")
     assert code == 1 and "NEEDED_TOKEN" in err
     assert err.splitlines()[-1] == "1 error."  # validate never writes: no "nothing was written"
-    code, _, err = run(capsys, "plan", ".")  # plan still needs it
+    code, _, err = run(capsys, "plan", ".")  # plan still needs it; it writes nothing either, so says nothing of it
+    assert code == 1 and "NEEDED_TOKEN" in err and err.splitlines()[-1] == "1 error."
+    code, _, err = run(capsys, "apply", ".", "--auto-approve")  # apply refuses before its first write, and says so
     assert code == 1 and "NEEDED_TOKEN" in err and err.splitlines()[-1] == "1 error; nothing was written."
 
 
