@@ -17,6 +17,7 @@ from controller.core.content import REVISION_KEY, SOURCE_KEY
 from controller.core.durations import parse_duration
 from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
+from controller.core.suggest import did_you_mean
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
 from controller.targets import lock as targets_lock
@@ -295,7 +296,9 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
         known = {d.name for d in desired}
         unknown = [n for n in args.names if n not in known]
         if unknown:
-            raise InvalidInput([Problem(message=f"no manifest named {n!r} (declared: {', '.join(sorted(known)) or 'none'})") for n in unknown])
+            declared = f" (declared: {', '.join(sorted(known)) or 'none'})"
+            raise InvalidInput([Problem(message=f"no manifest named {n!r}{did_you_mean(n, known) or declared}")
+                                for n in unknown])
         desired = [d for d in desired if d.name in args.names]
     items = [(d.name, d.assistant_id, list(d.smoke)) for d in desired if d.smoke]
     async with open_target(ws.spec) as target:
