@@ -168,13 +168,15 @@ def child_env() -> dict[str, str]:
 
 
 class Watch:
-    """A running `controller watch -o json`: its events arrive on a queue from a reader thread."""
+    """A running `controller watch -o json`: its events arrive on a queue from a reader thread.
+    With ``text=True`` it runs with text output, and each line is an event ``{"event": "line", "line": …}``."""
 
-    def __init__(self, cwd: Path, *flags: str, interval: str = "1s"):
+    def __init__(self, cwd: Path, *flags: str, interval: str = "1s", text: bool = False):
         self.err_path = cwd.parent / f"watch-{uuid.uuid4().hex[:8]}.stderr"
         self._err = open(self.err_path, "wb")  # noqa: SIM115 - held by the watch process
+        self.text = text
         self.proc = subprocess.Popen(
-            [*controller_command(), "watch", ".", "-o", "json", "--interval", interval, *flags],
+            [*controller_command(), "watch", ".", "-o", "text" if text else "json", "--interval", interval, *flags],
             cwd=cwd, env=child_env(), stdout=subprocess.PIPE, stderr=self._err, stdin=subprocess.DEVNULL, text=True,
         )
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -184,6 +186,9 @@ class Watch:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
+            if self.text:
+                self.events.put({"event": "line", "line": line.rstrip("\n")})
+                continue
             try:
                 self.events.put(json.loads(line))
             except json.JSONDecodeError:
@@ -221,7 +226,7 @@ class Watch:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             pytest.fail(f"watch did not exit within {timeout:g}s of SIGTERM\n{self.report()}", pytrace=False)
-        self.wait(lambda e: e["event"] == "stopped", "a 'stopped' event after SIGTERM")
+        self.wait(lambda e: e["event"] == "stopped" or e.get("line", "").endswith(" stopped"), "a 'stopped' event after SIGTERM")
         return code
 
     def close(self) -> None:

@@ -113,6 +113,19 @@ def test_watch_applies_edits_keeps_last_good_on_bad_edits_reports_drift_and_stop
         watch.close()
 
 
+def test_a_text_drift_line_names_the_fields_that_drifted(repo, owner):
+    watch = Watch(repo, text=True)
+    try:
+        watch.wait(lambda e: "reconcile finished: 3 created" in e["line"], "the first pass")
+        make_drift(repo, owner, "blog-writer")
+        drift = watch.wait(lambda e: " drift: " in e["line"], "a drift line")
+        assert drift["line"].endswith("drift: blog-writer (repin: config.configurable.style); "
+                                      "not repaired (use --self-heal, or controller apply)"), drift
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
+
+
 def test_watch_self_heal_repairs_drift(repo, owner):
     watch = Watch(repo, "--self-heal")
     try:
