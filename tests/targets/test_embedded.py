@@ -96,9 +96,9 @@ def test_every_declaration_form_loads_and_runs(project: Path):
     assert graphs["dict_form"].description == "Echoes"
     for i, graph in enumerate(("by_module", "by_path", "dict_form")):
         outcome = asyncio.run(_run(t, graph, f"{i:08d}-1111-4111-8111-111111111111", prefix=">"))
-        assert outcome.ok and outcome.output["out"] == ">hi", graph
+        assert outcome.status == "success" and outcome.output["out"] == ">hi", graph
     outcome = asyncio.run(_run(t, "factory", A, prefix="!"))
-    assert outcome.ok and outcome.output["out"] == "factory:!hi"
+    assert outcome.status == "success" and outcome.output["out"] == "factory:!hi"
 
 
 def test_broken_graphs_are_clear_errors_not_crashes(project: Path):
