@@ -60,12 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"assistant-controller {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("validate", help="check manifests offline: YAML, schema, interpolation, duplicates, graph schemas",
+    p = sub.add_parser("validate", help="check manifests offline: YAML, schema, interpolation, duplicates, graph names and schemas",
                        description="Load every manifest under PATH and report all problems, one line each. Talks to no server: "
-                                   "on the embedded target, config and context are also checked against the local graphs' schemas. "
-                                   "Needs no secrets: an unset variable is a warning unless --require-env.")
+                                   "spec.graph must name a graph of the local langgraph.json (the embedded target's, or the "
+                                   "project's), and on the embedded target config and context are also checked against the "
+                                   "graphs' schemas, as plan checks them. Needs no secrets: an unset variable is a warning "
+                                   "unless --require-env.")
     _paths(p)
     p.add_argument("--require-env", action="store_true", help="an unset ${VAR} is an error, as it is for plan and apply")
+    p.add_argument("--offline", action="store_true", help="leave the graphs alone: no langgraph.json read, no graph loaded "
+                                                          "(a hook without the graphs' dependencies)")
     _common(p)
 
     p = sub.add_parser("plan", help="show what apply would change", description="Compare the manifests with the target and print the changes.")
