@@ -10,13 +10,29 @@ path is recorded so that every later output (plan, diff, logs, plan files) masks
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from controller.config.yamlio import Path
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
+
+
+class Values(dict[str, str]):
+    """The target's ``values``, carrying the variables controller.yaml declares ``plain``:
+    names whose values are not secret (a model name, a region). A string built only from
+    these and from ``values`` is shown in plans and output; a plain variable is still read
+    from the environment, or takes its default."""
+
+    def __init__(self, values: Mapping[str, str] | None = None, plain: Iterable[str] = ()):
+        super().__init__(values or {})
+        self.plain = frozenset(plain)
+
+
+def is_plain(name: str, values: Mapping[str, str]) -> bool:
+    """``name`` is declared plain (:class:`Values`): its value never makes a string sensitive."""
+    return name in getattr(values, "plain", ())
 
 
 class UnsetVariable(Exception):
@@ -77,7 +93,7 @@ def substitute(text: str, values: Mapping[str, str], environ: Mapping[str, str])
             raise UnsetVariable((), f"malformed variable reference {token!r}: use ${{NAME}} or ${{NAME:-default}}")
         if name in values:
             return values[name]
-        sensitive = True
+        sensitive = sensitive or not is_plain(name, values)
         if name in environ:
             return environ[name]
         if default is not None:

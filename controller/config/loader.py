@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from controller.config.files import API_VERSION, FoundFile, find_files, mentions_us
-from controller.config.interpolate import Interpolated, interpolate, referenced, substitute
+from controller.config.interpolate import Interpolated, interpolate, is_plain, referenced, substitute
 from controller.config.store import Dependency, Kept, LoadStore, Resolver, StoredManifest, text_key
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
 from controller.core.content import plain_copy
@@ -376,9 +376,10 @@ def _resolver(options: LoadOptions) -> Resolver:
         name = dep.name
         if name in values:
             return "values\0" + values[name]
+        shown = "plain\0" if is_plain(name, values) else ""  # declaring it plain changes what is masked
         if name in environ:
-            return "env\0" + environ[name]
-        return "unset"
+            return shown + "env\0" + environ[name]
+        return shown + "unset"
 
     return resolve
 
