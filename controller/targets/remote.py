@@ -1,6 +1,6 @@
 """The remote target: any server speaking the Agent Server HTTP API, over httpx.
 
-Shaped by the server's observed behaviour (AGENT_SERVER_API.md, "Quirks"):
+Shaped by the server's observed behaviour (docs/servers.md, "Quirks"):
 
 - At most ``concurrency`` requests are in flight (a pool of single-connection
   clients, controller/targets/pool.py), so a plan over
@@ -214,7 +214,7 @@ class RemoteTarget:
     @staticmethod
     def predict_set_active(version: Content, live: Content) -> Content:
         """The Agent Server's ``/latest`` copies config, metadata, name and description from
-        the version, but keeps the live context and graph_id (AGENT_SERVER_API.md, quirk 5)."""
+        the version, but keeps the live context and graph_id (docs/servers.md, quirk 5)."""
         return dataclasses.replace(version, context=live.context, graph_id=live.graph_id)
 
     async def generation(self) -> str | None:
@@ -487,7 +487,7 @@ class RemoteTarget:
 
         None at all for an assistant never written since its create: it is at version 1
         with ``updated_at == created_at``, because every PATCH and every ``/latest`` bumps
-        ``updated_at`` (AGENT_SERVER_API.md; Aegra alike), so version 1 is its only
+        ``updated_at`` (docs/servers.md; Aegra alike), so version 1 is its only
         version and holds what the listing shows.
         """
         if state.version == 1 and state.created_at and state.created_at == state.updated_at:
