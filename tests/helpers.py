@@ -171,12 +171,13 @@ class Watch:
     """A running `controller watch -o json`: its events arrive on a queue from a reader thread.
     With ``text=True`` it runs with text output, and each line is an event ``{"event": "line", "line": …}``."""
 
-    def __init__(self, cwd: Path, *flags: str, interval: str = "1s", text: bool = False, env: dict[str, str] | None = None):
+    def __init__(self, cwd: Path, *flags: str, interval: str = "1s", paths: tuple[str, ...] = (".",), text: bool = False,
+                 env: dict[str, str] | None = None):
         self.err_path = cwd.parent / f"watch-{uuid.uuid4().hex[:8]}.stderr"
         self._err = open(self.err_path, "wb")  # noqa: SIM115 - held by the watch process
         self.text = text
         self.proc = subprocess.Popen(
-            [*controller_command(), "watch", ".", "-o", "text" if text else "json", "--interval", interval, *flags],
+            [*controller_command(), "watch", *paths, "-o", "text" if text else "json", "--interval", interval, *flags],
             cwd=cwd, env={**child_env(), **(env or {})}, stdout=subprocess.PIPE, stderr=self._err, stdin=subprocess.DEVNULL,
             text=True,
         )

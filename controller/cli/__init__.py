@@ -63,7 +63,7 @@ GC_THRESHOLD = (100_000, 50, 100)
 #: Commands that load, plan and print, and end: they make little cyclic garbage and keep what
 #: they build to the end, so the cycle collector would only rescan it (a no-op plan of 10,000
 #: manifests spends a tenth of its time there). Commands that run graphs or loop keep it on.
-NO_CYCLE_COLLECTION = frozenset({"validate", "plan", "status", "history", "import", "schema"})
+NO_CYCLE_COLLECTION = frozenset({"validate", "plan", "status", "history", "import", "schema", "render"})
 
 
 #: Commands that write (to a target, or files): their invalid input is refused before any write.

@@ -8,12 +8,12 @@ import dataclasses
 import os
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from controller.cli import planview
 from controller.cli.console import Console
 from controller.config.settings import SMOKE_CONCURRENCY, OwnerRequired, TargetSpec
-from controller.core.content import REVISION_KEY, SOURCE_KEY
+from controller.core.content import PROMPTS_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.durations import parse_duration
 from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
@@ -31,11 +31,12 @@ if TYPE_CHECKING:  # (imported where used: a no-op plan needs neither the apply 
     from controller.engine.apply import SyncOptions
 
 
-def _workspace(args: argparse.Namespace, paths: list[str] | None = None) -> Workspace:
+def _workspace(args: argparse.Namespace, paths: list[str] | None = None, *, require_owner: bool = True) -> Workspace:
     ws = Workspace.load(
         paths if paths is not None else (args.paths or ["."]),
         config=args.config, target=getattr(args, "target", None), url=getattr(args, "url", None),
         concurrency=getattr(args, "concurrency", None), owner=getattr(args, "owner", None),
+        require_owner=require_owner,
     )
     for note in ws.spec.notes:  # (stderr: never in the way of JSON or a plan on stdout)
         print(f"warning: {note}", file=sys.stderr)
@@ -55,6 +56,27 @@ def _duration(args: argparse.Namespace, flag: str, default: float = 0.0) -> floa
 def state_lock(spec: TargetSpec, timeout: float) -> contextlib.AbstractContextManager:
     """The embedded target's state lock for a whole run (a remote target has no state file here)."""
     return targets_lock.state_lock(spec, timeout) or contextlib.nullcontext()
+
+
+N = TypeVar("N", bound="_Named")
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def _named(items: list[N], names: list[str]) -> list[N]:
+    """The items called ``names`` (all of them without names); an unknown name is an error."""
+    if not names:
+        return items
+    known = {i.name for i in items}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        declared = f" (declared: {', '.join(sorted(known)) or 'none'})"
+        raise InvalidInput([Problem(message=f"no manifest named {n!r}{did_you_mean(n, known) or declared}")
+                            for n in unknown])
+    return [i for i in items if i.name in names]
 
 
 def _scope(args: argparse.Namespace) -> Scope:
@@ -77,9 +99,24 @@ async def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         raise InvalidInput(problems, shown + graph_warnings)
     for warning in shown + graph_warnings:
         console.warn(warning)
+    defaults = loads.defaults.docs
     console.emit({"ok": True, "manifests": [{"name": m.name, "source": m.location} for m in loaded],
+                  "defaults": [{"name": d.name, "source": f"{d.file}:{d.line}"} for d in defaults],
                   "warnings": [str(p) for p in loads.warnings] + graph_warnings})
-    console.result(f"{len(loaded)} manifest{'s' if len(loaded) != 1 else ''} valid (owner {ws.settings.owner}, target {ws.spec.name}).")
+    with_defaults = f", {len(defaults)} Defaults" if defaults else ""
+    console.result(f"{len(loaded)} manifest{'s' if len(loaded) != 1 else ''} valid{with_defaults} "
+                   f"(owner {ws.settings.owner}, target {ws.spec.name}).")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace, console: Console) -> int:
+    """The effective manifests (config/render.py): what validate checked, as it will be written."""
+    from controller.config.render import as_json, as_yaml
+
+    ws = _workspace(args, paths=args.paths or ["."], require_owner=False)
+    loaded = _named(ws.manifests().manifests, args.names)
+    console.emit(as_json(loaded))
+    console.result(as_yaml(loaded))
     return 0
 
 
@@ -158,10 +195,11 @@ def _saved_workspace(args: argparse.Namespace, path: str) -> Workspace:
 
 
 async def _saved_plan(path: str, ws: Workspace, target: Target) -> Plan:
+    from controller.config.promptfiles import PromptFiles
     from controller.engine import planfile
     from controller.engine.apply import check_fresh
 
-    plan = planfile.load(path, ws.spec.values, process_environ())
+    plan = planfile.load(path, ws.spec.values, process_environ(), PromptFiles(ws.settings.root))
     if plan.target != ws.spec.label:
         raise ControllerError(f"the plan was made for {plan.target}, not {ws.spec.label}; pick its target with -t/--url")
     await check_fresh(target, plan)
@@ -200,7 +238,8 @@ def _is_plan_file(path: str) -> bool:
 async def _apply(args: argparse.Namespace, console: Console, ws: Workspace, options: SyncOptions, view: View,
                  saved: bool) -> int:
     from controller.engine.apply import ApplyResult, apply_plan, clean_candidates
-    from controller.engine.pipeline import plan_with_basis, record_applied
+    from controller.engine.pipeline import plan_with_basis
+    from controller.engine.synced import record_applied
 
     async with open_target(ws.spec) as target:
         if saved:
@@ -291,15 +330,7 @@ async def cmd_test(args: argparse.Namespace, console: Console) -> int:
     from controller.smoke.runner import run_suite
 
     ws = _workspace(args)
-    desired = ws.desired()
-    if args.names:
-        known = {d.name for d in desired}
-        unknown = [n for n in args.names if n not in known]
-        if unknown:
-            declared = f" (declared: {', '.join(sorted(known)) or 'none'})"
-            raise InvalidInput([Problem(message=f"no manifest named {n!r}{did_you_mean(n, known) or declared}")
-                                for n in unknown])
-        desired = [d for d in desired if d.name in args.names]
+    desired = _named(ws.desired(), args.names)
     items = [(d.name, d.assistant_id, list(d.smoke)) for d in desired if d.smoke]
     async with open_target(ws.spec) as target:
         live = {d.name: await target.get(d.assistant_id) for d in desired if d.smoke}
@@ -342,20 +373,30 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
                      "revision": v.content.metadata.get(REVISION_KEY) or "",
                      "source": v.content.metadata.get(SOURCE_KEY) or "", "active": v.number == state.version,
                      "smoke": verdict.result if verdict else verdicts.UNKNOWN,
-                     "pass_rate": verdict.pass_rate if verdict else None})
+                     "pass_rate": verdict.pass_rate if verdict else None,
+                     "prompts": _prompts(v.content.metadata.get(PROMPTS_KEY))})
     held = known.rollback if known.rollback is not None and known.rollback.to_version == state.version else None
     console.emit({"name": args.name, "assistant_id": state.assistant_id, "active": state.version, "versions": rows,
                   "held": {"from_version": held.from_version, "to_version": held.to_version} if held else None})
     if not console.json:
-        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<18} {'SOURCE':<32} {'SMOKE':<12} ACTIVE")
+        prompts = any(r["prompts"] for r in rows)  # the column only where a version read prompt files
+        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<18} {'SOURCE':<32} {'SMOKE':<12} ACTIVE"
+                       + ("  PROMPTS" if prompts else ""))
         for r in rows:
             smoke = r["smoke"] + (f" {r['pass_rate']:.0%}" if r["pass_rate"] is not None else "")
+            active = "*" if r["active"] else ""
+            last = f"{active:<6}  {', '.join(r['prompts'])}" if prompts else active
             console.result(f"{r['version']:<8} {r['created'][:26]:<26} {_short_revision(r['revision']):<18} "
-                           f"{r['source'][:32]:<32} {smoke:<12} {'*' if r['active'] else ''}".rstrip())
+                           f"{r['source'][:32]:<32} {smoke:<12} {last}".rstrip())
         if held:
             console.result(f"held by a rollback from v{held.from_version}: watch does not re-apply the manifest "
                            "until it changes (apply overrides the rollback)")
     return 0
+
+
+def _prompts(value: Any) -> list[str]:
+    """The prompt files a version was built from (``controller/prompts``, informational)."""
+    return [str(p) for p in value] if isinstance(value, list) else []
 
 
 def _short_revision(revision: str) -> str:
@@ -496,9 +537,11 @@ async def cmd_import(args: argparse.Namespace, console: Console) -> int:
 
     ws = _workspace(args)
     async with open_target(ws.spec) as target:
-        done = await import_assistants(ws, target, ImportOptions(out=args.out, graph=args.graph))
+        done = await import_assistants(ws, target, ImportOptions(out=args.out, graph=args.graph, inline=args.inline))
     for row in done.written:
         console.line(f"wrote {row['file']} ({row['display_name']}, graph {row['graph']}, assistant {row['assistant_id']})")
+        for prompt in row["prompts"]:
+            console.line(f"wrote {prompt}")
     for note in done.notes:
         console.warn(note)
     console.emit({"ok": True, "written": done.written, "skipped": done.skipped, "owner": ws.settings.owner,

@@ -22,11 +22,12 @@ SECTIONS = {"validate": "Manifests", "plan": "How plans are made", "watch": "Wat
             "schema": "Manifests"}
 
 
-def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool = False) -> None:
+def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool = False,
+            formats: tuple[str, ...] = ("text", "json")) -> None:
     g = p.add_argument_group("common options")
-    formats = ("text", "json", "markdown") if markdown else ("text", "json")
-    g.add_argument("-o", "--output", choices=formats, default="text",
-                   help="output format (default: text)" + ("; markdown: for a pull-request comment" if markdown else ""))
+    formats = (*formats, "markdown") if markdown else formats
+    g.add_argument("-o", "--output", choices=formats, default=formats[0],
+                   help=f"output format (default: {formats[0]})" + ("; markdown: for a pull-request comment" if markdown else ""))
     g.add_argument("--config", metavar="FILE", default=os.environ.get("CONTROLLER_CONFIG") or None,
                    help="controller.yaml to use (default: $CONTROLLER_CONFIG, else found by walking up from the current "
                         "directory; its folder is the project root; with watch --git, relative to the checkout)")
@@ -45,6 +46,10 @@ def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool =
 def _lock_timeout(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock-timeout", metavar="DURATION",
                    help="on an embedded target, wait this long for another controller's state lock (default: fail at once)")
+
+
+def _path_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
 
 
 def _paths(p: argparse.ArgumentParser) -> None:
@@ -136,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="run smoke tests against what is active now",
                        description="Run the smoke cases of the named assistants (default: all) on their active versions.")
     p.add_argument("names", nargs="*", metavar="NAME", help="assistants to test (default: all declared)")
-    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    _path_option(p)
     p.add_argument("--junit", metavar="FILE", help="write results as JUnit XML")
     _common(p)
 
@@ -144,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Versions of one assistant: number, created, revision, source, verdict (SMOKE: passed, failed, "
                                    "skipped, or - when the controller did not write it), active.")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    _path_option(p)
     _common(p)
 
     p = sub.add_parser("rollback", help="make an earlier version active again",
@@ -157,14 +162,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", type=int, metavar="N", help="version to make active")
     p.add_argument("--force", action="store_true", help="allow --to a version whose content failed its smoke tests")
     p.add_argument("--no-smoke", action="store_true", help="skip the restored version's smoke cases")
-    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    _path_option(p)
     _lock_timeout(p)
     _common(p)
 
+    p = sub.add_parser("render", help="print each assistant's effective manifest: Defaults merged, prompt files read",
+                       description="Print each assistant as it will be written, like kustomize build: its Defaults merged, "
+                                   "its prompt files read, variables resolved (values from the environment masked). "
+                                   "Talks to no target; -t picks the target whose values apply.")
+    p.add_argument("names", nargs="*", metavar="NAME", help="assistants to print (default: all declared)")
+    _path_option(p)
+    _common(p, formats=("yaml", "json"))
+
     p = sub.add_parser("import", help="write manifests for live assistants no manifest declares",
-                       description="Adoption: write a manifest (with metadata.assistantId) per live, non-system assistant that no manifest declares; then apply --adopt.")
+                       description="Adoption: write a manifest (with metadata.assistantId) per live, non-system assistant that no manifest declares, "
+                                   "its long prompts as files referenced with ${file:...}; then apply --adopt.")
     p.add_argument("--graph", metavar="G", help="only assistants of this graph")
     p.add_argument("--out", metavar="DIR", default="imported", help="folder to write manifests into (default: ./imported)")
+    p.add_argument("--inline", action="store_true",
+                   help="keep multi-line strings of more than 5 lines in the manifest (default: prompt files in DIR/prompts/)")
     p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="existing manifests, to skip what they declare (default: .)")
     _common(p)
 

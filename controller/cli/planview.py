@@ -75,6 +75,8 @@ def _entry_lines(entry: dict[str, Any], paint, markdown: bool = False) -> list[s
     """One diff entry as lines. In Markdown (a ```diff block) every old value is a ``-`` line and
     every new one a ``+`` line, which is what GitHub colours; text keeps ``~ path: old → new``."""
     op, path, before, after = entry["op"], entry["path"], entry["before"], entry["after"]
+    if entry.get("from"):
+        path = f"{path} (from {entry['from']})"
     strings = op == "~" and isinstance(before, str) and isinstance(after, str)
     if strings and ("\n" in before or "\n" in after):
         out = [paint("~", f"~ {path}:")]

@@ -31,6 +31,9 @@ class FoundFile(NamedTuple):
 
     path: str
     explicit: bool
+    #: (mtime ns, size, inode) as the walk saw it: lets a caller that recorded a file's text
+    #: tell it unchanged without reading it.
+    stat: tuple[int, int, int] | None = None
 
 
 def ignore_spec(root: str | None) -> pathspec.PathSpec | None:
@@ -62,7 +65,7 @@ def find_files(paths: Iterable[str], root: str | None = None) -> list[FoundFile]
             return
         if (st.st_dev, st.st_ino) not in seen:
             seen.add((st.st_dev, st.st_ino))
-            found.append(FoundFile(path, explicit))
+            found.append(FoundFile(path, explicit, (st.st_mtime_ns, st.st_size, st.st_ino)))
 
     for given in paths:
         if os.path.isdir(given):

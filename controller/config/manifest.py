@@ -1,4 +1,4 @@
-"""The manifest format: pydantic models for ``kind: Assistant`` and ``kind: Config``.
+"""The manifest format: pydantic models for ``kind: Assistant``, ``kind: Defaults`` and ``kind: Config``.
 
 Models forbid unknown fields, so a typo (``confg``) is an error with a did-you-mean
 instead of a setting silently ignored. Rules that would make an assistant that can
@@ -263,6 +263,47 @@ class AssistantManifest(Strict):
     @property
     def name(self) -> str:
         return self.metadata.name
+
+
+def _without_pin(schema: dict[str, Any]) -> None:
+    schema.get("properties", {}).pop("activeVersion", None)
+
+
+class DefaultsSpec(Spec):
+    """What a Defaults document gives the assistants it selects: any spec field but a version
+    pin (which belongs to one assistant); the graph too, so it is optional here."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra=_without_pin)
+    graph: str | None = Field(None, min_length=1, description="graph_id on the target")  # type: ignore[assignment]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_pin(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "activeVersion" in data:
+            raise ValueError("activeVersion: a version pin belongs to one assistant; set it in that assistant's manifest")
+        return data
+
+
+class DefaultsSelector(Strict):
+    matchLabels: dict[str, str] = Field(
+        default_factory=dict, description="Assistants whose labels include all of these; empty: every assistant")
+
+
+class DefaultsMetadata(Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="Names these defaults in messages: lowercase letters, digits and '-'")
+
+
+class DefaultsManifest(Strict):
+    """Shared defaults (``kind: Defaults``), merged under every assistant the selector picks:
+    maps key by key (the assistant's own value wins), smoke and evals appended, other lists
+    replaced by the assistant's."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"title": "assistant-controller Defaults"})
+    apiVersion: Literal["assistant-controller/v1"]
+    kind: Literal["Defaults"]
+    metadata: DefaultsMetadata
+    selector: DefaultsSelector | None = Field(None, description="Which assistants; absent or empty: every assistant")
+    spec: DefaultsSpec = Field(default_factory=DefaultsSpec)  # type: ignore[arg-type]
 
 
 class TargetConfig(Strict):

@@ -10,9 +10,10 @@ import json
 import os
 from typing import Any
 
-from controller.config.manifest import AssistantManifest, ControllerConfig
+from controller.config.manifest import AssistantManifest, ControllerConfig, DefaultsManifest
 
-FILES = {"assistant.schema.json": AssistantManifest, "config.schema.json": ControllerConfig}
+FILES = {"assistant.schema.json": AssistantManifest, "config.schema.json": ControllerConfig,
+         "defaults.schema.json": DefaultsManifest}
 
 
 def schema_text(model: Any) -> str:

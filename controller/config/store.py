@@ -6,9 +6,12 @@ alone, so an edit of one file among thousands rewrites one record) holds tables 
 records, each read and written through :class:`Table`:
 
 - ``load``: text hash → the file's *dependencies* (whatever its result depends on besides
-  its own text: the variables it references today; included files and shared defaults plug
-  in as more :class:`Dependency` kinds) and, per digest of those dependencies as they are
-  now, the manifests it validated to. A changed variable or file is never served from here.
+  its own text: the variables it references, the prompt files it reads, the Defaults that
+  select its assistants; each a :class:`Dependency`) and, per digest of those dependencies
+  as they are now, the manifests it validated to. A changed variable, prompt file or
+  Defaults document is never served from here.
+- ``defaults``: the same for the ``kind: Defaults`` documents of a file (they depend on
+  their variables and prompt files, not on other Defaults).
 - ``config``: controller.yaml's validated data, by text hash.
 - memos (:meth:`LoadStore.memo`): values callers derive from loaded files, by digest.
 
@@ -33,17 +36,19 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from controller.config.yamlio import Path
 
-FORMAT = 3
+FORMAT = 4
 #: Records kept beyond this run's (other branches, other environments) before unused ones go.
 SPARE = 2000
 #: Resolutions kept per file text (a few environments in turn, say CI and a laptop).
 RESOLUTIONS_PER_TEXT = 4
 
 R = TypeVar("R")
+V = TypeVar("V")
+DependencyKind = Literal["variable", "file", "defaults"]
 
 
 def text_key(text: str) -> str:
@@ -55,9 +60,12 @@ class Dependency:
     """Something a file's load result depends on besides its own text.
 
     ``variable``: a ``${NAME}`` the file references (resolved from the target's values,
-    the environment, or unset)."""
+    the environment, or unset). ``file``: a ``${file:PATH}`` it reads (the path as written,
+    relative to the file; resolved to the file's place and a hash of its bytes).
+    ``defaults``: the labels (as written) of one of its assistants (resolved to what the
+    Defaults that select those labels give)."""
 
-    kind: Literal["variable"]
+    kind: DependencyKind
     name: str
 
 
@@ -75,25 +83,44 @@ class StoredManifest:
     data: dict[str, Any]
     #: Document paths whose value came from the environment (their template is in ``templates``).
     templates: dict[Path, str]
+    #: Where values not written in the manifest came from (prompt files, Defaults), by document path.
+    origins: dict[Path, str]
+    #: The prompt files the manifest read, as output names them.
+    files: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class StoredFile:
-    """A file's dependencies, and its manifests per resolution of them."""
+class StoredDefaults:
+    """One ``kind: Defaults`` document of a file, as it validated (paths are within its spec)."""
+
+    index: int
+    line: int
+    name: str
+    match: dict[str, str]
+    #: The validated spec, each sensitive string replaced by its template.
+    spec: dict[str, Any]
+    lines: dict[Path, int]
+    templates: dict[Path, str]
+    reads: dict[Path, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class StoredFile(Generic[V]):
+    """A file's dependencies, and its results per resolution of them."""
 
     dependencies: tuple[Dependency, ...]
-    loads: dict[str, tuple[StoredManifest, ...]]
+    loads: dict[str, tuple[V, ...]]
 
 
 @dataclass(frozen=True)
-class Kept:
+class Kept(Generic[V]):
     """A kept file's result as found: its text's hash, its dependencies, their digest now
-    (:meth:`LoadStore.digest`), and the manifests it validated to."""
+    (:meth:`LoadStore.digest`), and what it validated to."""
 
     text_key: str
     dependencies: tuple[Dependency, ...]
     digest: str
-    manifests: tuple[StoredManifest, ...]
+    manifests: tuple[V, ...]
 
 
 class CacheFile:
@@ -206,28 +233,60 @@ def _path(raw: Any) -> Path:
     return tuple(raw)
 
 
-def _encode_file(record: StoredFile) -> dict[str, Any]:
-    return {"dependencies": [[d.kind, d.name] for d in record.dependencies],
-            "loads": {key: [{"index": m.index, "line": m.line, "data": m.data,
-                             "templates": [[list(p), t] for p, t in m.templates.items()]} for m in manifests]
-                      for key, manifests in record.loads.items()}}
+def _paths(raw: Any, value: Callable[[Any], Any]) -> dict[Path, Any]:
+    return {_path(p): value(v) for p, v in raw}
+
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError("not text")
+    return raw
+
+
+def _int(raw: Any) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        raise ValueError("not a number")
+    return raw
+
+
+def _texts(raw: Any) -> tuple[str, ...]:
+    return tuple(_text(t) for t in raw)
+
+
+def _encode_manifest(m: StoredManifest) -> dict[str, Any]:
+    return {"index": m.index, "line": m.line, "data": m.data,
+            "templates": [[list(p), t] for p, t in m.templates.items()],
+            "origins": [[list(p), o] for p, o in m.origins.items()], "files": list(m.files)}
+
+
+def _decode_manifest(raw: Any) -> StoredManifest:
+    data = raw["data"]
+    if not isinstance(data, dict):
+        raise ValueError("not a stored manifest")
+    return StoredManifest(_int(raw["index"]), _int(raw["line"]), data, _paths(raw["templates"], _text),
+                          _paths(raw["origins"], _text), _texts(raw["files"]))
+
+
+def _encode_defaults(d: StoredDefaults) -> dict[str, Any]:
+    return {"index": d.index, "line": d.line, "name": d.name, "match": d.match, "spec": d.spec,
+            "lines": [[list(p), n] for p, n in d.lines.items()],
+            "templates": [[list(p), t] for p, t in d.templates.items()],
+            "reads": [[list(p), list(r)] for p, r in d.reads.items()]}
+
+
+def _decode_defaults(raw: Any) -> StoredDefaults:
+    match, spec = raw["match"], raw["spec"]
+    if not (isinstance(match, dict) and all(isinstance(v, str) for v in match.values()) and isinstance(spec, dict)):
+        raise ValueError("not stored defaults")
+    return StoredDefaults(_int(raw["index"]), _int(raw["line"]), _text(raw["name"]), match, spec,
+                          _paths(raw["lines"], _int), _paths(raw["templates"], _text), _paths(raw["reads"], _texts))
 
 
 def _decode_dependency(raw: Any) -> Dependency:
     kind, name = raw
-    if kind != "variable" or not isinstance(name, str):
+    if kind not in get_args(DependencyKind) or not isinstance(name, str):
         raise ValueError("not a dependency")
     return Dependency(kind, name)
-
-
-def _decode_manifest(raw: Any) -> StoredManifest:
-    index, line, data = raw["index"], raw["line"], raw["data"]
-    if not (isinstance(index, int) and isinstance(line, int) and isinstance(data, dict)):
-        raise ValueError("not a stored manifest")
-    templates = {_path(p): t for p, t in raw["templates"]}
-    if not all(isinstance(t, str) for t in templates.values()):
-        raise ValueError("not a template")
-    return StoredManifest(index, line, data, templates)
 
 
 def _decode_config(raw: Any) -> dict[str, Any]:
@@ -236,11 +295,48 @@ def _decode_config(raw: Any) -> dict[str, Any]:
     return raw
 
 
-def _decode_file(raw: Any) -> StoredFile:
-    dependencies = tuple(_decode_dependency(d) for d in raw["dependencies"])
-    loads = {key: tuple(_decode_manifest(m) for m in manifests) for key, manifests in raw["loads"].items()
-             if isinstance(key, str)}
-    return StoredFile(dependencies, loads)
+def _file_codec(encode: Callable[[V], Any], decode: Callable[[Any], V]) -> tuple[Callable[[Any], StoredFile[V]],
+                                                                               Callable[[StoredFile[V]], Any]]:
+    """How a :class:`StoredFile` of ``V`` records is read and written."""
+
+    def read(raw: Any) -> StoredFile[V]:
+        dependencies = tuple(_decode_dependency(d) for d in raw["dependencies"])
+        loads = {key: tuple(decode(m) for m in items) for key, items in raw["loads"].items() if isinstance(key, str)}
+        return StoredFile(dependencies, loads)
+
+    def write(record: StoredFile[V]) -> Any:
+        return {"dependencies": [[d.kind, d.name] for d in record.dependencies],
+                "loads": {key: [encode(m) for m in items] for key, items in record.loads.items()}}
+
+    return read, write
+
+
+class _ByDependencies(Generic[V]):
+    """A table of files' results, by text and then by the digest of their dependencies."""
+
+    def __init__(self, table: Table[StoredFile[V]], digest: Callable[[str, Iterable[Dependency], Resolver], str]):
+        self._table, self._digest = table, digest
+
+    def get(self, text: str, resolve: Resolver) -> Kept[V] | None:
+        key = text_key(text)
+        record = self._table.get(key)
+        if record is None:
+            return None
+        digest = self._digest(key, record.dependencies, resolve)
+        found = record.loads.get(digest)
+        return Kept(key, record.dependencies, digest, found) if found is not None else None
+
+    def keep(self, text: str, dependencies: Iterable[Dependency], resolve: Resolver, results: tuple[V, ...]) -> None:
+        deps = tuple(dependencies)
+        key = text_key(text)
+        old = self._table.get(key)
+        loads = dict(old.loads) if old is not None and old.dependencies == deps else {}
+        digest = self._digest(key, deps, resolve)
+        loads.pop(digest, None)
+        while len(loads) >= RESOLUTIONS_PER_TEXT:
+            del loads[next(iter(loads))]  # the oldest resolution
+        loads[digest] = results
+        self._table.put(key, StoredFile(deps, loads))
 
 
 class LoadStore:
@@ -250,22 +346,23 @@ class LoadStore:
     def __init__(self, folder: str | None):
         self.folder = folder
         self._cache = CacheFile(os.path.join(folder, "cache.db") if folder else None)
-        self._loaded: Table[StoredFile] = Table(self._cache, f"load-{FORMAT}", _decode_file, _encode_file)
+        decode, encode = _file_codec(_encode_manifest, _decode_manifest)
+        self._loaded: Table[StoredFile[StoredManifest]] = Table(self._cache, f"load-{FORMAT}", decode, encode)
+        decode_d, encode_d = _file_codec(_encode_defaults, _decode_defaults)
+        self._defaults: Table[StoredFile[StoredDefaults]] = Table(self._cache, f"defaults-{FORMAT}", decode_d, encode_d)
         self._config: Table[dict[str, Any]] = Table(self._cache, f"config-{FORMAT}", _decode_config, dict)
         self._memos: dict[str, Table[Any]] = {}
         self._key: bytes | None = None
 
     # -- loading ---------------------------------------------------------------------
 
-    def manifests(self, text: str, resolve: Resolver) -> Kept | None:
+    def manifests(self, text: str, resolve: Resolver) -> Kept[StoredManifest] | None:
         """The file's manifests when it was kept with its dependencies resolving as they do now."""
-        key = text_key(text)
-        record = self._loaded.get(key)
-        if record is None:
-            return None
-        digest = self._digest(key, record.dependencies, resolve)
-        found = record.loads.get(digest)
-        return Kept(key, record.dependencies, digest, found) if found is not None else None
+        return _ByDependencies(self._loaded, self._digest).get(text, resolve)
+
+    def defaults(self, text: str, resolve: Resolver) -> Kept[StoredDefaults] | None:
+        """The file's Defaults documents, likewise."""
+        return _ByDependencies(self._defaults, self._digest).get(text, resolve)
 
     def digest(self, text: str, dependencies: Iterable[Dependency], resolve: Resolver) -> str:
         """What identifies a file's load result: a keyed hash of its text and of what each of its
@@ -273,19 +370,19 @@ class LoadStore:
         from a file's manifests on it (:meth:`memo`)."""
         return self._digest(text_key(text), dependencies, resolve)
 
+    def digest_of_key(self, key: str, dependencies: Iterable[Dependency], resolve: Resolver) -> str:
+        """:meth:`digest` of a text known only by its ``text_key`` (a caller that did not read it again)."""
+        return self._digest(key, dependencies, resolve)
+
     def keep(self, text: str, dependencies: Iterable[Dependency], resolve: Resolver,
              manifests: tuple[StoredManifest, ...]) -> None:
         """Remember what a file that loaded without a problem validated to."""
-        deps = tuple(dependencies)
-        key = text_key(text)
-        old = self._loaded.get(key)
-        loads = dict(old.loads) if old is not None and old.dependencies == deps else {}
-        digest = self._digest(key, deps, resolve)
-        loads.pop(digest, None)
-        while len(loads) >= RESOLUTIONS_PER_TEXT:
-            del loads[next(iter(loads))]  # the oldest resolution
-        loads[digest] = manifests
-        self._loaded.put(key, StoredFile(deps, loads))
+        _ByDependencies(self._loaded, self._digest).keep(text, dependencies, resolve, manifests)
+
+    def keep_defaults(self, text: str, dependencies: Iterable[Dependency], resolve: Resolver,
+                      docs: tuple[StoredDefaults, ...]) -> None:
+        """Remember a file's valid Defaults documents."""
+        _ByDependencies(self._defaults, self._digest).keep(text, dependencies, resolve, docs)
 
     def memo(self, name: str) -> Table[Any]:
         """A table of values a caller derives from loaded manifests (keyed by their digests),
@@ -312,7 +409,7 @@ class LoadStore:
 
     def save(self) -> None:
         """Write what this run added (a no-op run writes nothing)."""
-        tables: list[Table[Any]] = [self._loaded, self._config, *self._memos.values()]
+        tables: list[Table[Any]] = [self._loaded, self._defaults, self._config, *self._memos.values()]
         for table in tables:
             table.save()
 

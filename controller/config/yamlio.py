@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,11 +44,16 @@ class Document:
 
     def line_of(self, path: Path) -> int:
         """The line of ``path``, or of its nearest ancestor that has one."""
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return self.line
+        return line_of(self.lines, path, self.line)
+
+
+def line_of(lines: Mapping[Path, int], path: Path, default: int) -> int:
+    """The line of ``path`` in ``lines``, or of its nearest ancestor there, else ``default``."""
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return default
 
 
 def read_text(path: str) -> str:
@@ -125,6 +131,18 @@ def _tab_indented(text: str, mark: yaml.Mark | None) -> int | None:
     line = lines[mark.line]
     indent = line[:len(line) - len(line.lstrip(" \t"))]
     return mark.line + 1 if "\t" in indent else None
+
+
+def dump_yaml(data: Any) -> str:
+    """``data`` as YAML people read: keys in their order, multi-line strings (prompts) as ``|`` blocks."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None))
+    return yaml.dump(data, Dumper=Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
 
 
 def _one_line(text: str) -> str:

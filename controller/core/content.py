@@ -42,8 +42,11 @@ LEGACY_FAILED_KEY = "controller/failed"
 #: A fresh id per PATCH attempt, so apply can tell its own write when it lands late
 #: (a proxy held it past the timeout); it differs on every write, so it is never compared.
 WRITE_KEY = "controller/write"
+#: The prompt files a version was built from (paths from the project root), so a reviewer
+#: reading ``history`` can find them.
+PROMPTS_KEY = "controller/prompts"
 #: Written for people reading the server, never compared: a new commit alone is no change.
-INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY, LEGACY_FAILED_KEY, WRITE_KEY})
+INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY, LEGACY_FAILED_KEY, WRITE_KEY, PROMPTS_KEY})
 
 #: Keys the server strips silently from requests (docs/servers.md, "Conventions").
 RESERVED_METADATA_KEYS = frozenset(

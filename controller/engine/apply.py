@@ -44,6 +44,7 @@ from controller.engine.events import (
     Warned,
 )
 from controller.engine.plan import Change, Plan
+from controller.engine.unique import waves
 from controller.engine.verdicts import FAILED, PASSED, SKIPPED
 from controller.smoke.runner import CaseResult, run_suite
 from controller.targets.base import AssistantState, Target
@@ -164,9 +165,10 @@ async def apply_plan(target: Target, plan: Plan, options: SyncOptions = SyncOpti
     async with target.batch():
         async def sync_one(change: Change) -> None:
             async with limit:
-                await _sync(target, change, outcomes[change.assistant_id], options.smoke, emit)
+                await _carry_out(target, change, outcomes, options.smoke, emit)
 
-        await asyncio.gather(*(sync_one(c) for c in syncing))
+        for wave in waves(plan.changes):  # one wave, unless a change takes a config another frees (engine/unique.py)
+            await asyncio.gather(*(sync_one(c) for c in wave))
 
         if options.smoke == "after":
             await _smoke_after(target, [c for c in syncing if c.smoke and outcomes[c.assistant_id].status == "applied"],
@@ -203,13 +205,8 @@ async def _smoke_after(target: Target, tested: list[Change], outcomes: dict[str,
 
 async def _prune(target: Target, deletes: list[Change], outcomes: dict[str, Outcome], emit: Emit) -> None:
     for change in deletes:
-        outcome = outcomes[change.assistant_id]
-        try:
-            await target.delete(change.assistant_id)
-            outcome.status = "applied"
-            emit(Deleted(change.name, change.assistant_id))
-        except ControllerError as exc:
-            _fail(outcome, exc, emit)
+        if outcomes[change.assistant_id].status == "unchanged":  # (not deleted early, for a change that waited)
+            await _delete(target, change, outcomes[change.assistant_id], emit)
 
 
 async def _rolled_back(target: Target, changes: list[Change], emit: Emit) -> set[str]:
@@ -235,6 +232,36 @@ async def _judged(target: Target, change: Change, outcome: Outcome, result: verd
     if outcome.version is not None and change.content is not None:
         await verdicts.record(target, change.assistant_id, outcome.version, change.content, result,
                               verdicts.cases_key(change.smoke))
+
+
+async def _carry_out(target: Target, change: Change, outcomes: dict[str, Outcome], smoke: SmokeMode, emit: Emit) -> None:
+    """One change of the sync phase, once those it waits for went through (a delete here
+    frees a config that a change of a later wave takes)."""
+    if not _waited_for(change, outcomes, emit):
+        return
+    if change.action == "delete":
+        await _delete(target, change, outcomes[change.assistant_id], emit)
+    else:
+        await _sync(target, change, outcomes[change.assistant_id], smoke, emit)
+
+
+def _waited_for(change: Change, outcomes: dict[str, Outcome], emit: Emit) -> bool:
+    """Did the changes ``change`` waits for go through? If not, it is not written: it would take
+    a config another assistant still holds, which the server refuses (a PATCH leaves a version)."""
+    stuck = [outcomes[i].change.name for i in change.after if i in outcomes and outcomes[i].status != "applied"]
+    if stuck:
+        _fail(outcomes[change.assistant_id], TargetError(
+            f"not written: it takes the graph and config {', '.join(stuck)} still has, whose change did not go through"), emit)
+    return not stuck
+
+
+async def _delete(target: Target, change: Change, outcome: Outcome, emit: Emit) -> None:
+    try:
+        await target.delete(change.assistant_id)
+        outcome.status = "applied"
+        emit(Deleted(change.name, change.assistant_id))
+    except ControllerError as exc:
+        _fail(outcome, exc, emit)
 
 
 def _fail(outcome: Outcome, exc: Exception, emit: Emit) -> None:
@@ -337,7 +364,7 @@ def _verify(target: Target, change: Change, state: AssistantState) -> None:
         intended = target.predict_set_active(change.content, change.before)
     expected, live = canonical(intended), canonical(state.content)
     if expected != live and not (change.action == "repin" and live == canonical(change.content)):
-        # (a server whose set-active restores more than predicted, such as Aegra's, is fine)
+        # (a server that restores more than its profile predicts, an unrecognised one, is fine)
         fields = sorted(k for k in expected.keys() | live.keys() if expected.get(k) != live.get(k))
         raise TargetError(
             f"{change.name}: the target stored different content than was written ({', '.join(fields)}); "

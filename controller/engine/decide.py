@@ -14,7 +14,6 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from controller.config.files import YAML_SUFFIXES
 from controller.config.settings import CONFIG_NAMES
 from controller.core.content import canonical
 from controller.engine.apply import ApplyResult
@@ -22,23 +21,21 @@ from controller.engine.desired import Desired
 from controller.engine.plan import Change, Plan
 
 #: Files that change what every manifest means (settings, values, graphs): a full pass.
-_GLOBAL_FILES = frozenset({*CONFIG_NAMES, "langgraph.json"})
+GLOBAL_FILES = frozenset({*CONFIG_NAMES, "langgraph.json"})
 
 
 def pass_scope(trigger: str, changed: Collection[str], *, ready: bool) -> frozenset[str] | None:
-    """The files a pass re-loads, or None for a full pass.
+    """The files a pass re-loads (with what depends on them), or None for a full pass.
 
     Only a pass triggered by file events, with a last good set to update (``ready``),
-    is incremental, and only when every changed file is a manifest: controller.yaml
-    or langgraph.json change what every manifest means. Start, interval (drift), retry
-    and git passes stay full.
+    is incremental, and only when no changed file is controller.yaml or langgraph.json:
+    they change what every manifest means. Start, interval (drift), retry and git passes
+    stay full.
     """
     if trigger != "change" or not ready or not changed:
         return None
-    for path in changed:
-        name = os.path.basename(path)
-        if name in _GLOBAL_FILES or not name.endswith(YAML_SUFFIXES):
-            return None
+    if any(os.path.basename(path) in GLOBAL_FILES for path in changed):
+        return None
     return frozenset(changed)
 
 

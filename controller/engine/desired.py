@@ -13,6 +13,7 @@ from controller.config.yamlio import Document
 from controller.core.content import (
     NAME_KEY,
     OWNER_KEY,
+    PROMPTS_KEY,
     REVISION_KEY,
     SOURCE_KEY,
     Content,
@@ -49,6 +50,9 @@ class Declaration:
     templates: Mapping[ContentPath, str] = field(default_factory=dict)
     #: How to show a configurable↔context pair: as the manifest wrote it.
     mirror_as: str = "configurable"
+    #: Where values not written in the manifest came from (a prompt file, a Defaults document),
+    #: by content path: a plan names it beside a change.
+    origins: Mapping[ContentPath, str] = field(default_factory=dict, compare=False)
 
     @cached_property
     def smoke(self) -> tuple[SmokeCase, ...]:
@@ -88,6 +92,10 @@ class Declared:
     def mirror_as(self) -> str:
         return self.declared.mirror_as
 
+    @property
+    def origins(self) -> Mapping[ContentPath, str]:
+        return self.declared.origins
+
 
 @dataclass(frozen=True)
 class Desired(Declared):
@@ -118,20 +126,24 @@ def content_path(document_path: tuple[str | int, ...]) -> ContentPath | None:
     return None
 
 
-def _sensitive(document_templates: Mapping[tuple[str | int, ...], str]) -> tuple[frozenset[ContentPath], dict[ContentPath, str]]:
-    """Content paths whose value came from the environment, and their templates. The server
-    mirrors configurable and context into each other, so both sides are sensitive."""
-    sensitive: set[ContentPath] = set()
-    templates: dict[ContentPath, str] = {}
-    for doc_path, template in document_templates.items():
+def by_content_path(by_document_path: Mapping[tuple[str | int, ...], str]) -> dict[ContentPath, str]:
+    """Values by document path → by content path. The server mirrors configurable and context
+    into each other, so a value at one is at the other too."""
+    out: dict[ContentPath, str] = {}
+    for doc_path, value in by_document_path.items():
         path = content_path(doc_path)
         if path is None:
             continue
         for p in (path, mirror_path(path)):
             if p is not None:
-                sensitive.add(p)
-                templates[p] = template
-    return frozenset(sensitive), templates
+                out[p] = value
+    return out
+
+
+def _sensitive(document_templates: Mapping[tuple[str | int, ...], str]) -> tuple[frozenset[ContentPath], dict[ContentPath, str]]:
+    """Content paths whose value came from the environment (both sides of a mirrored pair), and their templates."""
+    templates = by_content_path(document_templates)
+    return frozenset(templates), templates
 
 
 def secrets_of(sensitive: frozenset[ContentPath], *contents: Content | None) -> set[str]:
@@ -159,6 +171,8 @@ def desired_state(item: LoadedManifest, owner: str, revision: str | None = None,
     metadata: dict[str, Any] = {**m.metadata, OWNER_KEY: owner, NAME_KEY: m.name, SOURCE_KEY: item.source}
     if revision:
         metadata[REVISION_KEY] = revision
+    if item.files:
+        metadata[PROMPTS_KEY] = list(item.files)
     content = Content(m.graph, m.display_name or m.name, m.description, config, context, metadata)
     sensitive, templates = _sensitive(item.templates) if item.templates else (frozenset(), {})
     key = f"{item.digest}/{owner}" if memo is not None and item.digest else None
@@ -175,6 +189,7 @@ def desired_state(item: LoadedManifest, owner: str, revision: str | None = None,
             sensitive,
             templates,
             "context" if m.context and not m.config.get("configurable") else "configurable",
+            by_content_path(item.origins) if item.origins else {},
         ),
         content,
         m.active_version if type(m.active_version) is int else None,

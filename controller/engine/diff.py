@@ -3,10 +3,15 @@
 Values that came from the environment are masked here, where diffs are made, so no
 output (text, JSON, Markdown, drift events) can leak them: a masked path shows
 ``(sensitive)`` on both sides, since the server's old value may be a secret too.
+
+An entry whose new value was not written in the manifest itself says where it came from
+(``"from": "prompts/blog.md"`` or ``"defaults/support.yaml:6"``): a reviewer of the plan
+finds the file to read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from controller.core.content import Content, canonical
@@ -16,8 +21,9 @@ from controller.engine.plan import Change
 
 
 def field_diff(before: Content | None, after: Content | None, sensitive: frozenset[Path] = frozenset(),
-               mirror_as: str = "configurable") -> list[dict[str, Any]]:
-    """Leaf-level differences ``{op, path, before, after}`` between two contents, masked."""
+               mirror_as: str = "configurable", origins: Mapping[Path, str] | None = None) -> list[dict[str, Any]]:
+    """Leaf-level differences ``{op, path, before, after}`` between two contents, masked; with
+    ``from`` where ``origins`` says where the new value came from."""
     old = canonical(before, mirror_as) if before else {}
     new = canonical(after, mirror_as) if after else {}
     entries: list[dict[str, Any]] = []
@@ -35,6 +41,9 @@ def field_diff(before: Content | None, after: Content | None, sensitive: frozens
         diff = DeepDiff(old, new, view="tree", verbose_level=2, threshold_to_diff_deeper=0)
     entries.extend(_deep_entries(diff))
     for e in entries:
+        origin = _origin(e["path"], origins) if origins and e["op"] != "-" else None
+        if origin:
+            e["from"] = origin
         if is_sensitive(e["path"], sensitive):
             e["before"] = MASK if e["before"] is not None else None
             e["after"] = MASK if e["after"] is not None else None
@@ -60,6 +69,15 @@ def _deep_entries(diff: Any) -> list[dict[str, Any]]:
     return entries
 
 
+def _origin(path: tuple, origins: Mapping[Path, str]) -> str | None:
+    """Where the value at ``path`` (or the list or map it is in) came from."""
+    for n in range(len(path), 0, -1):
+        found = origins.get(path[:n])
+        if found:
+            return found
+    return None
+
+
 def _absent(value: Any) -> bool:
     return type(value).__name__ == "NotPresent"
 
@@ -77,4 +95,4 @@ def change_diff(change: Change) -> list[dict[str, Any]]:
         return field_diff(change.before, None, change.sensitive, change.mirror_as)
     if change.action == "noop":
         return []
-    return field_diff(change.before, change.content, change.sensitive, change.mirror_as)
+    return field_diff(change.before, change.content, change.sensitive, change.mirror_as, change.origins)

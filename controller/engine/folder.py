@@ -1,4 +1,5 @@
-"""The project as a folder on disk: file events on the manifests, controller.yaml and langgraph.json.
+"""The project as a folder on disk: file events on the manifests, the prompt files they read,
+controller.yaml and langgraph.json.
 
 Nothing to sync (the files are what they are); a change is noticed by watching folders,
 debounced so that a `git checkout` of many files arrives as one pass, or a few.
@@ -13,13 +14,12 @@ from collections.abc import Callable, Collection
 
 from watchfiles import awatch
 
-from controller.config.files import SKIP_DIRS, YAML_SUFFIXES
-from controller.config.settings import CONFIG_NAMES
+from controller.config.files import SKIP_DIRS
 from controller.core.errors import ControllerError
+from controller.engine.decide import GLOBAL_FILES
 from controller.engine.pipeline import Workspace
 from controller.engine.source import Project, SourceFailed
 
-WATCHED_NAMES = frozenset({*CONFIG_NAMES, "langgraph.json"})
 #: watchfiles yields once no change came for STEP_MS, or after DEBOUNCE_MS of changes that
 #: keep coming. Its defaults (50/1600) suit an editor; an edit here should be applied in a
 #: quarter second, and a `git checkout` writes its files within a few ms of each other, so
@@ -52,18 +52,23 @@ class FolderSource:
             raise SourceFailed(f"cannot watch files ({exc})") from exc
 
     def watch_roots(self) -> list[str]:
-        """Folders, not files: a git checkout replaces files (rename), which a watch on the file misses."""
+        """Folders, not files: a git checkout replaces files (rename), which a watch on the file misses.
+        The project root too: the prompt files manifests read may be anywhere inside it."""
         wanted = [os.path.abspath(p) for p in self.project.paths]
         with contextlib.suppress(ControllerError):
             ws = self.workspace()
-            wanted += [p for p in (ws.settings.config_file, ws.spec.graphs) if p]
+            wanted += [p for p in (ws.settings.config_file, ws.spec.graphs, ws.settings.root) if p]
         folders = [p if os.path.isdir(p) else os.path.dirname(p) for p in wanted]
-        return list(dict.fromkeys(f for f in folders if os.path.isdir(f)))
+        folders = [f for f in dict.fromkeys(folders) if os.path.isdir(f)]
+        return [f for f in folders if not any(f != o and f.startswith(o + os.sep) for o in folders)]
 
     def relevant(self, _change: object, path: str) -> bool:
-        """Manifests, controller.yaml, langgraph.json; not in folders the loader skips (.git, .controller)."""
+        """Files, not in folders the loader skips (.git, .controller), nor hidden (an editor's swap
+        file); which of them matter (a manifest, a prompt file it reads) the loop decides."""
         name = os.path.basename(path)
-        if not (name in WATCHED_NAMES or name.endswith(YAML_SUFFIXES)):
+        if name in GLOBAL_FILES:
+            return True
+        if name.startswith("."):
             return False
         for root in self.roots:
             rel = os.path.relpath(path, root).split(os.sep)

@@ -9,7 +9,8 @@ version per assistant (adding the ownership metadata), after which ``plan`` is e
 
 Files are written only when none would overwrite an existing one, each validated
 against the manifest model first, with ``${`` escaped so interpolation keeps values as
-they are.
+they are. Multi-line strings of more than five lines (prompts) go to prompt files beside
+the manifest (engine/promptout.py) unless ``--inline``.
 """
 
 from __future__ import annotations
@@ -21,30 +22,21 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from controller.config.files import API_VERSION
 from controller.config.interpolate import substitute
 from controller.config.manifest import NAME_PATTERN, AssistantManifest
 from controller.config.settings import git_toplevel
+from controller.config.yamlio import dump_yaml
 from controller.core.content import CANDIDATE_KEY, KEY_PREFIX, NAME_KEY, RESERVED_METADATA_KEYS, declared
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.core.fs import display_path, find_up
 from controller.engine.pipeline import Workspace
+from controller.engine.promptout import file_names, long_strings, reference
 from controller.targets.base import AssistantState, GraphInfo, Target
 
 SCHEMA_FILE = os.path.join("schemas", "assistant.schema.json")
-
-
-class _Dumper(yaml.SafeDumper):
-    """yaml.SafeDumper, with multi-line strings (prompts) as ``|`` blocks."""
-
-
-_Dumper.add_representer(
-    str,
-    lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None),
-)
 
 
 def slugify(text: str) -> str:
@@ -81,8 +73,19 @@ def escape(value: Any) -> Any:
     return value
 
 
-def manifest(state: AssistantState, name: str) -> dict[str, Any]:
-    """The manifest whose desired content equals the assistant's (ownership metadata aside)."""
+def manifest(state: AssistantState, name: str, *, inline: bool = True) -> tuple[dict[str, Any], dict[str, str]]:
+    """The manifest whose desired content equals the assistant's (ownership metadata aside), and
+    the prompt files it references (path from the manifest's folder → text): none ``inline``."""
+    spec = _spec(state)
+    long = {} if inline else long_strings(spec)
+    files = file_names(name, list(long))
+    spec = reference(escape(spec), files)  # (the references themselves are not escaped)
+    return ({"apiVersion": API_VERSION, "kind": "Assistant",
+             "metadata": {"name": name, "assistantId": state.assistant_id}, "spec": spec},
+            {file: long[path] for path, file in files.items()})
+
+
+def _spec(state: AssistantState) -> dict[str, Any]:
     c = state.content
     spec: dict[str, Any] = {"graph": c.graph_id}
     if c.name:
@@ -98,8 +101,7 @@ def manifest(state: AssistantState, name: str) -> dict[str, Any]:
                 if v is not None and not k.startswith(KEY_PREFIX) and k not in RESERVED_METADATA_KEYS}
     if metadata:
         spec["metadata"] = metadata
-    return {"apiVersion": API_VERSION, "kind": "Assistant",
-            "metadata": {"name": name, "assistantId": state.assistant_id}, "spec": escape(spec)}
+    return spec
 
 
 def schema_modeline(out: str, root: str) -> str:
@@ -137,24 +139,36 @@ def select(live: list[AssistantState], declared_ids: set[str], owner: str,
     return picked, skipped
 
 
+@dataclass(frozen=True)
+class ToWrite:
+    """One imported assistant: its manifest file, text, and prompt files (path → text)."""
+
+    path: str
+    state: AssistantState
+    name: str
+    text: str
+    prompts: dict[str, str]
+
+
 def render(picked: list[AssistantState], owner: str, taken: set[str], out: str,
-           modeline: str) -> tuple[list[tuple[str, AssistantState, str, str]], list[str]]:
-    """(path, assistant, name, text) per file to write, and the problems that stop the import."""
+           modeline: str, inline: bool = False) -> tuple[list[ToWrite], list[str]]:
+    """The files to write, and the problems that stop the import."""
     files, problems = [], []
     for state in picked:
         name = unique_name(state, owner, taken)
         path = os.path.join(out, f"{name}.yaml")
-        doc = manifest(state, name)
+        doc, prompts = manifest(state, name, inline=inline)
         try:
             AssistantManifest.model_validate(doc)
         except ValidationError as exc:
             problems.append(f"{state.assistant_id} ({state.content.name!r}): not expressible as a manifest: {_first_error(exc)}")
             continue
-        if os.path.exists(path):
-            problems.append(f"{display_path(path)}: already exists; not overwritten (move it, or choose another --out)")
+        prompt_paths = {os.path.join(out, *p.split("/")): text for p, text in prompts.items()}
+        there = [p for p in [path, *prompt_paths] if os.path.exists(p)]
+        if there:
+            problems.extend(f"{display_path(p)}: already exists; not overwritten (move it, or choose another --out)" for p in there)
             continue
-        body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
-        files.append((path, state, name, modeline + body))
+        files.append(ToWrite(path, state, name, modeline + dump_yaml(doc), prompt_paths))
     return files, problems
 
 
@@ -194,13 +208,15 @@ class ImportOptions:
 
     out: str = "imported"
     graph: str | None = None
+    #: Long multi-line strings stay in the manifest instead of prompt files.
+    inline: bool = False
 
 
 @dataclass(frozen=True)
 class Imported:
     """What an import wrote (``written``: one row per file) and what it passed over, why."""
 
-    written: list[dict[str, str]]
+    written: list[dict[str, Any]]
     skipped: dict[str, int]
     #: The command that takes the written assistants over.
     next_step: str
@@ -220,17 +236,22 @@ async def import_assistants(ws: Workspace, target: Target, options: ImportOption
     picked, skipped = select(live, {d.assistant_id for d in declared}, owner, options.graph)
     picked, notes = await _consistent(target, picked)
     files, problems = render(picked, owner, {d.name for d in declared}, options.out,
-                             schema_modeline(options.out, ws.settings.root))
+                             schema_modeline(options.out, ws.settings.root), options.inline)
     if problems:  # all or nothing
         raise InvalidInput([Problem(message=p) for p in problems])
     if files:  # nothing to import leaves no empty folder behind
         os.makedirs(options.out, exist_ok=True)
     written = []
-    for path, state, name, text in files:
-        with open(path, "x", encoding="utf-8") as fh:  # "x": never overwrite, even in a race
-            fh.write(text)
-        written.append({"file": display_path(path), "name": name, "assistant_id": state.assistant_id,
-                        "graph": state.content.graph_id, "display_name": state.content.name or name})
+    for f in files:
+        for path, text in [*f.prompts.items(), (f.path, f.text)]:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            # "x": never overwrite, even in a race; newline="": a prompt's line ends as the server has them
+            with open(path, "x", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        state = f.state
+        written.append({"file": display_path(f.path), "name": f.name, "assistant_id": state.assistant_id,
+                        "graph": state.content.graph_id, "display_name": state.content.name or f.name,
+                        "prompts": [display_path(p) for p in f.prompts]})
     out = os.path.abspath(options.out)
     inside = any(os.path.isdir(p) and os.path.commonpath([os.path.abspath(p), out]) == os.path.abspath(p)
                  for p in ws.paths)

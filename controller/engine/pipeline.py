@@ -11,32 +11,24 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from controller.config.files import find_files
 from controller.config.loader import (
-    FileKey,
     FileLoads,
-    FileText,
-    LoadedManifest,
     LoadOptions,
-    duplicates,
-    file_digest,
     load_manifests,
-    load_texts,
-    read_files,
 )
+from controller.config.promptfiles import PromptFiles
 from controller.config.settings import CONFIG_NAMES, Settings, TargetSpec, git_revision, load_settings
-from controller.config.store import LoadStore, text_key
-from controller.core.content import CANDIDATE_KEY, SOURCE_KEY
+from controller.config.store import LoadStore
+from controller.core.content import SOURCE_KEY
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
-from controller.engine.apply import ApplyResult
-from controller.engine.desired import MEMO, Declaration, Desired, desired_state
+from controller.engine.desired import MEMO, Desired, desired_state
 from controller.engine.observe import StartupReads, observe, observe_some, startup_reads
-from controller.engine.plan import Change, Plan, make_plan
-from controller.engine.synced import SyncedFile, SyncMemo, SyncRecord, graphs_key, synced_file
+from controller.engine.plan import Plan, make_plan
+from controller.engine.synced import PlanBasis, plan_since
 from controller.targets.base import Target
 
 
@@ -87,17 +79,19 @@ class Workspace:
     @classmethod
     def load(cls, paths: list[str], *, config: str | None = None, target: str | None = None,
              url: str | None = None, concurrency: int | None = None, owner: str | None = None,
-             cwd: str | None = None, cache_dir: str | None = None) -> Workspace:
+             cwd: str | None = None, cache_dir: str | None = None, require_owner: bool = True) -> Workspace:
         """The project as seen from ``cwd`` (root, owner, target); ``paths`` only select manifests.
 
-        Raises OwnerRequired for a remote target without an explicit owner, before any request.
+        Raises OwnerRequired for a remote target without an explicit owner, before any request
+        (unless ``require_owner`` is False: a command that sends none, such as render).
         """
         paths = paths or ["."]
         settings = load_settings(config, cwd=cwd, owner=owner, cache_dir=cache_dir)
         if settings.config_file is None:
             _refuse_a_project_below(paths)
         spec = settings.target(target, url, concurrency=concurrency)
-        settings.require_owner(spec)
+        if require_owner:
+            settings.require_owner(spec)
         return cls(paths, settings, spec)
 
     def open_store(self) -> LoadStore:
@@ -109,7 +103,7 @@ class Workspace:
     def load_options(self, environ: Mapping[str, str] | None = None, *, unset_is_warning: bool = False,
                      store: LoadStore | None = None) -> LoadOptions:
         return LoadOptions(values=self.spec.values, environ=environ, root=self.settings.root,
-                           unset_is_warning=unset_is_warning, store=store)
+                           unset_is_warning=unset_is_warning, store=store, prompts=PromptFiles(self.settings.root))
 
     def manifests(self, environ: Mapping[str, str] | None = None, *, require: bool = True,
                   unset_is_warning: bool = False, store: LoadStore | None = None) -> FileLoads:
@@ -150,7 +144,7 @@ async def compute_plan(ws: Workspace, target: Target, desired: list[Desired], sc
     seen = await observe(target, desired, ws.settings.owner, reads)
     plan = make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
-        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=scope.prune, adopt=scope.adopt,
+        target=ws.spec.label, profile=target.profile, prune=scope.prune, adopt=scope.adopt,
         others=seen.others,
     )
     _refuse_deleting_what_is_still_written(ws, plan)
@@ -200,7 +194,7 @@ async def compute_partial_plan(ws: Workspace, target: Target, desired: list[Desi
     seen = await observe_some(target, desired, removed if scope.prune else [], ws.settings.owner)
     plan = make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
-        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=scope.prune,
+        target=ws.spec.label, profile=target.profile, prune=scope.prune,
     )
     _refuse_deleting_what_is_still_written(ws, plan)
     return dataclasses.replace(plan, owner_source=ws.settings.owner_source)
@@ -223,7 +217,7 @@ async def plan_with_basis(ws: Workspace, target: Target, scope: Scope = Scope(),
     generation = None if scope.prune or scope.selector or scope.adopt else await target.generation()
     if generation is None:
         return await _plan_everything(ws, target, scope), None
-    return await _plan_since(ws, target, generation, record)
+    return await plan_since(ws, target, generation, record)
 
 
 async def _plan_everything(ws: Workspace, target: Target, scope: Scope) -> Plan:
@@ -241,145 +235,11 @@ async def _plan_everything(ws: Workspace, target: Target, scope: Scope) -> Plan:
                 reads.exception()  # retrieved: a failure nobody waited for is not logged at exit
 
 
-@dataclass(frozen=True)
-class BasisFile:
-    """A manifest file as a plan found it: its key, and (name, assistant id, claims id, line)
-    of each manifest it declares."""
-
-    path: str
-    key: FileKey
-    manifests: tuple[tuple[str, str, bool, int], ...]
-
-
-@dataclass(frozen=True)
-class PlanBasis:
-    """What a plan was made from, on a target that has generations: enough to record which
-    files an apply of it leaves in sync (:func:`record_applied`)."""
-
-    generation: str
-    graphs: str
-    candidates: bool
-    files: tuple[BasisFile, ...]
-
-
-async def _plan_since(ws: Workspace, target: Target, generation: str, record_it: bool) -> tuple[Plan, PlanBasis]:
-    store = ws.open_store()
-    options = ws.load_options(store=store)
-    owner = ws.settings.owner
-    graphs = await target.graphs()
-    memo = SyncMemo(store, ws.spec.label, owner)
-    record = memo.load(generation, graphs_key(graphs))
-    texts = read_files(find_files(ws.paths, ws.settings.root), options)
-    hits = {t.path: f for t in texts if (f := _still_synced(record, t, options)) is not None}
-    loads = load_texts([t for t in texts if t.path not in hits], options)
-    if hits and _collides(hits.values(), loads.manifests):  # the full load reports it, at its lines
-        hits, loads = {}, load_texts(texts, options)
-    loaded = loads.manifests
-    loads.problems.extend(duplicates(loaded))
-    if not hits and not loaded:
-        loads.problems.append(Problem(message=f"no manifests found under {' '.join(ws.paths)}"))
-    if loads.problems:
-        raise InvalidInput(loads.problems)
-    revision = git_revision(ws.settings.root, [m.file for m in loaded])
-    desired = [desired_state(m, owner, revision, store.memo(MEMO)) for m in loaded]
-    if store is not ws.store:
-        store.save()
-    seen = await (observe_some(target, desired, [], owner) if record is not None else observe(target, desired, owner))
-    candidates = record.candidates if record is not None else any(CANDIDATE_KEY in s.content.metadata for s in seen.owned)
-    planned = make_plan(desired, seen.assistants, seen.owned, graphs, owner=owner, target=ws.spec.label,
-                        predict_set_active=target.predict_set_active, others=seen.others)
-    by_id = {c.assistant_id: c for c in planned.changes}
-    spans = _spans(loads)
-    changes: list[Change] = []
-    basis: list[BasisFile] = []
-    for text in texts:
-        if text.path in hits:
-            entry = hits[text.path]
-            changes += [Change("noop", Declaration(m.name, m.assistant_id, f"{text.shown}:{m.line}"), seen_version=m.version)
-                        for m in entry.manifests]
-            basis.append(BasisFile(text.path, entry.key, tuple((m.name, m.assistant_id, m.claims_id, m.line)
-                                                              for m in entry.manifests)))
-        elif text.path in loads.keys:
-            span = spans[text.path]
-            changes += [by_id[desired[i].assistant_id] for i in span]
-            basis.append(BasisFile(text.path, loads.keys[text.path], tuple(
-                (desired[i].name, desired[i].assistant_id, bool(loaded[i].view.assistant_id), loaded[i].line)
-                for i in span)))
-    plan = dataclasses.replace(planned, changes=tuple(changes), owner_source=ws.settings.owner_source)
-    found = PlanBasis(generation, graphs_key(graphs), candidates, tuple(basis))
-    if record_it:
-        _record(memo, found, {c.assistant_id: c.seen_version for c in plan.changes if c.action == "noop" and not c.warnings}
-                if not plan.warnings else {})
-    return plan, found
-
-
-def _spans(loads: FileLoads) -> dict[str, range]:
-    """Where each file's manifests are in ``loads.manifests`` (files keep their order)."""
-    spans, start = {}, 0
-    for path, items in loads.files.items():
-        spans[path] = range(start, start + len(items))
-        start += len(items)
-    return spans
-
-
-def _still_synced(record: SyncRecord | None, text: FileText, options: LoadOptions) -> SyncedFile | None:
-    """The file's record, when the file still has the text and dependencies it was recorded with."""
-    entry = record.files.get(os.path.abspath(text.path)) if record is not None and text.text is not None else None
-    if entry is None or text.text is None or text_key(text.text) != entry.key.text_key:
-        return None
-    return entry if file_digest(text.text, entry.key.dependencies, options) == entry.key.digest else None
-
-
-def _collides(hits: Iterable[SyncedFile], loaded: list[LoadedManifest]) -> bool:
-    """Does a name or a claimed id occur twice among the recorded files and the loaded ones?"""
-    names: set[str] = set()
-    ids: set[str] = set()
-    entries = [(m.name, m.assistant_id if m.claims_id else None) for f in hits for m in f.manifests]
-    entries += [(m.name, m.view.assistant_id.lower() if m.view.assistant_id else None) for m in loaded]
-    for name, claimed in entries:
-        if name in names or (claimed and claimed in ids):
-            return True
-        names.add(name)
-        if claimed:
-            ids.add(claimed)
-    return False
-
-
-def _record(memo: SyncMemo, basis: PlanBasis, versions: Mapping[str, int | None], candidates: bool | None = None) -> None:
-    """Record the files of ``basis`` whose every assistant is in sync at a known version."""
-    files = {}
-    for f in basis.files:  # (a file that declares nothing, other YAML say, is in sync too)
-        found = [versions.get(aid) for _, aid, _, _ in f.manifests]
-        known = [v for v in found if v is not None]
-        if len(known) == len(found):
-            files[os.path.abspath(f.path)] = synced_file(f.key, [(name, aid, claims, line, v)
-                                                                 for (name, aid, claims, line), v in zip(f.manifests, known, strict=True)])
-    memo.save(SyncRecord(basis.generation, basis.graphs, basis.candidates if candidates is None else candidates, files))
-
-
-async def record_applied(ws: Workspace, target: Target, basis: PlanBasis | None, plan: Plan,
-                         result: ApplyResult) -> None:
-    """After an apply that held the target's lock: record the files it left in sync, at the
-    generation its writes brought the target to (no one else wrote: the lock)."""
-    if basis is None:
-        return
-    generation = await target.generation()
-    if generation is None:
-        return
-    versions = {c.assistant_id: c.seen_version for c in plan.changes if c.action == "noop" and not c.warnings}
-    for outcome in result.outcomes:
-        if outcome.status == "applied" and outcome.change.action != "delete" and not outcome.change.warnings:
-            versions[outcome.change.assistant_id] = outcome.version
-    memo = SyncMemo(ws.open_store(), ws.spec.label, ws.settings.owner)
-    _record(memo, dataclasses.replace(basis, generation=generation), versions if not plan.warnings else {},
-            candidates=basis.candidates and bool(result.errors))
-
-
 async def status_plan(ws: Workspace, target: Target, desired: list[Desired]) -> Plan:
     """``desired`` planned with prune semantics (owned, undeclared → delete) but none of the
     prune safety checks: `controller status` only reads, so listing orphans is always safe."""
     seen = await observe(target, desired, ws.settings.owner)
     return make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
-        target=ws.spec.label, predict_set_active=target.predict_set_active, prune=True,
+        target=ws.spec.label, profile=target.profile, prune=True,
     )

@@ -16,9 +16,11 @@ from typing import Any, Literal
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, Content, same_content, with_removals
 from controller.core.errors import InvalidInput, Problem
 from controller.engine.desired import Declaration, Declared, Desired, secrets_of
+from controller.engine.unique import check_unique_configs
 from controller.targets.base import AssistantState, GraphInfo
+from controller.targets.profiles import ServerProfile
 
-#: What a target's set-active makes of a version over the live content (``Target.predict_set_active``).
+#: What a target's set-active makes of a version over the live content (``ServerProfile.predict_set_active``).
 Predict = Callable[[Content, Content], Content]
 Action = Literal["create", "update", "repin", "delete", "noop"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "repin", "delete", "noop")
@@ -42,6 +44,9 @@ class Change(Declared):
     warnings: tuple[str, ...] = ()
     #: Why: "content changed", "drift", "pinned to v3", ...
     reason: str = ""
+    #: Ids of the changes whose writes must land first: on a server that allows one assistant
+    #: per graph and config, the ones that free the config this one takes (engine/unique.py).
+    after: tuple[str, ...] = ()
     #: The field diff as it was reviewed, for a saved plan: shown as it was, never recomputed
     #: (the saved plan keeps no secret, so its masked "before" would differ from a new diff).
     reviewed: tuple[dict[str, Any], ...] | None = None
@@ -111,13 +116,15 @@ def make_plan(
     *,
     owner: str,
     target: str,
-    predict_set_active: Predict,
+    profile: ServerProfile,
     prune: bool = False,
     adopt: bool = False,
     others: Iterable[AssistantState] = (),
 ) -> Plan:
     """Decide each assistant's action. Raises InvalidInput listing every problem found.
 
+    ``profile``: what the target can do and how it differs (targets/profiles.py): what its
+    set-active restores, and whether it allows one assistant per graph and config.
     ``others``: other owners' assistants named like ones this plan creates (one warning line)."""
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -131,23 +138,29 @@ def make_plan(
                 problems.extend(check_against_graph(d, graphs, warnings))
         else:
             problems.extend(check_against_graph(d, graphs, warnings))
-        change = _plan_one(d, observed.get(d.assistant_id), owner, predict_set_active, adopt, problems)
+        change = _plan_one(d, observed.get(d.assistant_id), owner, profile.predict_set_active, adopt, problems)
         if change is not None:
             changes.append(change)
+    undeclared = _undeclared(desired, owned, owner)
     if prune:
-        declared = {d.assistant_id for d in desired}
-        for live in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id)):
-            if live.assistant_id in declared or live.content.is_system or live.content.owner != owner:
-                continue
-            if CANDIDATE_KEY in live.content.metadata:  # a leftover smoke candidate is not the assistant it stands for
-                continue
+        for live in undeclared:
             name = live.content.metadata.get(NAME_KEY) or live.assistant_id
             changes.append(Change("delete", Declaration(name, live.assistant_id), seen_version=live.version,
                                   before=live.content, reason="no longer declared"))
+    changes, clashes = check_unique_configs(desired, changes, [] if prune else undeclared, profile)
+    problems.extend(clashes)
     if problems:
         raise InvalidInput(problems, warnings)
     warnings.extend(_owner_changed(changes, others))
     return Plan(owner=owner, target=target, changes=tuple(changes), prune=prune, warnings=tuple(warnings))
+
+
+def _undeclared(desired: list[Desired], owned: Iterable[AssistantState], owner: str) -> list[AssistantState]:
+    """The owner's assistants no manifest declares (what ``--prune`` deletes), by name."""
+    declared = {d.assistant_id for d in desired}
+    return [live for live in sorted(owned, key=lambda s: (s.content.metadata.get(NAME_KEY) or "", s.assistant_id))
+            if live.assistant_id not in declared and not live.content.is_system and live.content.owner == owner
+            and CANDIDATE_KEY not in live.content.metadata]  # a leftover smoke candidate is not the one it stands for
 
 
 def _owner_changed(changes: list[Change], others: Iterable[AssistantState]) -> list[str]:

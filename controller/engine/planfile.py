@@ -12,12 +12,13 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from controller.config.interpolate import UnsetVariable, substitute
+from controller.config.interpolate import InterpolationError, shown_template, substitute
+from controller.config.promptfiles import PromptFiles
 from controller.core.content import Content
 from controller.core.errors import ControllerError
 from controller.core.mask import MASK
@@ -87,6 +88,7 @@ class _Change(_Loose):
     content: _Body | None
     sensitive: list[list[str | int]]
     smoke: list[dict[str, Any]]
+    after: list[str] = []
     diff: list[dict[str, Any]] | None = None
 
 
@@ -123,6 +125,7 @@ def dumps(plan: Plan, where: TargetRecord | None = None) -> str:
             "content": _content_out(c.content, c, salt),
             "sensitive": [list(p) for p in sorted(c.sensitive, key=str)],
             "smoke": [s.model_dump(mode="json", by_alias=True, exclude_unset=True) for s in c.smoke],
+            "after": list(c.after),
             "diff": change_diff(c),  # what was reviewed: apply shows it, line for line
         })
     return json.dumps({
@@ -203,18 +206,19 @@ def recorded_target(path: str) -> TargetRecord | None:
     return TargetRecord.model_validate(record) if record else None
 
 
-def load(path: str, values: Mapping[str, str], environ: Mapping[str, str]) -> Plan:
-    """Read a saved plan, resolving its sensitive values again (refusing if they changed)."""
+def load(path: str, values: Mapping[str, str], environ: Mapping[str, str], files: PromptFiles | None = None) -> Plan:
+    """Read a saved plan, resolving its sensitive values again (refusing if they changed);
+    ``files``: the project's prompt files, for a value whose file path came from the environment."""
     data = read(path)
     try:
-        return _build(path, data, values, environ)
+        return _build(path, data, lambda template: substitute(template, values, environ, files)[0])
     except ControllerError:
         raise
     except (KeyError, IndexError, TypeError, ValueError, ValidationError) as exc:
         raise _invalid(path, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
 
 
-def _build(path: str, data: dict[str, Any], values: Mapping[str, str], environ: Mapping[str, str]) -> Plan:
+def _build(path: str, data: dict[str, Any], resolve: Callable[[str], Any]) -> Plan:
     salt = data["salt"]
     changes = []
     for c in data["changes"]:
@@ -234,7 +238,7 @@ def _build(path: str, data: dict[str, Any], values: Mapping[str, str], environ: 
                             raise _invalid(path, f"{c['name']}: a sensitive value is malformed")
                         templates[p] = slot["$sensitive"]
                         # "before" is shown only (rollback re-reads the target), so it stays masked
-                        shown = MASK if key == "before" else _resolve(slot, salt, values, environ, c["name"], path)
+                        shown = MASK if key == "before" else _resolve(slot, salt, resolve, c["name"], path)
                         _set(body, p, shown)
             contents[key] = Content.from_api(body) if body is not None else None
         try:
@@ -250,7 +254,7 @@ def _build(path: str, data: dict[str, Any], values: Mapping[str, str], environ: 
         changes.append(Change(
             action=c["action"], declared=declared, seen_version=c["seen_version"], before=contents["before"],
             content=contents["content"], to_version=c["to_version"], adopt=c["adopt"],
-            warnings=tuple(c["warnings"]), reason=c["reason"],
+            warnings=tuple(c["warnings"]), reason=c["reason"], after=tuple(c.get("after", ())),
             reviewed=tuple(c["diff"]) if c.get("diff") is not None else None,
         ))
     return Plan(owner=data["owner"], target=data["target"], changes=tuple(changes),
@@ -258,13 +262,13 @@ def _build(path: str, data: dict[str, Any], values: Mapping[str, str], environ: 
                 owner_source=data.get("owner_source", ""))
 
 
-def _resolve(slot: dict, salt: str, values: Mapping[str, str], environ: Mapping[str, str], name: str, path: str) -> Any:
+def _resolve(slot: dict, salt: str, resolve: Callable[[str], Any], name: str, path: str) -> Any:
     try:
-        value, _ = substitute(slot["$sensitive"], values, environ)
-    except UnsetVariable as exc:
+        value = resolve(slot["$sensitive"])
+    except InterpolationError as exc:
         raise ControllerError(f"{path}: {name}: {exc}; the plan needs it to apply") from None
     if _digest(salt, value) != slot["sha256"]:
         raise ControllerError(
-            f"{path}: {name}: a value from the environment ({slot['$sensitive']}) changed since the plan; plan again"
+            f"{path}: {name}: a value from the environment ({shown_template(slot['$sensitive'])}) changed since the plan; plan again"
         )
     return value

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from controller.core.errors import ControllerError, InvalidInput
 from controller.engine import verdicts
 from controller.engine.apply import SyncOptions, apply_plan, clean_candidates
 from controller.engine.backoff import Backoff
-from controller.engine.decide import Memory, decide, fingerprint, pass_scope, remember
+from controller.engine.decide import GLOBAL_FILES, Memory, decide, fingerprint, pass_scope, remember
 from controller.engine.desired import Desired
 from controller.engine.diff import change_diff
 from controller.engine.events import (
@@ -109,6 +110,12 @@ class Reconciler:
         self.memory = Memory()
         self.connection = Connection()
         self.reported: tuple[str, ...] = ()  # the errors of the bad edit last reported
+
+    def wants(self, path: str) -> bool:
+        """Is a pass due for a change of ``path``? Always before a last good set, or while a bad
+        edit waits for a fix (a missing prompt file may be what appeared); else when it concerns it."""
+        return not self.manifests.ready or bool(self.stale) or self.stale is None or self.manifests.concerns(path) \
+            or os.path.basename(path) in GLOBAL_FILES
 
     async def run(self, trigger: str, changed: Collection[str]) -> float | None:
         """One pass; the delay before retrying it when the target failed, else None."""

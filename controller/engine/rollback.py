@@ -145,7 +145,8 @@ def _at_revision(ws: Workspace, revision: str, source: str, name: str) -> tuple[
     if shown.returncode != 0:
         return None
     try:
-        found = load_text(shown.stdout, source, LoadOptions(values=ws.spec.values, unset_is_warning=True))
+        found = load_text(shown.stdout, source, LoadOptions(values=ws.spec.values, root=ws.settings.root,
+                                                            unset_is_warning=True))
     except InvalidInput:
         return None
     return next((tuple(m.manifest.spec.smoke) for m in found if m.name == name), None)

@@ -4,7 +4,7 @@ A no-op plan of 10,000 manifests loads, reads and compares every one of them, an
 that runs it again (or an apply after a one-line edit) finds nearly all of them as they
 were. Two cheap facts say when that is certain: the target's *generation* (the embedded
 file says in one read whether anything was written since) and each manifest file's
-*digest* (its text and what its variables resolve to). When both equal what a plan
+*digest* (its text and what its variables, prompt files and Defaults resolve to). When both equal what a plan
 recorded, that file's assistants are noops at the versions that plan saw, and only the
 other files are loaded, read from the target and planned.
 
@@ -17,22 +17,51 @@ changes no result.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from controller.config.loader import FileKey
-from controller.config.store import Dependency, LoadStore
-from controller.targets.base import GraphInfo
+from controller.config.defaultsload import MARK as DEFAULTS_MARK
+from controller.config.files import FoundFile, find_files
+from controller.config.loader import (
+    FileKey,
+    FileLoads,
+    FileText,
+    LoadedManifest,
+    LoadOptions,
+    PathNames,
+    digest_of_key,
+    duplicates,
+    file_digest,
+    load_texts,
+    read_files,
+    with_defaults,
+)
+from controller.config.settings import git_revision
+from controller.config.store import Dependency, LoadStore, text_key
+from controller.core.content import CANDIDATE_KEY
+from controller.core.errors import InvalidInput, Problem
+from controller.engine.apply import ApplyResult
+from controller.engine.desired import MEMO as DESIRED_MEMO
+from controller.engine.desired import Declaration, desired_state
+from controller.engine.observe import observe, observe_some
+from controller.engine.plan import Change, Plan, make_plan
+from controller.targets.base import GraphInfo, Target
+
+if TYPE_CHECKING:
+    from controller.engine.pipeline import Workspace
 
 MEMO = "synced"
 
 
-@dataclass(frozen=True)
-class SyncedManifest:
-    """One assistant a recorded file declares, as the plan saw it: a noop at ``version``."""
+class SyncedManifest(NamedTuple):
+    """One assistant a recorded file declares, as the plan saw it: a noop at ``version``.
+    (Typed tuples: a record holds 10,000 of them, made and compared on every plan.)"""
 
     name: str
     assistant_id: str
@@ -43,10 +72,12 @@ class SyncedManifest:
     version: int
 
 
-@dataclass(frozen=True)
-class SyncedFile:
+class SyncedFile(NamedTuple):
     key: FileKey
     manifests: tuple[SyncedManifest, ...]
+    #: (mtime ns, size, inode) when the file was read, if old enough to trust: an unchanged stat
+    #: means an unchanged text, and the file is not read again (as git's index does).
+    stat: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,13 +98,11 @@ def graphs_key(graphs: Mapping[str, GraphInfo]) -> str:
     return hashlib.blake2b(json.dumps(parts, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
-def _encode(record: SyncRecord) -> dict[str, Any]:
-    return {"generation": record.generation, "graphs": record.graphs, "candidates": record.candidates,
-            "files": {path: {"text_key": f.key.text_key, "digest": f.key.digest,
-                             "dependencies": [[d.kind, d.name] for d in f.key.dependencies],
-                             "manifests": [{"name": m.name, "assistant_id": m.assistant_id, "claims_id": m.claims_id,
-                                            "line": m.line, "version": m.version} for m in f.manifests]}
-                      for path, f in record.files.items()}}
+def _encode_file(f: SyncedFile) -> dict[str, Any]:
+    return {"text_key": f.key.text_key, "digest": f.key.digest, "stat": list(f.stat) if f.stat else None,
+            "dependencies": [[d.kind, d.name] for d in f.key.dependencies],
+            "manifests": [{"name": m.name, "assistant_id": m.assistant_id, "claims_id": m.claims_id,
+                           "line": m.line, "version": m.version} for m in f.manifests]}
 
 
 def _decode(raw: Any) -> SyncRecord:
@@ -82,7 +111,9 @@ def _decode(raw: Any) -> SyncRecord:
         deps = tuple(Dependency(kind, name) for kind, name in f["dependencies"])
         manifests = tuple(SyncedManifest(str(m["name"]), str(m["assistant_id"]), bool(m["claims_id"]), int(m["line"]),
                                          int(m["version"])) for m in f["manifests"])
-        files[str(path)] = SyncedFile(FileKey(str(f["text_key"]), deps, str(f["digest"])), manifests)
+        mtime, size, ino = (int(x) for x in f["stat"]) if f.get("stat") else (0, 0, 0)
+        files[str(path)] = SyncedFile(FileKey(str(f["text_key"]), deps, str(f["digest"])), manifests,
+                                      (mtime, size, ino) if f.get("stat") else None)
     return SyncRecord(str(raw["generation"]), str(raw["graphs"]), bool(raw["candidates"]), files)
 
 
@@ -93,6 +124,7 @@ class SyncMemo:
         self._table = store.memo(MEMO)
         self._key = f"{target}\0{owner}"
         self._store = store
+        self._read: tuple[Mapping[str, SyncedFile], Mapping[str, Any]] = ({}, {})  # as loaded: decoded, raw
 
     def load(self, generation: str | None, graphs: str) -> SyncRecord | None:
         """The record, when it was made at this generation and with these graphs."""
@@ -103,15 +135,210 @@ class SyncMemo:
             record = _decode(raw)
         except Exception:  # a damaged record: as if there were none
             return None
+        self._read = (record.files, raw["files"])
         return record if record.generation == generation and record.graphs == graphs else None
 
     def save(self, record: SyncRecord) -> None:
-        encoded = _encode(record)
+        """Keep ``record`` (a file recorded as it was loaded is not encoded again)."""
+        decoded, raw = self._read
+        files = {path: raw[path] if decoded.get(path) == f and path in raw else _encode_file(f)
+                 for path, f in record.files.items()}
+        encoded = {"generation": record.generation, "graphs": record.graphs, "candidates": record.candidates,
+                   "files": files}
         if self._table.get(self._key) != encoded:
             self._table.put(self._key, encoded)
         self._store.save()
 
 
-def synced_file(key: FileKey, manifests: Iterable[tuple[str, str, bool, int, int]]) -> SyncedFile:
-    """``manifests``: (name, assistant id, claims id, line, version) of each of the file's noops."""
-    return SyncedFile(key, tuple(SyncedManifest(*m) for m in manifests))
+
+
+#: A file changed this recently may change again within the file system's timestamp
+#: granularity without its stat changing: its stat is not trusted (it is read next time).
+RACY_S = 2.0
+
+
+@dataclass(frozen=True)
+class BasisFile:
+    """A manifest file as a plan found it: its key, (name, assistant id, claims id, line) of
+    each manifest it declares, its stat when old enough to trust, and its record when it was
+    in sync (then nothing of it was loaded)."""
+
+    path: str
+    key: FileKey
+    manifests: tuple[tuple[str, str, bool, int], ...]
+    stat: tuple[int, int, int] | None = None
+    synced: SyncedFile | None = None
+
+
+@dataclass(frozen=True)
+class PlanBasis:
+    """What a plan was made from, on a target that has generations: enough to record which
+    files an apply of it leaves in sync (:func:`record_applied`)."""
+
+    generation: str
+    graphs: str
+    candidates: bool
+    files: tuple[BasisFile, ...]
+
+
+async def plan_since(ws: Workspace, target: Target, generation: str, record_it: bool) -> tuple[Plan, PlanBasis]:
+    """The plan of ``ws``, from the record where it still holds (see the module docstring)."""
+    store = ws.open_store()
+    options = ws.load_options(store=store)
+    owner = ws.settings.owner
+    graphs = await target.graphs()
+    memo = SyncMemo(store, ws.spec.label, owner)
+    record = memo.load(generation, graphs_key(graphs))
+    found = find_files(ws.paths, ws.settings.root)
+    hits, texts, options = _still_synced(record, found, options)
+    loads = load_texts([t for t in texts if t.path not in hits], options)
+    if hits and _collides(hits.values(), loads.manifests):  # the full load reports it, at its lines
+        hits, texts = {}, read_files(found, options)
+        loads = load_texts(texts, options)
+    loaded = loads.manifests
+    loads.problems.extend(duplicates(loaded))
+    if not hits and not loaded:
+        loads.problems.append(Problem(message=f"no manifests found under {' '.join(ws.paths)}"))
+    if loads.problems:
+        raise InvalidInput(loads.problems)
+    revision = git_revision(ws.settings.root, [m.file for m in loaded])
+    desired = [desired_state(m, owner, revision, store.memo(DESIRED_MEMO)) for m in loaded]
+    if store is not ws.store:
+        store.save()
+    seen = await (observe_some(target, desired, [], owner) if record is not None else observe(target, desired, owner))
+    candidates = record.candidates if record is not None else any(CANDIDATE_KEY in s.content.metadata for s in seen.owned)
+    planned = make_plan(desired, seen.assistants, seen.owned, graphs, owner=owner, target=ws.spec.label,
+                        profile=target.profile, others=seen.others)
+    marked = {t.path for t in texts if t.text is not None and DEFAULTS_MARK in t.text}
+    changes, basis = _merge(found, hits, loads, desired, planned, PathNames(ws.settings.root), time.time(), marked)
+    plan = dataclasses.replace(planned, changes=tuple(changes), owner_source=ws.settings.owner_source)
+    made = PlanBasis(generation, graphs_key(graphs), candidates, tuple(basis))
+    if record_it:
+        _record(memo, made, {c.assistant_id: c.seen_version for c in plan.changes if c.action == "noop" and not c.warnings}
+                if not plan.warnings else {})
+    return plan, made
+
+
+def _merge(found: list[FoundFile], hits: Mapping[str, SyncedFile], loads: FileLoads, desired: list[Any], planned: Plan,
+           names: PathNames, now: float, marked: set[str]) -> tuple[list[Change], list[BasisFile]]:
+    """The changes in file order (a recorded file's assistants as noops), and each file's basis.
+    A file that holds Defaults documents (``marked``) gets no stat: it is read by every plan."""
+    by_id = {c.assistant_id: c for c in planned.changes}
+    loaded, spans, start = loads.manifests, {}, 0
+    for path, items in loads.files.items():
+        spans[path] = range(start, start + len(items))
+        start += len(items)
+    changes: list[Change] = []
+    basis: list[BasisFile] = []
+    for f in found:
+        stat = f.stat if f.stat is not None and f.stat[0] / 1e9 < now - RACY_S and f.path not in marked else None
+        if f.path in hits:
+            entry = hits[f.path]
+            where = names(f.path)[0]
+            changes += [Change("noop", Declaration(m.name, m.assistant_id, f"{where}:{m.line}"), seen_version=m.version)
+                        for m in entry.manifests]
+            basis.append(BasisFile(f.path, entry.key, tuple((m.name, m.assistant_id, m.claims_id, m.line)
+                                                            for m in entry.manifests), stat or entry.stat, entry))
+        elif f.path in loads.keys:
+            span = spans[f.path]
+            changes += [by_id[desired[i].assistant_id] for i in span]
+            basis.append(BasisFile(f.path, loads.keys[f.path], tuple(
+                (desired[i].name, desired[i].assistant_id, bool(loaded[i].view.assistant_id), loaded[i].line)
+                for i in span), stat))
+    return changes, basis
+
+
+def _still_synced(record: SyncRecord | None, found: list[FoundFile],
+                  options: LoadOptions) -> tuple[dict[str, SyncedFile], list[FileText], LoadOptions]:
+    """The recorded files still in sync, the texts read, and ``options`` with the Defaults in force.
+
+    A recorded file whose stat is unchanged is not read: its text is as recorded. Every other
+    file is read, among them every file that holds Defaults documents (they get no stat), so
+    the Defaults are known before any file's dependencies are resolved. A file is in sync when
+    its dependencies (variables, prompt files, its Defaults) resolve as they did."""
+    trusted = _unchanged(record, found)
+    order = {f.path: i for i, f in enumerate(found)}
+    texts = read_files([f for f in found if f.path not in trusted], options)
+    options = with_defaults(texts, options)
+    hits = {path: e for path, e in trusted.items()
+            if digest_of_key(e.key.text_key, e.key.dependencies, options, _base(path, options)) == e.key.digest}
+    texts += read_files([f for f in found if f.path in trusted and f.path not in hits], options)
+    texts.sort(key=lambda t: order[t.path])
+    hits.update({t.path: e for t in texts if t.path not in hits and (e := _same_text(record, t, options)) is not None})
+    return hits, texts, options
+
+
+def _base(path: str, options: LoadOptions) -> str:
+    """The folder, from the root, of a file (its prompt file paths are relative to it)."""
+    return os.path.dirname(os.path.relpath(os.path.abspath(path), os.path.abspath(options.root or ".")))
+
+
+def _unchanged(record: SyncRecord | None, found: list[FoundFile]) -> dict[str, SyncedFile]:
+    """Recorded files whose stat is what it was: their text is unchanged (not read again)."""
+    if record is None:
+        return {}
+    hits: dict[str, SyncedFile] = {}
+    for f in found:
+        entry = record.files.get(os.path.abspath(f.path))
+        if entry is not None and entry.stat is not None and entry.stat == f.stat:
+            hits[f.path] = entry
+    return hits
+
+
+def _same_text(record: SyncRecord | None, text: FileText, options: LoadOptions) -> SyncedFile | None:
+    """The file's record, when the file still has the text and dependencies it was recorded with."""
+    entry = record.files.get(os.path.abspath(text.path)) if record is not None and text.text is not None else None
+    if entry is None or text.text is None or text_key(text.text) != entry.key.text_key:
+        return None
+    return entry if file_digest(text, entry.key.dependencies, options) == entry.key.digest else None
+
+
+def _collides(hits: Iterable[SyncedFile], loaded: list[LoadedManifest]) -> bool:
+    """Does a name or a claimed id occur twice among the recorded files and the loaded ones?"""
+    names: set[str] = set()
+    ids: set[str] = set()
+    entries = [(m.name, m.assistant_id if m.claims_id else None) for f in hits for m in f.manifests]
+    entries += [(m.name, m.view.assistant_id.lower() if m.view.assistant_id else None) for m in loaded]
+    for name, claimed in entries:
+        if name in names or (claimed and claimed in ids):
+            return True
+        names.add(name)
+        if claimed:
+            ids.add(claimed)
+    return False
+
+
+def _record(memo: SyncMemo, basis: PlanBasis, versions: Mapping[str, int | None], candidates: bool | None = None) -> None:
+    """Record the files of ``basis`` whose every assistant is in sync at a known version."""
+    files = {}
+    for f in basis.files:  # (a file that declares nothing, other YAML say, is in sync too)
+        found = [versions.get(aid) for _, aid, _, _ in f.manifests]
+        known = [v for v in found if v is not None]
+        if len(known) != len(found):
+            continue
+        if f.synced is not None and all(m.version == v for m, v in zip(f.synced.manifests, known, strict=True)) \
+                and f.synced.stat == f.stat:
+            files[os.path.abspath(f.path)] = f.synced  # as it was: not made (nor encoded) again
+            continue
+        files[os.path.abspath(f.path)] = SyncedFile(f.key, tuple(
+            SyncedManifest(name, aid, claims, line, v) for (name, aid, claims, line), v in zip(f.manifests, known, strict=True)),
+            f.stat)
+    memo.save(SyncRecord(basis.generation, basis.graphs, basis.candidates if candidates is None else candidates, files))
+
+
+async def record_applied(ws: Workspace, target: Target, basis: PlanBasis | None, plan: Plan,
+                         result: ApplyResult) -> None:
+    """After an apply that held the target's lock: record the files it left in sync, at the
+    generation its writes brought the target to (no one else wrote: the lock)."""
+    if basis is None:
+        return
+    generation = await target.generation()
+    if generation is None:
+        return
+    versions = {c.assistant_id: c.seen_version for c in plan.changes if c.action == "noop" and not c.warnings}
+    for outcome in result.outcomes:
+        if outcome.status == "applied" and outcome.change.action != "delete" and not outcome.change.warnings:
+            versions[outcome.change.assistant_id] = outcome.version
+    memo = SyncMemo(ws.open_store(), ws.spec.label, ws.settings.owner)
+    _record(memo, dataclasses.replace(basis, generation=generation), versions if not plan.warnings else {},
+            candidates=basis.candidates and bool(result.errors))

@@ -132,5 +132,7 @@ class WatchLoop:
             self.emit(Failed(f"{exc}; reconciling every {format_duration(self.interval)}"))
 
     def changed(self, paths: Collection[str]) -> None:
-        self.pending.update(paths)
-        self.woken.set()
+        wanted = [p for p in paths if self.reconciler.wants(p)]  # not a graph's source, a prompt nothing reads
+        if wanted:
+            self.pending.update(wanted)
+            self.woken.set()

@@ -21,15 +21,15 @@ import collections
 import http.client
 import json
 import logging
-import random
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+from controller.core import retry
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class Notifier:
                 response.read()
                 return "ok", None, ""
         except urllib.error.HTTPError as exc:
-            retry_after = _retry_after(exc.headers.get("Retry-After")) if exc.headers else None
+            retry_after = retry.retry_after(exc.headers.get("Retry-After")) if exc.headers else None
             exc.close()
             outcome = "retry" if exc.code in _RETRYABLE_STATUS else "give-up"
             return outcome, retry_after, f"HTTP {exc.code}"
@@ -232,20 +232,6 @@ class Notifier:
             return "give-up", None, "invalid webhook URL"
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """The webhook's Retry-After, at most the backoff cap; else backoff (core/retry.py)."""
         base, cap = self.backoff
-        if retry_after is not None:
-            return min(cap, max(0.0, retry_after))
-        return min(cap, base * (2**attempt)) * random.uniform(0.5, 1.0)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return parsedate_to_datetime(value).timestamp() - time.time()
-    except (TypeError, ValueError):
-        return None
+        return retry.delay(attempt, base, cap, retry_after, ceiling=cap)

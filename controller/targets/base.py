@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from controller.core.content import Content
+from controller.targets.profiles import ServerProfile
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,14 @@ class RunOutcome:
 class Target(Protocol):
     """What the controller needs from a place that stores and runs assistants."""
 
+    @property
+    def profile(self) -> ServerProfile:
+        """What this target can do and how it differs (targets/profiles.py): plan and apply
+        consult it instead of naming servers. A server's is known once it answered a request."""
+
     def predict_set_active(self, version: Content, live: Content) -> Content:
-        """What ``set_active`` to ``version`` will make the live content, over ``live``.
+        """What ``set_active`` to ``version`` will make the live content, over ``live``
+        (the profile's prediction).
 
         The real Agent Server's set-latest keeps the live context and graph_id, so a repin
         there is faithful only when those already match; plan and apply ask here instead

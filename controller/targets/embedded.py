@@ -32,6 +32,7 @@ from controller.core.errors import Conflict, TargetError
 from controller.core.mask import redact
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
 from controller.targets.graphs import GraphRegistry
+from controller.targets.profiles import EMBEDDED
 from controller.targets.runconfig import RunRefused, assemble, filter_context
 
 SCHEMA = """
@@ -169,10 +170,13 @@ class EmbeddedTarget:
         self._threads: dict[str, dict[str, Any] | None] = {}
         self._store_handle: Any = None  # targets/store.py StoreHandle, opened by the first run
 
+    #: Set-active restores whole versions; no page limits, no unique graph+config rule.
+    profile = EMBEDDED
+
     @staticmethod
     def predict_set_active(version: Content, live: Content) -> Content:
         """Here set-active restores the whole version, context and graph included."""
-        return version
+        return EMBEDDED.predict_set_active(version, live)
 
     # -- storage -----------------------------------------------------------------
 

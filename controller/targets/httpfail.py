@@ -5,7 +5,8 @@ speak of its internals ("All connection attempts failed"), and servers behind a
 gateway answer HTML pages. This module turns both into short phrases the remote
 target puts into its :class:`~controller.errors.TargetError` messages, and tells
 the failures that are worth retrying (a refused connection: the server may be
-restarting) from those that are not (a host name that does not resolve).
+restarting) from those that are not (a host name that does not resolve, a TLS
+handshake with a server that speaks plain HTTP).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import html
 import re
 import socket
+import ssl
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -21,6 +24,13 @@ MAX_TEXT = 300
 _DROP = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
+#: OpenSSL's reasons for a handshake answered by a plain-HTTP server (the bytes of
+#: "HTTP/1.1 400" read as a TLS record), across OpenSSL versions.
+_PLAIN_HTTP_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+                                 "UNKNOWN_PROTOCOL", "HTTP_REQUEST"})
+#: Where an error body keeps its message when the server is not known: the Agent Server's
+#: ``{"detail"}`` and Aegra's ``{"error", "message"}`` (targets/profiles.py says which is whose).
+ANY_ERROR_KEYS = ("detail", "message")
 
 
 def one_line(text: str, limit: int = MAX_TEXT) -> str:
@@ -48,17 +58,24 @@ def html_text(page: str) -> str:
     return one_line(text)
 
 
-def detail(resp: httpx.Response) -> str:
-    """The server's ``detail`` (or the page's text), on one line and short."""
+def detail(resp: httpx.Response, keys: Sequence[str] = ANY_ERROR_KEYS) -> str:
+    """The message of an error answer (or the page's text), on one line and short.
+
+    ``keys``: where the server's error bodies keep it, in the order to look (the server's
+    profile knows); then any of the usual places, then the whole body. A validation error
+    whose detail is a list (FastAPI's ``[{"msg": …}, …]``) is shown by its messages.
+    """
     if looks_like_html(resp):
         return html_text(resp.text) or "(an empty HTML page)"
     try:
         data = resp.json()
-        # the Agent Server says {"detail": ...}; Aegra says {"error": ..., "message": ...}
-        text = (data.get("detail") or data.get("message") or data) if isinstance(data, dict) else data
     except (ValueError, UnicodeDecodeError):
-        text = resp.text
-    return one_line(str(text)) or "(no body)"
+        return one_line(resp.text) or "(no body)"
+    if isinstance(data, dict):
+        data = next((data[k] for k in (*keys, *ANY_ERROR_KEYS) if data.get(k)), data)
+    if isinstance(data, list) and data and all(isinstance(e, dict) and e.get("msg") for e in data):
+        data = "; ".join(str(e["msg"]) for e in data)
+    return one_line(str(data)) or "(no body)"
 
 
 def decode(resp: httpx.Response) -> Any:
@@ -96,6 +113,17 @@ def dns_failure(exc: BaseException) -> socket.gaierror | None:
     return next((e for e in _chain(exc) if isinstance(e, socket.gaierror)), None)
 
 
+def tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a connect failure: a handshake fails the same way every time."""
+    return next((e for e in _chain(exc) if isinstance(e, ssl.SSLError)), None)
+
+
+def speaks_plain_http(exc: BaseException) -> bool:
+    """Did the TLS handshake meet a server that answers in plain HTTP (``https://`` to an ``http://`` port)?"""
+    error = tls_failure(exc)
+    return error is not None and str(getattr(error, "reason", "") or "").upper() in _PLAIN_HTTP_REASONS
+
+
 def refused(exc: BaseException) -> bool:
     return any(isinstance(e, ConnectionRefusedError) or "refused" in str(e).lower() for e in _chain(exc))
 
@@ -107,6 +135,9 @@ def describe(exc: httpx.HTTPError, host: str = "") -> str:
         gai = dns_failure(exc)
         if gai is not None:
             return f"cannot resolve host {host or '?'} ({gai.strerror or gai})"
+        tls = tls_failure(exc)
+        if tls is not None:
+            return f"the TLS handshake failed ({getattr(tls, 'verify_message', None) or tls.reason or tls})"
         return "connection refused" if refused(exc) else f"cannot connect ({text or 'connection failed'})"
     if isinstance(exc, httpx.ConnectTimeout):
         return "timed out connecting"

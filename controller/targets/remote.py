@@ -24,14 +24,17 @@ Shaped by the server's observed behaviour (docs/servers.md, "Quirks"):
   like success. Runs are never retried.
 - An HTTP 500 to a write is the server's answer (Aegra refuses a duplicate assistant
   with one): it is reported, never sent again. 502/503/504, 429 and transport
-  failures are retried under the rules above.
+  failures are retried under the rules above; a 501 (not implemented) never is.
 - Every failure is one line in words (controller/targets/httpfail.py): a refused
   connection asks whether the server is running and names the setting the URL came
-  from (``source``), a host name that does not resolve fails at once, a 401/403 names
-  the variable the key came from, and an answer that is not the API's JSON (an HTML
-  page, a 404 on the listing) says the URL is not an Agent Server URL.
-- The page size a server accepts is learnt once per process and URL (Aegra caps
-  search at 100 and answers 422 above), so later listings never waste a 422.
+  from (``source``), a host name that does not resolve fails at once, ``https://`` to a
+  plain-HTTP port says to use ``http://``, a 401/403 names the variable the key came
+  from, and an answer that is not the API's (an HTML page; a 400, 404, 405 or 501 to
+  the assistants listing) says at once, without retrying, that the URL is not an
+  Agent Server URL.
+- How the server differs (page size, set-latest, error bodies, its unique graph+config
+  rule) is its profile (controller/targets/profiles.py), learnt once per target from
+  ``GET /info`` before its first request: no branch here names a server.
 - The API key travels only in the ``x-api-key`` header: it is scrubbed from every
   message this module produces and never appears in ``repr``.
 """
@@ -41,29 +44,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import email.utils
 import json
 import logging
-import random
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 import httpx
 
+from controller.core import retry
 from controller.core.content import Content, declared, system_assistant_id
 from controller.core.errors import Conflict, TargetError, UncertainWrite
 from controller.targets import httpfail
 from controller.targets.base import AssistantState, GraphInfo, RunOutcome, Version
 from controller.targets.pool import ClientPool
+from controller.targets.profiles import UNKNOWN, ServerProfile, identify
 
 log = logging.getLogger(__name__)
 
-PAGE = 1000  # the server's maximum page size for search and versions
-SMALL_PAGE = 100  # fallback for servers that reject 1000 with 422
 RUN_MARGIN_S = 2.0  # a run's client deadline is its timeout plus this (queueing, transfer)
+#: The longest ``Retry-After`` obeyed: a proxy saying "in an hour" must not stall a plan for an hour.
 MAX_RETRY_AFTER_S = 60.0
 READ_TIMEOUT_S = 30.0
 TIMEOUT = httpx.Timeout(READ_TIMEOUT_S, connect=10.0)
@@ -84,8 +85,12 @@ RUN_STATUSES = ("success", "error", "timeout", "interrupted")
 STATUS_POLLS = 25  # x 0.2 s: how long a finished run's status may lag behind its result
 HTTP_NAMES = {400: "BadRequest", 404: "NotFound", 409: "Conflict", 422: "InvalidRequest"}
 _RUN_REF = re.compile(r"/threads/([^/]+)/runs/([^/?#]+)")
-#: The page size each server accepts, by URL, learnt on its first listing in this process.
-_PAGE_CAPS: dict[str, int] = {}
+#: Answers to the assistants listing that no Agent Server gives: the URL points elsewhere
+#: (a wrong path, a web server, a gateway that does not know the route). Never retried.
+NOT_THE_API = (400, 404, 405, 501)
+#: Answers to ``GET /info`` that are worth asking again (anything else is the server's answer).
+_INFO_RETRIED = (429, 502, 503, 504)
+_INFO_ANSWERS = frozenset(range(100, 600)) - frozenset(_INFO_RETRIED)
 _ROW_FIELDS = ("config", "context", "metadata")
 #: Where the controller's notes on assistants live in the server's store (``+ [assistant id]``).
 #: (Namespace labels must not hold dots: GET /store/items joins them with dots.)
@@ -121,6 +126,21 @@ def _write_fields(content: Content, *, patch: bool) -> dict[str, Any]:
     return body
 
 
+def _where(method: str, path: str, assistant_id: str | None) -> str:
+    """``PATCH /assistants/<id>``, or ``POST /assistants (assistant <id>)`` where the path lacks the id."""
+    return f"{method} {path}" + (f" (assistant {assistant_id})" if assistant_id and assistant_id not in path else "")
+
+
+def _next_offset(resp: httpx.Response, offset: int, count: int, limit: int) -> int | None:
+    """Where the next page starts, or None after the last one. ``limit`` 0: not paged."""
+    nxt = resp.headers.get("x-pagination-next", "")
+    if nxt.isdigit() and int(nxt) > offset:
+        return int(nxt)
+    if limit and not nxt and count >= limit and "x-pagination-total" not in resp.headers:
+        return offset + count  # a server without pagination headers: go on until a short page
+    return None
+
+
 def _state(body: dict[str, Any], versions: tuple[Version, ...] | None = None) -> AssistantState:
     return AssistantState(body["assistant_id"], int(body.get("version") or 0), Content.from_api(body, owned=True),
                           body.get("created_at", ""), body.get("updated_at", ""), versions)
@@ -141,28 +161,18 @@ def _row_problem(row: Any, key: str = "assistant_id") -> str | None:
     return f"{bad} is {httpfail.shape(row[bad])}" if bad else None
 
 
-_detail = httpfail.detail
 _JSON_HEADERS = {"content-type": "application/json"}
+
+
+def _body(json_body: Any) -> tuple[bytes | None, dict[str, str] | None]:
+    """The request's content and headers, encoded once (not once per attempt)."""
+    return (None, None) if json_body is None else (_encode(json_body), _JSON_HEADERS)
 
 
 def _encode(body: Any) -> bytes:
     """A request body as httpx's ``json=`` would encode it, done once by the caller:
     ``json=`` re-encodes on every attempt and costs a copy per request."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-def _retry_after(resp: httpx.Response | None) -> float | None:
-    value = resp.headers.get("retry-after") if resp is not None else None
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 #: What the Agent Server sends in place of the message of an exception outside its allow-list
@@ -207,15 +217,44 @@ class RemoteTarget:
         self._pool: ClientPool | None = None
         self._probing: asyncio.Lock | None = None
         self._inflight: set[asyncio.Task] = set()
+        self._profile: ServerProfile | None = None  # learnt once, before the first request
+        self._page_size: int | None = None  # the profile's, or learnt from a 422 when it leaves a choice
 
     def __repr__(self) -> str:
         return f"RemoteTarget({self.url!r})"
 
-    @staticmethod
-    def predict_set_active(version: Content, live: Content) -> Content:
-        """The Agent Server's ``/latest`` copies config, metadata, name and description from
-        the version, but keeps the live context and graph_id (docs/servers.md, quirk 5)."""
-        return dataclasses.replace(version, context=live.context, graph_id=live.graph_id)
+    @property
+    def profile(self) -> ServerProfile:
+        """The server's profile: learnt before this target's first request goes out (see
+        :meth:`server`); the cautious :data:`UNKNOWN` until then."""
+        return self._profile or UNKNOWN
+
+    def predict_set_active(self, version: Content, live: Content) -> Content:
+        """What this server's ``/latest`` gives: the official server keeps the live context and
+        graph_id (docs/servers.md, quirk 5), Aegra restores the whole version."""
+        return self.profile.predict_set_active(version, live)
+
+    async def server(self) -> ServerProfile:
+        """The server's profile, from ``GET /info`` before the first request (once per target):
+        plan, apply and their messages then consult what the server is, never a guess.
+
+        ``/info`` is a read like any other (retried while the server is unreachable or
+        overloaded); any other answer decides: a server without ``/info``, or that answers
+        it with something else, is :data:`UNKNOWN`.
+        """
+        if self._profile is None:
+            self._session()
+            assert self._probing is not None
+            async with self._probing:
+                if self._profile is None:
+                    resp = await self._request("GET", "/info", ok=_INFO_ANSWERS)
+                    try:
+                        info = httpfail.decode(resp) if resp.status_code == 200 else None
+                    except ValueError:
+                        info = None
+                    self._profile = identify(info)
+                    log.debug("%s is %s (%s)", self.url, self._profile.name, self._profile.title)
+        return self._profile
 
     async def generation(self) -> str | None:
         """A server has no cheap token for "nothing was written": every read goes to it."""
@@ -258,9 +297,28 @@ class RemoteTarget:
         tries = f", gave up after {attempts} attempts" if attempts > 1 else ""
         return TargetError(self._scrub(f"cannot connect to {self.url}: is the server running?{self._source()}; {cause}{tries}"))
 
+    def _cannot_connect(self, exc: httpx.HTTPError) -> TargetError | None:
+        """The error for a connect failure that no retry can heal (a host name that does not
+        resolve, a TLS handshake that failed), or None for one that may (refused, timed out)."""
+        host = httpx.URL(self.url).host
+        if httpfail.dns_failure(exc) is not None:
+            return self._unreachable(httpfail.describe(exc, host), 1)
+        if httpfail.tls_failure(exc) is None:
+            return None
+        if httpfail.speaks_plain_http(exc):
+            plain = str(httpx.URL(self.url).copy_with(scheme="http")).rstrip("/")
+            why = f"the server speaks plain HTTP: use {plain}"
+        else:
+            why = httpfail.describe(exc, host)
+        return TargetError(self._scrub(f"cannot connect to {self.url}: {why}{self._source()}"))
+
+    def _detail(self, resp: httpx.Response) -> str:
+        """The message of an error answer, where this server's error bodies keep it."""
+        return httpfail.detail(resp, self.profile.error_keys)
+
     def _rejected(self, where: str, resp: httpx.Response) -> TargetError:
         """401/403: name the variable the key came from (never the key)."""
-        answer = f"HTTP {resp.status_code}: {_detail(resp)}"
+        answer = f"HTTP {resp.status_code}: {self._detail(resp)}"
         if not self._api_key:
             why = ("the server requires an API key and none was sent (set LANGGRAPH_API_KEY, LANGSMITH_API_KEY "
                    f"or LANGCHAIN_API_KEY, or the target's apiKeyEnv): {answer}")
@@ -304,11 +362,12 @@ class RemoteTarget:
         Raises TargetError (UncertainWrite for a non-idempotent write that may have landed).
         ``write``: an HTTP 500 is the server's answer to it, reported and not sent again.
         """
-        where = f"{method} {path}" + (f" (assistant {assistant_id})" if assistant_id and assistant_id not in path else "")
+        where = _where(method, path, assistant_id)
+        if self._profile is None and path != "/info":
+            await self.server()
         maybe_landed = False
         timeout = httpx.Timeout(self.write_timeout, connect=10.0) if write else httpx.USE_CLIENT_DEFAULT
-        content = None if json_body is None else _encode(json_body)  # once, not once per attempt
-        headers = _JSON_HEADERS if content is not None else None
+        content, headers = _body(json_body)
         self._session()  # checks the URL first: a URL without http:// gets its one clear line
         url = httpx.URL(self.url + path)  # absolute: merging a path into base_url costs 3× as much, each attempt
         for attempt in range(self._retries + 1):
@@ -319,8 +378,8 @@ class RemoteTarget:
                 async with pool.lease() as client:
                     resp = await client.request(method, url, content=content, headers=headers, params=params, timeout=timeout)
             except NOT_SENT as exc:
-                if httpfail.dns_failure(exc) is not None:  # a wrong host name does not heal with retries
-                    raise self._unreachable(httpfail.describe(exc, httpx.URL(self.url).host), 1) from None
+                if (hopeless := self._cannot_connect(exc)) is not None:  # a wrong host name, https:// to http
+                    raise hopeless from None
                 cause, sent = httpfail.describe(exc), False
                 connecting = not isinstance(exc, httpx.PoolTimeout)
             except MAYBE_SENT as exc:
@@ -331,7 +390,7 @@ class RemoteTarget:
             else:
                 if resp.status_code in ok:
                     return resp, maybe_landed
-                cause = f"HTTP {resp.status_code}: {_detail(resp)}"
+                cause = f"HTTP {resp.status_code}: {self._detail(resp)}"
                 if (final := self._final_answer(resp, where, cause, write)) is not None:
                     raise final
                 sent = resp.status_code != 429  # a rate-limited request was not processed
@@ -340,13 +399,16 @@ class RemoteTarget:
                 raise self._uncertain(where, cause, held)
             maybe_landed = maybe_landed or sent
             if attempt == self._retries:
-                if connecting:
-                    raise self._unreachable(cause, attempt + 1)
-                raise self._error(TargetError, where, f"gave up after {attempt + 1} attempts: {cause}")
+                raise self._gave_up(where, cause, attempt + 1, connecting)
             delay = self._delay(resp, attempt)
             log.debug("retrying %s in %.2fs: %s", where, delay, self._scrub(cause))
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _gave_up(self, where: str, cause: str, attempts: int, connecting: bool) -> TargetError:
+        if connecting:
+            return self._unreachable(cause, attempts)
+        return self._error(TargetError, where, f"gave up after {attempts} attempts: {cause}")  # type: ignore[return-value]
 
     def _uncertain(self, where: str, cause: str, held: bool) -> UncertainWrite:
         """A write that may have landed: watched for ``settle_window`` when it timed out
@@ -361,20 +423,17 @@ class RemoteTarget:
         """The error an unwanted answer is when sending again cannot help; None when it may."""
         if resp.status_code in (401, 403):
             return self._rejected(where, resp)
-        if resp.status_code != 429 and resp.status_code < 500:
+        if (resp.status_code != 429 and resp.status_code < 500) or resp.status_code == 501:  # 501: not implemented
             return self._error(TargetError, where, cause)
         if resp.status_code == 500 and write:  # an answer, not a lost request: never sent twice
-            return self._error(TargetError, where, f"the server answered {cause} (not sent again)")
+            hint = f"; {self.profile.write_500_hint}" if self.profile.write_500_hint else ""
+            return self._error(TargetError, where, f"the server answered {cause} (not sent again{hint})")
         return None
 
     def _delay(self, resp: httpx.Response | None, attempt: int) -> float:
         """``Retry-After`` when the server gives one, else capped exponential backoff with jitter."""
-        delay = _retry_after(resp)
-        if delay is None:
-            base, cap = self._backoff
-            ceiling = min(cap, base * 2**attempt)
-            delay = random.uniform(ceiling / 2, ceiling)
-        return delay
+        asked = retry.retry_after(resp.headers.get("retry-after")) if resp is not None else None
+        return retry.delay(attempt, *self._backoff, asked, ceiling=MAX_RETRY_AFTER_S)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         task = asyncio.current_task()
@@ -386,64 +445,73 @@ class RemoteTarget:
             if task is not None:
                 self._inflight.discard(task)
 
-    async def _pages(self, path: str, body: dict[str, Any], *, empty_is_404: bool = False) -> list[dict]:
+    async def _pages(self, path: str, body: dict[str, Any], *, versions: bool = False) -> list[dict]:
         """All rows of a paged POST (search, versions), following ``X-Pagination-Next``
-        (``X-Pagination-Total`` is not a total). ``empty_is_404``: /versions answers an
-        empty page with 404, which after a successful GET means "no more rows"."""
-        rows: list[dict] = []
-        offset = 0
-        where = f"POST {path}"
-        while True:
-            resp, limit = await self._page(path, body, offset)
-            if resp.status_code in (404, 405) and not (empty_is_404 and resp.status_code == 404):
-                raise self._not_agent_server(f"{where} answered HTTP {resp.status_code} ({_detail(resp)})")
-            if resp.status_code == 404:
-                return rows
-            page = self._decode(resp, where, list, "a list")
-            problem = next(filter(None, (_row_problem(r, "version" if empty_is_404 else "assistant_id") for r in page)), None)
-            if problem:
-                raise self._unexpected(where, f"expected a list of {'versions' if empty_is_404 else 'assistants'}, {problem}")
-            rows.extend(page)
-            nxt = resp.headers.get("x-pagination-next", "")
-            if nxt.isdigit() and int(nxt) > offset:
-                offset = int(nxt)
-            elif not nxt and len(page) >= limit and "x-pagination-total" not in resp.headers:
-                offset += len(page)  # a server without pagination headers: go on until a short page
-            else:
-                return rows
+        (``X-Pagination-Total`` is not a total), or, from a server that sends no pagination
+        headers, until a short page.
 
-    async def _page(self, path: str, body: dict[str, Any], offset: int,
-                    relearn: bool = True) -> tuple[httpx.Response, int]:
-        """One page at the largest size this server accepts (answer and size used).
-
-        The first listing in a process learns the size, alone (other listings wait for
-        it), so a server that caps pages below 1000 costs one 422 per process, not one
-        per listing.
+        ``versions``: /versions answers an empty page with 404, which after a successful GET
+        means "no more rows"; where the profile says /versions does not page (Aegra), one
+        request lists them all. A page that adds no new row ends the listing: a server that
+        ignores ``offset`` would otherwise be asked for the same page forever.
         """
-        ok = (200, 404, 405)
-        cap = _PAGE_CAPS.get(self.url)
-        if cap is None:
-            self._session()
-            assert self._probing is not None
-            async with self._probing:
-                cap = _PAGE_CAPS.get(self.url)
-                if cap is None:
-                    for cap in (PAGE, SMALL_PAGE):
-                        resp = await self._request("POST", path, json_body={**body, "limit": cap, "offset": offset},
-                                                   ok=(*ok, 422))
+        profile = await self.server()
+        key = "version" if versions else "assistant_id"
+        rows: dict[Any, dict] = {}
+        offset: int | None = 0
+        while offset is not None:
+            if versions and not profile.versions_paged:
+                resp, limit = await self._request("POST", path, json_body=body, ok=(200, *NOT_THE_API)), 0
+            else:
+                resp, limit = await self._page(path, body, offset)
+            page = self._rows(resp, path, key)
+            new = {row[key]: row for row in page or () if row[key] not in rows}
+            rows.update(new)
+            offset = _next_offset(resp, offset, len(page), limit) if new and page else None
+        return list(rows.values())
+
+    def _rows(self, resp: httpx.Response, path: str, key: str) -> list[dict] | None:
+        """The rows of one page of a listing; None for /versions' empty-page 404. An answer
+        no Agent Server gives to a listing (NOT_THE_API) fails at once, never retried."""
+        where = f"POST {path}"
+        if resp.status_code == 404 and key == "version":
+            return None
+        if resp.status_code in NOT_THE_API:
+            raise self._not_agent_server(f"{where} answered HTTP {resp.status_code} ({self._detail(resp)})")
+        page = self._decode(resp, where, list, "a list")
+        problem = next(filter(None, (_row_problem(r, key) for r in page)), None)
+        if problem:
+            raise self._unexpected(where, f"expected a list of {'versions' if key == 'version' else 'assistants'}, {problem}")
+        return page
+
+    async def _page(self, path: str, body: dict[str, Any], offset: int) -> tuple[httpx.Response, int]:
+        """One page at the largest size this server accepts (the answer, and the size asked).
+
+        The size is the profile's. Where the profile leaves a choice (a server it does not
+        know), the first listing of this target learns it, alone (others wait for it), so a
+        server that caps pages below 1000 costs one 422 per target, not one per listing.
+        """
+        answers = (200, 422, *NOT_THE_API)
+        if self._page_size is None:
+            sizes = (await self.server()).page_sizes
+            if len(sizes) == 1:
+                self._page_size = sizes[0]
+            else:
+                assert self._probing is not None
+                async with self._probing:
+                    for size in sizes if self._page_size is None else ():
+                        resp = await self._request("POST", path, json_body={**body, "limit": size, "offset": offset},
+                                                   ok=answers)
                         if resp.status_code != 422:
-                            if resp.status_code != 405:
-                                _PAGE_CAPS[self.url] = cap
-                            return resp, cap
-                    raise self._error(TargetError, f"POST {path}", f"HTTP 422: {_detail(resp)}")
-        resp = await self._request("POST", path, json_body={**body, "limit": cap, "offset": offset}, ok=(*ok, 422))
-        if resp.status_code == 422 and cap > SMALL_PAGE and relearn:  # another server at this URL now: learn again
-            if _PAGE_CAPS.get(self.url) == cap:
-                del _PAGE_CAPS[self.url]
-            return await self._page(path, body, offset, relearn=False)
+                            self._page_size = size if resp.status_code == 200 else None
+                            return resp, size
+                    if self._page_size is None:
+                        raise self._error(TargetError, f"POST {path}", f"HTTP 422: {self._detail(resp)}")
+        size = self._page_size
+        resp = await self._request("POST", path, json_body={**body, "limit": size, "offset": offset}, ok=answers)
         if resp.status_code == 422:
-            raise self._error(TargetError, f"POST {path}", f"HTTP 422: {_detail(resp)}")
-        return resp, cap
+            raise self._error(TargetError, f"POST {path}", f"HTTP 422: {self._detail(resp)}")
+        return resp, size
 
     @contextlib.asynccontextmanager
     async def batch(self) -> AsyncIterator[None]:
@@ -472,13 +540,13 @@ class RemoteTarget:
             with contextlib.suppress(ValueError):  # the API's 404 is JSON; a web server's is a page
                 httpfail.decode(resp)
                 return None
-            raise self._not_agent_server(f"{where} answered HTTP 404 ({_detail(resp)})")
+            raise self._not_agent_server(f"{where} answered HTTP 404 ({self._detail(resp)})")
         entries = await self._versions(assistant_id) if versions else None
         return self._assistant(resp, where, entries)
 
     async def _versions(self, assistant_id: str) -> tuple[Version, ...]:
         """Every version, newest first (none: the assistant is gone)."""
-        rows = await self._pages(f"/assistants/{assistant_id}/versions", {}, empty_is_404=True)
+        rows = await self._pages(f"/assistants/{assistant_id}/versions", {}, versions=True)
         found = [Version(int(v["version"]), Content.from_api(v, owned=True), v.get("created_at", "")) for v in rows]
         return tuple(sorted(found, key=lambda v: v.number, reverse=True))
 
@@ -508,7 +576,7 @@ class RemoteTarget:
         if len(wanted) > 2:
             if total is None:
                 total = await self.count()
-            page = _PAGE_CAPS.get(self.url, PAGE)
+            page = self._page_size or self.profile.page_sizes[0]  # known: the listings went first
             if isinstance(total, int) and -(-total // page) + 1 < len(wanted):
                 return {r["assistant_id"]: _state(r) for r in await self._search() if r["assistant_id"] in wanted}
         found = await asyncio.gather(*(self.get(i) for i in wanted))
@@ -526,8 +594,9 @@ class RemoteTarget:
             return state
         if state is not None:
             raise Conflict(f"assistant {assistant_id} already exists on {self.url}")
-        # No such id, yet 409: Aegra refuses a second assistant of a graph with identical config.
-        raise self._error(TargetError, where, f"the server refused it as a duplicate (HTTP 409: {_detail(resp)})")
+        # No such id, yet 409: a server with a unique (graph, config) rule (the profile's) refused it.
+        rule = f": {self.profile.rule}, and another assistant has this graph and config" if self.profile.rule else ""
+        raise self._error(TargetError, where, f"the server refused it as a duplicate{rule} (HTTP 409: {self._detail(resp)})")
 
     async def update(self, assistant_id: str, content: Content) -> AssistantState:
         """One PATCH with the full content: a new version, made active. Metadata is merged
@@ -674,7 +743,8 @@ class RemoteTarget:
             return RunOutcome("timeout", error=f"run did not finish within {timeout:g}s")
         except httpx.HTTPError as exc:  # unreachable server, connection reset: not the run's fault
             if isinstance(exc, NOT_SENT):
-                raise self._unreachable(httpfail.describe(exc, httpx.URL(self.url).host), 1) from None
+                hopeless = self._cannot_connect(exc)
+                raise hopeless or self._unreachable(httpfail.describe(exc, httpx.URL(self.url).host), 1) from None
             raise self._error(TargetError, f"POST {path} (assistant {assistant_id})", httpfail.describe(exc)) from None
         try:
             return await self._outcome(resp, raw, ref, path, assistant_id, thread_id)
@@ -689,10 +759,10 @@ class RemoteTarget:
 
         if resp.status_code == 429 or resp.status_code >= 500:
             raise self._error(TargetError, f"POST {path} (assistant {assistant_id})",
-                              f"HTTP {resp.status_code}: {_detail(resp)}")
+                              f"HTTP {resp.status_code}: {self._detail(resp)}")
         if resp.status_code != 200:  # refused before it started: the run itself failed
             name = HTTP_NAMES.get(resp.status_code, f"HTTP {resp.status_code}")
-            return outcome("error", error=self._scrub(f"{name}: {_detail(resp)}"))
+            return outcome("error", error=self._scrub(f"{name}: {self._detail(resp)}"))
         try:
             values = json.loads(raw.decode("utf-8").strip())  # keepalive newlines precede the JSON
         except (ValueError, UnicodeDecodeError):

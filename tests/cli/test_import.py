@@ -135,3 +135,39 @@ def test_nothing_to_import_leaves_no_folder_behind(repo, capsys):
     code, out, err = run(capsys, "import", "--out", "imported")
     assert code == 0 and "No assistants to import" in out, out + err
     assert not (repo / "imported").exists()
+
+
+def test_import_writes_long_prompts_to_files_beside_the_manifest_and_round_trips(repo, capsys, monkeypatch, tmp_path):
+    long = "".join(f"Line {i}: keep ${{NAME}}, $5 and {{braces}} as written.\r\n" for i in range(6))
+    short = "Two\nlines\n"
+    aid = create(repo, Content("writer", "Long Prompt", None,
+                               {"configurable": {"style": "blog", "system_prompt": long, "signature": short}}, {}, {}))
+    monkeypatch.setenv("NAME", "from-the-environment")
+    (repo / "imported" / "prompts").mkdir(parents=True)
+    (repo / "imported" / "prompts" / "long-prompt.system_prompt.md").write_text("mine\n")
+    code, out, err = run(capsys, "import", "--out", "imported")
+    assert code == 1 and "imported/prompts/long-prompt.system_prompt.md: already exists; not overwritten" in err
+    assert not (repo / "imported" / "long-prompt.yaml").exists()  # all or nothing
+    (repo / "imported" / "prompts" / "long-prompt.system_prompt.md").unlink()
+
+    code, out, err = run(capsys, "import", "--out", str(tmp_path / "inline"), "--inline")  # today's output (outside the project)
+    assert code == 0, err
+    inline = yaml.safe_load((tmp_path / "inline" / "long-prompt.yaml").read_text())["spec"]
+    assert inline["config"]["configurable"]["system_prompt"] == long.replace("${", "$${")
+    assert not (tmp_path / "inline" / "prompts").exists()
+
+    code, out, err = run(capsys, "import", "--out", "imported")
+    assert code == 0, err
+    assert "wrote imported/long-prompt.yaml" in out and "wrote imported/prompts/long-prompt.system_prompt.md" in out
+    spec = yaml.safe_load((repo / "imported" / "long-prompt.yaml").read_text())["spec"]
+    assert spec["config"]["configurable"]["system_prompt"] == "${file:prompts/long-prompt.system_prompt.md}"
+    assert spec["config"]["configurable"]["signature"] == short  # five lines or fewer stay inline
+    written = (repo / "imported" / "prompts" / "long-prompt.system_prompt.md").read_bytes()
+    assert written == long.encode()  # verbatim: no escaping, line ends kept
+
+    assert run(capsys, "apply", "--adopt", "--auto-approve", "--no-smoke")[0] == 0
+    after = get(repo, aid)
+    assert after.content.config["configurable"]["system_prompt"] == long
+    assert after.content.metadata["controller/prompts"] == ["imported/prompts/long-prompt.system_prompt.md"]
+    code, out, err = run(capsys, "plan", "--detailed-exitcode")
+    assert code == 0 and "No changes" in out, out + err

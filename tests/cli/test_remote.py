@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aegra import AegraServer
 from helpers import BLOG, TWEET, edit, git, record_writes, remote_project, run
 from remote_servers import search_all
 
@@ -82,19 +83,24 @@ def test_edit_is_one_version_a_reverted_description_repins_and_removed_metadata_
     assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0
 
 
-def test_a_reverted_configurable_change_is_an_update_because_the_server_keeps_context(repo, owner, sdk, capsys):
+def test_a_reverted_configurable_change_repins_only_where_set_latest_restores_context(repo, owner, sdk, remote_server,
+                                                                                      capsys):
+    """The official server's set-latest keeps the live context, so a revert there is an update (one
+    more version); Aegra's restores the whole version, so there it is a repin (none)."""
     blog_id = assistant_id_for(owner, "blog-writer")
+    restores = isinstance(remote_server, AegraServer)
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     edit(BLOG, "Keep paragraphs short.", "Keep paragraphs very short.")
     git(repo, "commit", "-qam", "shorter paragraphs")
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     git(repo, "revert", "--no-edit", "HEAD")
     code, out, _ = run(capsys, "plan", ".")
-    assert "~ blog-writer: update v2 → new version" in out  # set-latest would leave v2's context live
+    assert ("↺ blog-writer: repin v2 → v1" if restores else "~ blog-writer: update v2 → new version") in out
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     live = sdk.assistants.get(blog_id)
     assert "Keep paragraphs short." in live["config"]["configurable"]["system_prompt"]
     assert "Keep paragraphs short." in live["context"]["system_prompt"]
+    assert versions(sdk, blog_id) == ([1, 2] if restores else [1, 2, 3])
     assert run(capsys, "plan", ".", "--detailed-exitcode")[0] == 0
 
 
@@ -228,19 +234,23 @@ def test_a_candidate_left_by_kill_9_is_cleaned_up_and_never_planned_as_a_delete(
     assert code == 0 and "slowpoke" not in out
 
 
-def test_rollback_after_a_failed_smoke_never_goes_to_the_failed_content(repo, owner, sdk, capsys):
+def test_rollback_after_a_failed_smoke_never_goes_to_the_failed_content(repo, owner, sdk, remote_server, capsys):
     blog_id = assistant_id_for(owner, "blog-writer")
+    restores = isinstance(remote_server, AegraServer)  # its set-latest restores whole versions: a rollback is a repin
     assert run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")[0] == 0
     edit(BLOG, "style: blog", "style: plain")  # fails the blog case
     code, _, err = run(capsys, "apply", ".", "--auto-approve", "--smoke", "after")
     assert code == 3 and "blog-writer: rolled-back" in err
-    assert versions(sdk, blog_id) == [1, 2, 3]  # (this server's set-latest would keep v2's context: v3 restores v1)
+    # (the official server's set-latest would keep v2's context: v3 restores v1)
+    assert versions(sdk, blog_id) == ([1, 2] if restores else [1, 2, 3])
     assert "controller/failed" not in sdk.assistants.get(blog_id)["metadata"]  # the verdict is a note, not a write
 
     code, out, _ = run(capsys, "history", "blog-writer", "-o", "json")  # (read from the server's store: any checkout knows)
-    assert [(v["version"], v["smoke"]) for v in json.loads(out)["versions"]] == [(3, "passed"), (2, "failed"), (1, "passed")]
+    assert [(v["version"], v["smoke"]) for v in json.loads(out)["versions"]] == (
+        [(2, "failed"), (1, "passed")] if restores else [(3, "passed"), (2, "failed"), (1, "passed")])
     code, _, err = run(capsys, "rollback", "blog-writer")
-    assert code == 1 and "no version before v3 differs from it and passed its smoke tests" in err
+    active = 1 if restores else 3
+    assert code == 1 and f"no version before v{active} differs from it and passed its smoke tests" in err
     code, _, err = run(capsys, "rollback", "blog-writer", "--to", "2")
     assert code == 1 and "v2 failed its smoke tests" in err
     code, out, err = run(capsys, "rollback", "blog-writer", "--to", "2", "--force")

@@ -12,6 +12,7 @@ import pytest
 from helpers import BLOG, edit, run
 
 import controller.config.loader as loader
+from controller.config.dependencies import resolver
 from controller.config.loader import LoadOptions, load_manifests
 from controller.config.store import LoadStore
 from controller.engine.desired import desired_state
@@ -50,12 +51,13 @@ def test_a_stored_load_is_what_a_fresh_load_gives(repo, monkeypatch):
         return loaded, [desired_state(m, "demo-agents") for m in loaded]
 
     fresh, fresh_desired = load()
-    assert len(parsed) == 4  # the three manifests and controller.yaml
+    assert len(parsed) == 5  # the three manifests, the Defaults and controller.yaml
     stored, stored_desired = load()
-    assert len(parsed) == 4  # the second load parsed (and validated) nothing
+    assert len(parsed) == 5  # the second load parsed (and validated) nothing
     for a, b in zip(fresh, stored, strict=True):
         assert (a.name, a.file, a.source, a.line, a.sensitive, a.templates) == (b.name, b.file, b.source, b.line,
                                                                                b.sensitive, b.templates)
+        assert (a.origins, a.files) == (b.origins, b.files)
         assert a.manifest.model_dump() == b.manifest.model_dump()
     for a, b in zip(fresh_desired, stored_desired, strict=True):
         assert a == b and a.content == b.content and a.content_hash == b.content_hash and a.smoke == b.smoke
@@ -65,7 +67,7 @@ def test_a_stored_load_is_what_a_fresh_load_gives(repo, monkeypatch):
 def test_editing_one_manifest_parses_only_that_file(repo, capsys, monkeypatch):
     parsed = parses(monkeypatch)
     assert run(capsys, "validate", ".")[0] == 0
-    assert len(parsed) == 4  # the three manifests and controller.yaml
+    assert len(parsed) == 5  # the three manifests, the Defaults and controller.yaml
     parsed.clear()
     assert run(capsys, "validate", ".")[0] == 0
     assert parsed == []
@@ -80,7 +82,8 @@ def test_a_changed_environment_variable_is_not_served_from_the_store(repo, capsy
     assert plan(capsys)[0] == 0
     monkeypatch.setenv("MODEL", "openai:gpt-secret")
     code, out, err = plan(capsys)
-    assert code == 0 and "1 to update" in out, out + err
+    # blog-writer's own ${MODEL}, and tweet-writer's from its Defaults (assistants/defaults/writers.yaml)
+    assert code == 0 and "2 to update" in out, out + err
     assert "gpt-secret" not in out
     assert all(b"gpt-secret" not in f.read_bytes() for f in cache(repo).iterdir())
     monkeypatch.delenv("MODEL")
@@ -138,13 +141,41 @@ def test_resolved_values_are_hashed_under_a_private_key(repo, monkeypatch):
     resolved to is hashed with a random key kept beside it, owner-only."""
     monkeypatch.setenv("MODEL", "secret-model-value")
     store = LoadStore(str(cache(repo)))
-    load_manifests(["."], LoadOptions(root=str(repo), store=store))
+    loads = load_manifests(["."], LoadOptions(root=str(repo), store=store))
     store.save()
     key = cache(repo) / "load.key"
     assert key.is_file() and (key.stat().st_mode & 0o777) == 0o600
     text = (repo / BLOG).read_text()
-    resolve = loader._resolver(LoadOptions())
-    (dependency,) = store.manifests(text, resolve).dependencies
-    assert dependency.name == "MODEL"
+    resolve = resolver(LoadOptions(root=str(repo)), "assistants", loads.defaults)
+    dependency, labels = store.manifests(text, resolve).dependencies
+    assert (dependency.kind, dependency.name) == ("variable", "MODEL")
+    assert (labels.kind, labels.name) == ("defaults", '{"role": "writer", "team": "content"}')  # which Defaults select it
     keyless = LoadStore(str(repo / "elsewhere"))  # the same store without its key: another digest
     assert store.digest(text, [dependency], resolve) != keyless.digest(text, [dependency], resolve)
+
+
+def test_a_changed_prompt_file_or_defaults_document_is_never_served_from_the_store(repo, monkeypatch):
+    """What a manifest read (its prompt file, the Defaults that select it) keys its stored load and its
+    memo: an edit of either is a miss, with the new text in the result."""
+    parsed = parses(monkeypatch)
+    prompt, writers = repo / "assistants" / "prompts" / "tweet-writer.md", repo / "assistants" / "defaults" / "writers.yaml"
+
+    def tweet() -> tuple[dict, str]:
+        store = LoadStore(str(cache(repo)))
+        loaded = {m.name: m for m in load_manifests(["."], LoadOptions(root=str(repo), store=store)).manifests}
+        desired = desired_state(loaded["tweet-writer"], "demo-agents", memo=store.memo("desired"))
+        store.save()
+        return loaded["tweet-writer"].data["spec"], desired.content_hash
+
+    before, hash_before = tweet()
+    parsed.clear()
+    assert tweet() == (before, hash_before) and parsed == []  # nothing changed: nothing parsed
+    prompt.write_text("A new prompt.\n")
+    spec, hash_prompt = tweet()
+    assert spec["config"]["configurable"]["system_prompt"] == "A new prompt.\n" and hash_prompt != hash_before
+    assert len(parsed) == 1 and "tweet-writer" in parsed[0]  # only the manifest that reads it
+    parsed.clear()
+    edit(writers, "reviewed-by: editorial-team", "reviewed-by: copy-desk")
+    spec, hash_defaults = tweet()
+    assert spec["metadata"] == {"reviewed-by": "copy-desk"} and hash_defaults != hash_prompt
+    assert sorted(p.split("name: ")[1].split("\n")[0] for p in parsed) == ["blog-writer", "tweet-writer", "writers"]

@@ -9,8 +9,7 @@ from controller.core.errors import InvalidInput
 from controller.engine.desired import Declaration, Desired
 from controller.engine.plan import make_plan, needs_versions
 from controller.targets.base import AssistantState, GraphInfo, Version
-from controller.targets.embedded import EmbeddedTarget
-from controller.targets.remote import RemoteTarget
+from controller.targets.profiles import AGENT_SERVER, EMBEDDED
 
 OWNER = "acme"
 GRAPHS = {"writer": GraphInfo("writer", {"type": "object", "properties": {"style": {"type": "string"}}}),
@@ -35,7 +34,7 @@ def live(versions: list[Content], active: int, live_content: Content | None = No
 def plan(d: Desired, state: AssistantState | None, faithful: bool = True, **kw):
     observed = {state.assistant_id: state} if state else {}
     return make_plan([d], observed, [state] if state else [], GRAPHS, owner=OWNER, target="t",
-                     predict_set_active=EmbeddedTarget.predict_set_active if faithful else RemoteTarget.predict_set_active, **kw).changes[0]
+                     profile=EMBEDDED if faithful else AGENT_SERVER, **kw).changes[0]
 
 
 def test_create_update_noop():
@@ -99,15 +98,15 @@ def test_system_assistant_is_never_managed():
     system = AssistantState(system_assistant_id("writer"), 1, Content("writer", "writer", None, {}, {}, {"created_by": "system"}))
     d = Desired(Declaration("w", system.assistant_id, source="m.yaml:1"), content())
     with pytest.raises(InvalidInput, match="default assistant"):
-        make_plan([d], {system.assistant_id: system}, [], GRAPHS, owner=OWNER, target="t", predict_set_active=EmbeddedTarget.predict_set_active)
+        make_plan([d], {system.assistant_id: system}, [], GRAPHS, owner=OWNER, target="t", profile=EMBEDDED)
 
 
 def test_prune_only_owned_and_undeclared():
     mine = AssistantState("11111111-1111-4111-8111-111111111111", 1, content(**{"controller/name": "old"}))
     theirs = AssistantState("22222222-2222-4222-8222-222222222222", 1, content(**{"controller/owner": "other"}))
-    p = make_plan([], {}, [mine, theirs], GRAPHS, owner=OWNER, target="t", predict_set_active=EmbeddedTarget.predict_set_active, prune=True)
+    p = make_plan([], {}, [mine, theirs], GRAPHS, owner=OWNER, target="t", profile=EMBEDDED, prune=True)
     assert [(c.action, c.name) for c in p.changes] == [("delete", "old")]
-    p = make_plan([], {}, [mine], GRAPHS, owner=OWNER, target="t", predict_set_active=EmbeddedTarget.predict_set_active, prune=False)
+    p = make_plan([], {}, [mine], GRAPHS, owner=OWNER, target="t", profile=EMBEDDED, prune=False)
     assert p.changes == ()
 
 
@@ -119,7 +118,7 @@ def test_graph_checks():
         plan(desired(bad), None)
     typo = Content("writer", "W", None, {"configurable": {"stlye": "x"}}, {}, {})
     d = desired(typo)
-    p = make_plan([d], {}, [], GRAPHS, owner=OWNER, target="t", predict_set_active=EmbeddedTarget.predict_set_active)
+    p = make_plan([d], {}, [], GRAPHS, owner=OWNER, target="t", profile=EMBEDDED)
     assert any("did you mean 'style'" in w for w in p.warnings)
 
 

@@ -8,7 +8,7 @@ from controller.engine.plan import make_plan
 from controller.engine.status import Status, all_synced, status_json, status_rows
 from controller.engine.verdicts import Known, Rollback, Verdict
 from controller.targets.base import AssistantState, GraphInfo, Version
-from controller.targets.embedded import EmbeddedTarget
+from controller.targets.profiles import EMBEDDED
 
 OWNER = "acme"
 GRAPHS = {"echo": GraphInfo("echo")}
@@ -30,7 +30,7 @@ def live(name: str, style: str, version: int = 1, **meta) -> AssistantState:
 
 def rows_for(declared: list[Desired], on_target: list[AssistantState], known=None):
     plan = make_plan(declared, {a.assistant_id: a for a in on_target}, on_target, GRAPHS, owner=OWNER, target="t",
-                     predict_set_active=EmbeddedTarget.predict_set_active, prune=True)
+                     profile=EMBEDDED, prune=True)
     return plan, status_rows(plan, known, {d.assistant_id: d for d in declared})
 
 

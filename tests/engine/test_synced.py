@@ -68,7 +68,7 @@ def test_an_unchanged_project_is_planned_without_loading_or_reading_anything(rep
     assert loaded == [] and asked == []
     shutil.rmtree(repo / ".controller" / "cache")  # and without the record: the same answer
     assert run(capsys, "plan", ".") == full_text and run(capsys, "plan", ".", "-o", "json") == full_json
-    assert len(loaded) == 4  # (the three manifests and controller.yaml)
+    assert len(loaded) == 5  # (the three manifests, their Defaults and controller.yaml)
 
 
 def test_an_edit_is_loaded_read_and_planned_alone(repo, capsys, monkeypatch):
@@ -131,4 +131,32 @@ def test_the_record_holds_no_secret(repo, capsys, monkeypatch):
     with __import__("sqlite3").connect(db) as conn:
         (value,) = conn.execute("SELECT value FROM records WHERE tbl LIKE 'synced%'").fetchone()
     record = json.loads(value)
-    assert len(record["files"]) == 4 and record["generation"]
+    assert len(record["files"]) == 5 and record["generation"]  # (with the Defaults document)
+
+
+def test_files_whose_stat_is_unchanged_are_not_even_read_and_an_edit_still_is(repo, capsys, monkeypatch):
+    import os
+    import time
+
+    old = time.time() - 3600
+    for path in repo.rglob("*.yaml"):  # files older than the file system's timestamp granularity
+        os.utime(path, (old, old))
+    assert "No changes" in run(capsys, "plan", ".")[1]  # recorded with their stat
+    read: list[str] = []
+    real = loader.read_text
+    monkeypatch.setattr(loader, "read_text", lambda path: read.append(path) or real(path))
+    assert "No changes" in run(capsys, "plan", ".")[1]
+    assert [os.path.basename(p) for p in read] == ["writers.yaml"]  # a Defaults document is always read
+    edit(repo / TWEET, "style: tweet", "style: plain")  # a new mtime: read, and planned
+    code, out, _ = run(capsys, "plan", ".")
+    assert sorted(os.path.basename(p) for p in read) == ["tweet-writer.yaml", "writers.yaml", "writers.yaml"]
+    assert "1 to update" in out
+    read.clear()
+    (repo / "assistants" / "prompts" / "tweet-writer.md").write_text("A new prompt.\n")  # unchanged stat, new prompt
+    code, out, _ = run(capsys, "plan", ".")
+    assert sorted(os.path.basename(p) for p in read) == ["tweet-writer.yaml", "writers.yaml"] and "1 to update" in out
+    read.clear()
+    edit(repo / "assistants" / "defaults" / "writers.yaml", "reviewed-by: editorial-team", "reviewed-by: copy-desk")
+    code, out, _ = run(capsys, "plan", ".")  # the stat of the writers is unchanged, what they take is not
+    assert sorted(os.path.basename(p) for p in read) == ["blog-writer.yaml", "tweet-writer.yaml", "writers.yaml"]
+    assert "2 to update" in out

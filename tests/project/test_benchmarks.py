@@ -16,6 +16,7 @@ BENCHMARKS = ROOT / "benchmarks"
     ("bench_embedded.py", ["--sizes", "8"]),
     ("bench_remote.py", ["--sizes", "8", "--edits", "3"]),  # langgraph dev behind the latency proxy
     ("bench_watch.py", ["--sizes", "8", "--edits", "2", "--baseline-runs", "1", "--settle", "0.2"]),
+    ("bench_authoring.py", ["--manifests", "12", "--defaults", "2", "--prompts", "4", "--repeat", "1", "--edits", "2"]),
 ])
 def test_benchmark_script_runs_at_a_tiny_size(script, args):
     done = subprocess.run([sys.executable, script, *args], cwd=BENCHMARKS, capture_output=True, text=True, timeout=300)

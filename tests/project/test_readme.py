@@ -30,7 +30,9 @@ def test_tour_runs_as_written(tmp_path: Path):
     done = subprocess.run(["bash", "-c", script], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"README tour failed:\n{done.stdout}\n{done.stderr}"
     out = done.stdout
-    assert "3 manifests valid" in out
+    assert "3 manifests valid, 1 Defaults" in out
+    assert "# assistants/tweet-writer.yaml:2 (prompts: assistants/prompts/tweet-writer.md)" in out  # render
+    assert "      system_prompt: |\n        # Tweet writer\n" in out and "      model: (sensitive)\n" in out
     assert "Plan: 3 to create, 0 to update, 0 to repin, 0 to delete." in out
     assert '~ config.configurable.style: "tweet" → "plain"' in out
     assert "tweet-writer: v2 → v1 (repinned; cases: the manifests (the cases it was written with))." in out

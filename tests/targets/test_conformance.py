@@ -2,18 +2,22 @@
 the real Agent Server (``langgraph dev``) and Aegra, so the reconciler can rely on
 exactly these assertions whichever target it talks to.
 
-Where the server differs by design, the test asks the target (``predict_set_active``)
-instead of special-casing a backend.
+Where the server differs by design, the test asks the target's profile
+(controller/targets/profiles.py: what set-active restores, the unique graph+config rule,
+the page size, whether /versions pages, where errors keep their message) instead of
+special-casing a backend, so each profile's claims are asserted against its real server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from remote_servers import server_named
 
@@ -29,6 +33,7 @@ from controller.core.content import (
 )
 from controller.core.errors import Conflict, TargetError
 from controller.targets.base import Target
+from controller.targets.profiles import AEGRA, AGENT_SERVER, ServerProfile
 
 GRAPHS = {"writer", "chat", "boom", "slow", "messages"}
 T = TypeVar("T")
@@ -113,7 +118,6 @@ def test_create_existing_id_conflicts(target: Target, owner: str) -> None:
     arun(body)
 
 
-@pytest.mark.aegra_known_gap(reason="set-latest restores the version's context; RemoteTarget.predict_set_active assumes the official server, which keeps the last written one")
 def test_update_repin_and_update_again(target: Target, owner: str) -> None:
     aid = assistant_id_for(owner, "a")
     v1 = writer(owner, "a", style="blog")
@@ -136,8 +140,8 @@ def test_update_repin_and_update_again(target: Target, owner: str) -> None:
         live = await target.get(aid, versions=True)
         assert live is not None and live.version == 1 and len(live.versions or ()) == 2  # no new version
         assert same_content(live.version_entry(1).content, v1)
-        # the target predicts what set-active gives: all of v1, or (the Agent Server's /latest,
-        # docs/servers.md quirk 5) v1 with the context last written
+        # the target's profile predicts what set-active gives: all of v1 (Aegra, embedded), or
+        # (the Agent Server's /latest, docs/servers.md quirk 5) v1 with the context last written
         predicted = target.predict_set_active(live.version_entry(1).content, updated.content)
         assert canonical(live.content) == canonical(predicted), (live.content, predicted)
         assert {k: v for k, v in canonical(live.content).items() if k != "context"} == {
@@ -149,6 +153,52 @@ def test_update_repin_and_update_again(target: Target, owner: str) -> None:
         assert third.version == 3 and same_content(third.content, v3)  # max + 1, from any active version
         got = await target.get(aid, versions=True)
         assert got is not None and [v.number for v in got.versions or ()] == [3, 2, 1]
+
+    arun(body)
+
+
+def test_set_active_restores_what_the_profile_says(target: Target, owner: str) -> None:
+    """The official server's set-latest keeps the live graph and context; Aegra's and the
+    embedded target's restore the whole version. Plan plans a repin only where it is faithful."""
+    aid = assistant_id_for(owner, "g")
+    v1 = writer(owner, "g", style="blog")
+    v2 = content("boom", "B", None, {"configurable": {"style": "tweet"}}, {}, meta(owner, "g"))
+
+    async def body() -> None:
+        await target.create(aid, v1)
+        await target.update(aid, v2)
+        await target.set_active(aid, 1)
+        live = await target.get(aid, versions=True)
+        assert live is not None and live.version == 1
+        predicted = target.predict_set_active(live.version_entry(1).content, live.version_entry(2).content)
+        assert canonical(live.content) == canonical(predicted), (live.content, predicted)
+        kept = "graph_id" in target.profile.set_active_keeps
+        assert live.content.graph_id == ("boom" if kept else "writer")
+        assert live.content.context == ({"style": "tweet"} if kept else v1.context)
+
+    arun(body)
+
+
+def test_one_assistant_per_graph_and_config_only_where_the_profile_says_so(target: Target, owner: str) -> None:
+    """Aegra refuses a second assistant of one graph with an identical config (409 on create,
+    500 on update, which still leaves a version behind); the others store both."""
+    a, b = assistant_id_for(owner, "a"), assistant_id_for(owner, "b")
+
+    async def body() -> None:
+        await target.create(a, writer(owner, "a", style="same"))
+        if not target.profile.unique_graph_config:
+            assert (await target.create(b, writer(owner, "b", style="same"))).version == 1
+            assert (await target.update(b, writer(owner, "b", style="same", tier="gold"))).version == 2
+            return
+        with pytest.raises(TargetError, match=f"refused it as a duplicate: {target.profile.rule}"):
+            await target.create(b, writer(owner, "b", style="same"))
+        assert await target.get(b) is None
+        await target.create(b, writer(owner, "b", style="own"))
+        with pytest.raises(TargetError, match="not sent again"):
+            await target.update(b, writer(owner, "b", style="same"))
+        got = await target.get(b, versions=True)
+        assert got is not None and got.version == 1 and same_content(got.content, writer(owner, "b", style="own"))
+        assert [v.number for v in got.versions or ()] == [2, 1]  # the refused write left a version behind
 
     arun(body)
 
@@ -414,5 +464,48 @@ def test_a_generation_token_changes_with_every_write(target: Target, owner: str)
         await target.delete(aid)
         seen.append(await target.generation())
         assert len(set(seen)) == len(seen), seen
+
+    arun(body)
+
+
+# -- each server's profile ----------------------------------------------------------------
+
+
+@pytest.fixture(params=[
+    pytest.param(("langgraph-dev", AGENT_SERVER), marks=pytest.mark.server),
+    pytest.param(("aegra", AEGRA), marks=[pytest.mark.server, pytest.mark.aegra]),
+])
+def server_and_profile(request: pytest.FixtureRequest) -> tuple[str, ServerProfile]:
+    name, profile = request.param
+    return server_named(request, name).url, profile
+
+
+def test_each_server_is_recognised_and_its_profile_holds(server_and_profile: tuple[str, ServerProfile], owner: str) -> None:
+    """The profile the remote target picks (from GET /info) is the server's, and each of its
+    claims holds on the real server: the page size (one more is refused), whether /versions
+    pages, where an error body keeps its message."""
+    from controller.targets.remote import RemoteTarget
+
+    url, expected = server_and_profile
+    target = RemoteTarget(url)
+    aid = assistant_id_for(owner, "p")
+
+    async def body() -> None:
+        profile = await target.server()
+        assert profile.name == expected.name and profile.title.startswith(expected.title)
+        await target.create(aid, writer(owner, "p", style="one"))
+        await target.update(aid, writer(owner, "p", style="two"))
+        async with httpx.AsyncClient(base_url=url, timeout=30) as raw:
+            size = profile.page_sizes[0]
+            assert (await raw.post("/assistants/search", json={"limit": size})).status_code == 200
+            assert (await raw.post("/assistants/search", json={"limit": size + 1})).status_code == 422
+            one = await raw.post(f"/assistants/{aid}/versions", json={"limit": 1})
+            assert len(one.json()) == (1 if profile.versions_paged else 2)
+            missing = await raw.get(f"/assistants/{uuid.uuid4()}")
+            assert missing.status_code == 404 and isinstance(missing.json().get(profile.error_keys[0]), str)
+        target._page_size = 1  # pages of one row: two versions take two pages where /versions pages
+        got = await target.get(aid, versions=True)
+        assert got is not None and [v.number for v in got.versions or ()] == [2, 1]
+        await target.aclose()
 
     arun(body)

@@ -2,11 +2,14 @@
 
 A small real HTTP server (stdlib, loopback, free port) plays an Agent Server that
 goes wrong in the ways real deployments do: an HTML page where JSON belongs, JSON of
-another shape, 401/403, a gateway's 502 page, a 404 on the listing (a wrong path),
-a connection closed without an answer; and the ways Aegra differs: a page cap of 100
-(422 above), 409 for a duplicate config, 500 on a write. Connection refused and a host
-name that does not resolve need no server. Everything is asserted at the CLI: exit 1,
-exactly one line on stderr, no traceback, the URL named, the API key never printed.
+another shape, 401/403, a gateway's 502 page, a 400/404/405/501 on the listing (a wrong
+path, a plain web server), a connection closed without an answer; and the ways Aegra
+differs: a page cap of 100 (422 above), 409 for a duplicate config, 500 on a write. A
+plain web server (the stdlib's, as ``python -m http.server`` runs it) and ``https://``
+to a plain-HTTP port are met for real. Connection refused and a host name that does not
+resolve need no server. Everything is asserted at the CLI: exit 1, exactly one line on
+stderr, no traceback, the URL named, the API key never printed. "At once" is shown by
+counting requests, never by timing.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +67,10 @@ class FakeAgentServer(ThreadingHTTPServer):
     """Just enough of the Agent Server API for plan and apply, with faults on demand.
 
     ``faults`` maps ``"METHOD /path"`` to what to answer instead (see ``_fault``);
-    ``page_cap`` answers 422 to a larger search limit, as Aegra does; ``requests`` logs
-    ``(method, path, status)`` of every request, ``status`` 0 for a dropped connection.
+    ``page_cap`` answers 422 to a larger search limit, as Aegra does; ``info`` is what
+    ``GET /info`` answers (None: 404, a server the controller does not recognise);
+    ``requests`` logs ``(method, path, status)`` of every request, ``status`` 0 for a
+    dropped connection.
     """
 
     daemon_threads = True
@@ -74,6 +79,7 @@ class FakeAgentServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.faults: dict[str, str] = {}
         self.page_cap = 1000
+        self.info: dict[str, Any] | None = None
         self.store: dict[str, dict[str, Any]] = {system_assistant_id("writer"): row(system_assistant_id("writer"), "writer", {"created_by": "system"})}
         self.requests: list[tuple[str, str, int]] = []
         self.keys: set[str] = set()
@@ -148,12 +154,18 @@ class Handler(BaseHTTPRequestHandler):
             "502": (502, NGINX_502, "text/html"),
             "500": (500, {"detail": "duplicate key value violates unique constraint \"uq_graph_config\""}, "application/json"),
             "409": (409, {"detail": "An assistant with the same graph and config already exists"}, "application/json"),
+            "400": (400, {"detail": "Bad Request"}, "application/json"),
+            "405": (405, {"detail": "Method Not Allowed"}, "application/json"),
+            "501": (501, "<html><head><title>Error response</title></head><body><h1>Error response</h1>"
+                         "<p>Error code: 501</p><p>Message: Unsupported method ('POST').</p></body></html>", "text/html"),
         }
         status, answer, content_type = answers[fault]
         self._send(status, answer, content_type)
 
     def _api(self, path: str, body: dict[str, Any]) -> None:
         store, parts = self.server.store, path.strip("/").split("/")
+        if self.command == "GET" and path == "/info" and self.server.info is not None:
+            return self._send(200, self.server.info)
         if self.command == "POST" and path in ("/assistants/search", "/assistants/count"):
             limit = body.get("limit", 10)
             if path == "/assistants/search" and limit > self.server.page_cap:
@@ -194,8 +206,7 @@ def server() -> Iterator[FakeAgentServer]:
 
 @pytest.fixture(autouse=True)
 def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As in a fresh process: no page size learnt yet; retries back off in milliseconds."""
-    monkeypatch.setattr("controller.targets.remote._PAGE_CAPS", {})
+    """Retries back off in milliseconds; no key or target leaks in from the environment."""
     defaults = dict(RemoteTarget.__init__.__kwdefaults__ or {})
     monkeypatch.setattr(RemoteTarget.__init__, "__kwdefaults__", {**defaults, "backoff_base": 0.001, "backoff_cap": 0.005})
     for name in ("PROD_KEY", "LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY", "CONTROLLER_TARGET"):
@@ -256,6 +267,69 @@ def test_a_404_on_the_listing_means_a_wrong_path(tmp_path: Path, server: FakeAge
     assert server.count("POST", "/api/assistants/search") == 1  # a 404 is an answer: not retried
 
 
+@pytest.mark.parametrize("status", ["400", "404", "405", "501"])
+def test_an_answer_no_agent_server_gives_to_the_listing_fails_at_once(repo: Path, server: FakeAgentServer, capsys,
+                                                                      status: str) -> None:
+    server.faults["POST /assistants/search"] = status
+    server.faults["POST /assistants/count"] = status
+    line = one_error(capsys, "plan")
+    assert f"{server.url} is not an Agent Server URL: POST /assistants/search answered HTTP {status}" in line
+    assert "(targets.prod.url)" in line and "<" not in line and "attempts" not in line
+    assert server.count("POST", "/assistants/search") <= 2  # each of the two listings asked once: never retried
+    assert server.count("POST", "/assistants/count") <= 1
+
+
+class PlainWebServer(ThreadingHTTPServer):
+    """The stdlib's static file server, as ``python -m http.server`` runs it: GET serves
+    files, POST answers 501. ``posts`` counts the POSTs it received."""
+
+    daemon_threads = True
+
+    def __init__(self, root: Path) -> None:
+        web = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, directory=str(root), **kwargs)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                web.posts.append(self.path)
+                self.send_error(501, f"Unsupported method ({self.command!r})")
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.posts: list[str] = []
+
+
+def test_a_plain_web_server_is_not_an_agent_server_and_is_asked_once(tmp_path: Path, capsys, monkeypatch) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<html><body>my homepage</body></html>")
+    web = PlainWebServer(site)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{web.server_address[1]}"
+    try:
+        monkeypatch.chdir(project(tmp_path / "p", "http://127.0.0.1:9"))
+        line = one_error(capsys, "plan", "--url", url)
+    finally:
+        web.shutdown()
+        web.server_close()
+    assert line.startswith(f"error: {url} is not an Agent Server URL: POST /assistants/search answered HTTP 501")
+    assert "Unsupported method ('POST')" in line and line.endswith("(--url)") and "<" not in line
+    assert web.posts.count("/assistants/search") <= 2 and web.posts.count("/assistants/count") <= 1  # none retried
+
+
+def test_https_to_a_plain_http_port_says_to_use_http(repo: Path, server: FakeAgentServer, capsys, caplog) -> None:
+    url = server.url.replace("http://", "https://")
+    with caplog.at_level(logging.DEBUG, logger="controller.targets.remote"):
+        line = one_error(capsys, "plan", "--url", url)
+    assert line == f"error: cannot connect to {url}: the server speaks plain HTTP: use {server.url} (--url)"
+    assert not [r for r in caplog.records if r.getMessage().startswith("retrying")]  # a handshake is not retried
+    assert server.requests == []  # no request was ever understood as one
+
+
 @pytest.mark.parametrize("url", ["127.0.0.1:2024", "agents.example.com"])
 def test_a_url_without_a_scheme_fails_before_any_request(tmp_path: Path, capsys, monkeypatch, url: str) -> None:
     monkeypatch.chdir(project(tmp_path / "p", "http://127.0.0.1:9"))  # (controller.yaml's urls are validated on load)
@@ -276,7 +350,7 @@ def test_a_rejected_key_names_its_variable_never_its_value(repo: Path, server: F
 
 
 def test_no_key_at_all_says_so(tmp_path: Path, server: FakeAgentServer, capsys, monkeypatch) -> None:
-    monkeypatch.chdir(project(tmp_path / "p", server.url))
+    monkeypatch.chdir(project(tmp_path / "p", "http://127.0.0.1:9"))  # --url is then an ad-hoc target: no apiKeyEnv
     server.faults["POST /assistants/search"] = "401"
     line = one_error(capsys, "plan", "--url", server.url)
     assert "the server requires an API key and none was sent" in line and server.keys == set()
@@ -317,6 +391,7 @@ def test_connection_refused_asks_whether_the_server_runs(tmp_path: Path, capsys,
     line = one_error(capsys, "plan")
     assert line.startswith(f"error: cannot connect to {url}: is the server running? (targets.prod.url)")
     assert "connection refused" in line
+    monkeypatch.chdir(project(tmp_path / "q", "http://127.0.0.1:9"))  # the URL is no target's: ad hoc, from --url
     line = one_error(capsys, "plan", "--url", url)
     assert line.startswith(f"error: cannot connect to {url}: is the server running? (--url)")
 
@@ -335,28 +410,42 @@ def test_a_host_that_does_not_resolve_fails_at_once(tmp_path: Path, capsys, monk
 # -- Aegra ----------------------------------------------------------------------------------------
 
 
-def test_the_page_cap_is_learnt_once_per_process(repo: Path, server: FakeAgentServer, capsys) -> None:
-    server.page_cap = 100
-    for _ in range(3):  # three commands in one process, each with two listings side by side
+AEGRA_INFO = {"name": "Aegra", "version": "0.11.0", "description": "Production-ready Agent Protocol server built on LangGraph",
+              "status": "running", "flags": {"assistants": True, "crons": False}}
+AGENT_SERVER_INFO = {"version": "0.16.7", "langgraph_py_version": "1.2.22", "flags": {"assistants": True},
+                     "host": {"kind": "self-hosted"}}
+
+
+def test_a_server_that_says_it_is_aegra_is_never_asked_for_a_page_it_refuses(repo: Path, server: FakeAgentServer, capsys) -> None:
+    server.page_cap, server.info = 100, AEGRA_INFO
+    for _ in range(3):  # three commands in one process, each with listings side by side
         code, out, err = run(capsys, "plan")
         assert code == 0, out + err
         assert "Plan: 1 to create" in out
-    assert server.count("POST", "/assistants/search", 422) == 1
-    assert server.count("POST", "/assistants/search", 200) == 6
+    assert server.count("POST", "/assistants/search", 422) == 0
+    assert server.count("POST", "/assistants/search", 200) % 3 == 0  # the same listings in each command
+    assert server.count("GET", "/info") == 3  # each command's target asks once
 
 
-def test_a_page_cap_learnt_from_another_server_at_the_url_is_learnt_again(repo: Path, server: FakeAgentServer, capsys) -> None:
-    """A long-running watch may see a server replaced by another at the same URL (an upgrade,
-    another implementation): a 422 at the remembered size makes it learn the size again."""
-    run(capsys, "plan")  # learns 1000
-    server.page_cap = 100
-    seen = []
-    for _ in range(2):
+def test_an_unknown_servers_page_cap_is_learnt_once_per_command(repo: Path, server: FakeAgentServer, capsys) -> None:
+    server.page_cap = 100  # and no /info: a server the controller does not recognise
+    for _ in range(3):
         code, out, err = run(capsys, "plan")
-        assert code == 0 and "Plan: 1 to create" in out, out + err
-        seen.append(server.count("POST", "/assistants/search", 422))
-    # each listing in flight meets the stale size once, then 1000 is probed once; after that, none
-    assert 2 <= seen[0] <= 3 and seen[1] == seen[0]
+        assert code == 0, out + err
+        assert "Plan: 1 to create" in out
+    assert server.count("POST", "/assistants/search", 422) == 3  # one per command, though each lists more than once
+    assert server.count("POST", "/assistants/search", 200) >= 6
+
+
+def test_a_server_replaced_at_its_url_is_recognised_again(repo: Path, server: FakeAgentServer, capsys) -> None:
+    """Each target asks the server what it is (a long-running watch opens a new target after
+    a failure): another implementation at the same URL gets its own profile, not a stale one."""
+    server.info = AGENT_SERVER_INFO
+    assert run(capsys, "plan")[0] == 0
+    server.info, server.page_cap = AEGRA_INFO, 100
+    code, out, err = run(capsys, "plan")
+    assert code == 0 and "Plan: 1 to create" in out, out + err
+    assert server.count("POST", "/assistants/search", 422) == 0
 
 
 def test_a_500_to_a_patch_is_an_answer_and_is_not_sent_again(repo: Path, server: FakeAgentServer, capsys) -> None:

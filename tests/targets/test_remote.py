@@ -42,12 +42,6 @@ T = TypeVar("T")
 Decide = Callable[[httpx.Request, int], "str | None"]
 
 
-@pytest.fixture(autouse=True)
-def fresh_page_caps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The page size a server accepts is learnt once per process: each test starts unlearnt."""
-    monkeypatch.setattr("controller.targets.remote._PAGE_CAPS", {})
-
-
 def arun(fn: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
         return await fn()
@@ -253,7 +247,10 @@ def test_server_restart_keeps_state_and_the_target_reconnects(agent_server: Any,
 
 
 def _always(status: int, detail: str = "injected", headers: dict[str, str] | None = None) -> httpx.MockTransport:
+    """Every request answered ``status``, but ``GET /info``: a server the target does not recognise."""
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/info":
+            return httpx.Response(404, json={"detail": "Not Found"})
         return httpx.Response(status, json={"detail": detail}, headers=headers or {})
 
     return httpx.MockTransport(handler)
@@ -310,6 +307,8 @@ def test_retry_after_is_honoured_over_the_backoff(monkeypatch: pytest.MonkeyPatc
     slept: list[float] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/info":  # a server the target does not recognise
+            return httpx.Response(404, json={"detail": "Not Found"})
         retry_after, status = next(answers)
         headers = {"Retry-After": retry_after} if retry_after else {}
         return httpx.Response(status, headers=headers, json=[] if status == 200 else {"detail": "slow down"})
@@ -337,7 +336,7 @@ def test_client_errors_are_not_retried() -> None:
             await target.set_active("11111111-1111-4111-8111-111111111111", 9)
 
     arun(body)
-    assert len(calls) == 1
+    assert calls == ["/info", "/assistants/11111111-1111-4111-8111-111111111111/latest"]  # what it is, then once
 
 
 class FakeServer:
@@ -398,7 +397,7 @@ def test_looking_up_many_new_ids_lists_instead_of_one_get_each() -> None:
     found = arun(lambda: target.get_many([*new_ids, fake.rows[7]["assistant_id"]]))
     assert list(found) == [fake.rows[7]["assistant_id"]]
     assert fake.requests.count("GET /assistants/" + new_ids[0]) == 0
-    assert len(fake.requests) == 1 + 3  # count, then the listing (1000 refused, 100, 100)
+    assert len(fake.requests) == 2 + 3  # /info and the count, then the listing (1000 refused, 100, 100)
 
     fake.requests.clear()
     found = arun(lambda: target.get_many(new_ids[:2]))
@@ -467,7 +466,7 @@ def test_no_more_than_concurrency_requests_are_in_flight() -> None:
             await target.aclose()
 
     arun(body)
-    assert most[0] == 3 and len(fake.requests) == 20
+    assert most[0] == 3 and len(fake.requests) == 1 + 20  # GET /info first, then the 20
 
 
 def test_history_of_an_assistant_never_written_since_its_create_needs_no_request() -> None:
