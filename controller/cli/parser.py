@@ -19,7 +19,7 @@ def docs(section: str) -> str:
 EPILOG = docs("Commands")
 #: The README section that tells the most about each command (the others: "Commands").
 SECTIONS = {"validate": "Manifests", "plan": "How plans are made", "watch": "Watch mode", "test": "Smoke tests",
-            "schema": "Manifests"}
+            "schema": "Manifests", "render": "Prompt files and Defaults"}
 
 
 def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool = False,
