@@ -171,6 +171,8 @@ class Watch:
     """A running `controller watch -o json`: its events arrive on a queue from a reader thread.
     With ``text=True`` it runs with text output, and each line is an event ``{"event": "line", "line": …}``."""
 
+    text = False  # (subclasses that start their own process read JSON)
+
     def __init__(self, cwd: Path, *flags: str, interval: str = "1s", paths: tuple[str, ...] = (".",), text: bool = False,
                  env: dict[str, str] | None = None):
         self.err_path = cwd.parent / f"watch-{uuid.uuid4().hex[:8]}.stderr"
