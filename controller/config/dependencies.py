@@ -61,8 +61,10 @@ def resolver(options: LoadOptions, base: str, defaults: DefaultsSet | None = Non
             except InterpolationError as exc:
                 return f"error\0{exc}"
             return files.fingerprint(base, path)
-        if defaults is None:
+        if defaults is None or not defaults.docs:
             return "none"
+        if "$" not in name:  # labels as written: the same for every file that has them
+            return defaults.fingerprint_written(name)
         return defaults.fingerprint(_resolved_labels(json.loads(name), options))
 
     return resolve

@@ -235,7 +235,7 @@ def _merge(found: list[FoundFile], hits: Mapping[str, SyncedFile], loads: FileLo
         if f.path in hits:
             entry = hits[f.path]
             where = names(f.path)[0]
-            changes += [Change("noop", Declaration(m.name, m.assistant_id, f"{where}:{m.line}"), seen_version=m.version)
+            changes += [Change.noop(Declaration.of(m.name, m.assistant_id, f"{where}:{m.line}"), m.version)
                         for m in entry.manifests]
             basis.append(BasisFile(f.path, entry.key, tuple((m.name, m.assistant_id, m.claims_id, m.line)
                                                             for m in entry.manifests), stat or entry.stat, entry))
@@ -261,15 +261,18 @@ def _still_synced(record: SyncRecord | None, found: list[FoundFile],
     texts = read_files([f for f in found if f.path not in trusted], options)
     options = with_defaults(texts, options)
     hits = {path: e for path, e in trusted.items()
-            if digest_of_key(e.key.text_key, e.key.dependencies, options, _base(path, options)) == e.key.digest}
+            if digest_of_key(e.key.text_key, e.key.dependencies, options, _base(path, e, options)) == e.key.digest}
     texts += read_files([f for f in found if f.path in trusted and f.path not in hits], options)
     texts.sort(key=lambda t: order[t.path])
     hits.update({t.path: e for t in texts if t.path not in hits and (e := _same_text(record, t, options)) is not None})
     return hits, texts, options
 
 
-def _base(path: str, options: LoadOptions) -> str:
-    """The folder, from the root, of a file (its prompt file paths are relative to it)."""
+def _base(path: str, entry: SyncedFile, options: LoadOptions) -> str:
+    """The folder, from the root, of a file that reads prompt files (their paths are relative
+    to it); "" for the others (no path to compute: most files read none)."""
+    if not any(d.kind == "file" for d in entry.key.dependencies):
+        return ""
     return os.path.dirname(os.path.relpath(os.path.abspath(path), os.path.abspath(options.root or ".")))
 
 
@@ -294,15 +297,17 @@ def _same_text(record: SyncRecord | None, text: FileText, options: LoadOptions) 
 
 
 def _collides(hits: Iterable[SyncedFile], loaded: list[LoadedManifest]) -> bool:
-    """Does a name or a claimed id occur twice among the recorded files and the loaded ones?"""
-    names: set[str] = set()
-    ids: set[str] = set()
-    entries = [(m.name, m.assistant_id if m.claims_id else None) for f in hits for m in f.manifests]
-    entries += [(m.name, m.view.assistant_id.lower() if m.view.assistant_id else None) for m in loaded]
-    for name, claimed in entries:
-        if name in names or (claimed and claimed in ids):
+    """Does a loaded manifest's name or claimed id occur among the recorded files' (which had
+    none twice among them when they were recorded together), or twice among the loaded?"""
+    if not loaded:
+        return False
+    names = {m.name for f in hits for m in f.manifests}
+    ids = {m.assistant_id for f in hits for m in f.manifests if m.claims_id}
+    for m in loaded:
+        claimed = m.view.assistant_id.lower() if m.view.assistant_id else None
+        if m.name in names or (claimed and claimed in ids):
             return True
-        names.add(name)
+        names.add(m.name)
         if claimed:
             ids.add(claimed)
     return False
