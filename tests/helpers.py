@@ -168,14 +168,20 @@ def child_env() -> dict[str, str]:
 
 
 class Watch:
-    """A running `controller watch -o json`: its events arrive on a queue from a reader thread."""
+    """A running `controller watch -o json`: its events arrive on a queue from a reader thread.
+    With ``text=True`` it runs with text output, and each line is an event ``{"event": "line", "line": …}``."""
 
-    def __init__(self, cwd: Path, *flags: str, interval: str = "1s", paths: tuple[str, ...] = (".",)):
+    text = False  # (subclasses that start their own process read JSON)
+
+    def __init__(self, cwd: Path, *flags: str, interval: str = "1s", paths: tuple[str, ...] = (".",), text: bool = False,
+                 env: dict[str, str] | None = None):
         self.err_path = cwd.parent / f"watch-{uuid.uuid4().hex[:8]}.stderr"
         self._err = open(self.err_path, "wb")  # noqa: SIM115 - held by the watch process
+        self.text = text
         self.proc = subprocess.Popen(
-            [*controller_command(), "watch", *paths, "-o", "json", "--interval", interval, *flags],
-            cwd=cwd, env=child_env(), stdout=subprocess.PIPE, stderr=self._err, stdin=subprocess.DEVNULL, text=True,
+            [*controller_command(), "watch", *paths, "-o", "text" if text else "json", "--interval", interval, *flags],
+            cwd=cwd, env={**child_env(), **(env or {})}, stdout=subprocess.PIPE, stderr=self._err, stdin=subprocess.DEVNULL,
+            text=True,
         )
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
@@ -184,6 +190,9 @@ class Watch:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
+            if self.text:
+                self.events.put({"event": "line", "line": line.rstrip("\n")})
+                continue
             try:
                 self.events.put(json.loads(line))
             except json.JSONDecodeError:
@@ -221,7 +230,7 @@ class Watch:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             pytest.fail(f"watch did not exit within {timeout:g}s of SIGTERM\n{self.report()}", pytrace=False)
-        self.wait(lambda e: e["event"] == "stopped", "a 'stopped' event after SIGTERM")
+        self.wait(lambda e: e["event"] == "stopped" or e.get("line", "").endswith(" stopped"), "a 'stopped' event after SIGTERM")
         return code
 
     def close(self) -> None:

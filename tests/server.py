@@ -1,6 +1,6 @@
 """Run the real Agent Server (``langgraph dev``) for integration tests.
 
-Why this shape (AGENT_SERVER_API.md, "Running the real server in tests"):
+Why this shape (docs/servers.md, "Running the real server in tests"):
 - the server resolves graph paths against its CWD and persists state into
   ``.langgraph_api/`` there, so it runs from a fresh temporary *copy* of the test
   project; ``stop()``/``start()`` keep that copy, so a restart reloads the state;

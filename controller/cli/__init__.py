@@ -66,6 +66,10 @@ GC_THRESHOLD = (100_000, 50, 100)
 NO_CYCLE_COLLECTION = frozenset({"validate", "plan", "status", "history", "import", "schema", "render"})
 
 
+#: Commands that write (to a target, or files): their invalid input is refused before any write.
+WRITERS = frozenset({"apply", "destroy", "rollback", "watch", "import", "test"})
+
+
 def _fewer_collections(command: str) -> None:
     if command in NO_CYCLE_COLLECTION:
         gc.disable()
@@ -83,8 +87,8 @@ def _invalid(exc: InvalidInput, console: Console, command: str) -> int:
     n = len(exc.problems)
     if console.json:
         console.emit({"ok": False, "errors": [str(p) for p in exc.problems], **({"warnings": list(exc.warnings)} if exc.warnings else {})})
-    # validate and render never write, so saying nothing was written would only puzzle
-    written = "" if command in ("validate", "render") else "; nothing was written"
+    # only a command that writes says it did not: after validate or plan it would only puzzle
+    written = "; nothing was written" if command in WRITERS else ""
     console.error(f"{n} error{'s' if n != 1 else ''}{written}.")
     return exc.exit_code
 

@@ -17,6 +17,7 @@ from controller.core.content import PROMPTS_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.durations import parse_duration
 from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
+from controller.core.suggest import did_you_mean
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
 from controller.targets import lock as targets_lock
@@ -72,7 +73,8 @@ def _named(items: list[N], names: list[str]) -> list[N]:
     known = {i.name for i in items}
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise InvalidInput([Problem(message=f"no manifest named {n!r} (declared: {', '.join(sorted(known)) or 'none'})")
+        declared = f" (declared: {', '.join(sorted(known)) or 'none'})"
+        raise InvalidInput([Problem(message=f"no manifest named {n!r}{did_you_mean(n, known) or declared}")
                             for n in unknown])
     return [i for i in items if i.name in names]
 
@@ -92,7 +94,7 @@ async def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     loaded = loads.manifests
     shown = [f"{problem} (set it to apply; validate --require-env makes this an error)" for problem in loads.warnings]
     graph_warnings: list[str] = []  # configurable keys the graph's schema lacks (embedded target)
-    problems = await offline_graph_problems(ws, loaded, graph_warnings)
+    problems = [] if args.offline else await offline_graph_problems(ws, loaded, graph_warnings)
     if problems:
         raise InvalidInput(problems, shown + graph_warnings)
     for warning in shown + graph_warnings:

@@ -7,7 +7,19 @@ import os
 
 from controller import __version__
 
-EPILOG = "Docs: README.md. Exit codes: 0 ok/no changes, 1 error, 2 plan --detailed-exitcode with changes, 3 smoke test or eval gate failed."
+EXIT_CODES = "Exit codes: 0 ok/no changes, 1 error, 2 plan/status --detailed-exitcode with changes, 3 smoke test or eval gate failed."
+
+
+def docs(section: str) -> str:
+    """Where to read more: the README by name and section (a pip install has no README.md
+    file to point to, but every copy of the project, and its package metadata, has the README)."""
+    return f'Docs: the assistant-controller README, section "{section}". {EXIT_CODES}'
+
+
+EPILOG = docs("Commands")
+#: The README section that tells the most about each command (the others: "Commands").
+SECTIONS = {"validate": "Manifests", "plan": "How plans are made", "watch": "Watch mode", "test": "Smoke tests",
+            "eval": "Evaluations", "schema": "Manifests", "render": "Prompt files and Defaults"}
 
 
 def _common(p: argparse.ArgumentParser, *, target: bool = True, markdown: bool = False,
@@ -53,15 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"assistant-controller {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("validate", help="check manifests offline: YAML, schema, interpolation, duplicates, graph schemas",
+    p = sub.add_parser("validate", help="check manifests offline: YAML, schema, interpolation, duplicates, graph names and schemas",
                        description="Load every manifest under PATH and report all problems, one line each. Talks to no server: "
-                                   "on the embedded target, config and context are also checked against the local graphs' schemas. "
-                                   "Needs no secrets: an unset variable is a warning unless --require-env.")
+                                   "spec.graph must name a graph of the local langgraph.json (the embedded target's, or the "
+                                   "project's), and on the embedded target config and context are also checked against the "
+                                   "graphs' schemas, as plan checks them. Needs no secrets: an unset variable is a warning "
+                                   "unless --require-env.")
     _paths(p)
     p.add_argument("--require-env", action="store_true", help="an unset ${VAR} is an error, as it is for plan and apply")
+    p.add_argument("--offline", action="store_true", help="leave the graphs alone: no langgraph.json read, no graph loaded "
+                                                          "(a hook without the graphs' dependencies)")
     _common(p)
 
-    p = sub.add_parser("plan", help="show what apply would change", description="Compare the manifests with the target and print the changes.", epilog=EPILOG)
+    p = sub.add_parser("plan", help="show what apply would change", description="Compare the manifests with the target and print the changes.")
     _paths(p)
     p.add_argument("--prune", action="store_true", help="also plan deleting owned assistants no manifest declares")
     p.add_argument("-l", "--selector", metavar="SELECTOR", help="only manifests whose labels match, e.g. team=content")
@@ -71,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, markdown=True)
 
     p = sub.add_parser("apply", help="make the target match the manifests (or apply a saved plan)",
-                       description="Plan, confirm, then create/update/repin/delete, gating each change with its smoke tests.", epilog=EPILOG)
+                       description="Plan, confirm, then create/update/repin/delete, gating each change with its smoke tests.")
     p.add_argument("paths", nargs="*", metavar="PATH|PLAN", help="manifest files or folders (default: .), or one saved plan file")
     p.add_argument("--prune", action="store_true", help="delete owned assistants no manifest declares")
     p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to prune more than N (default 10, or the target's maxDeletes)")
@@ -88,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("destroy", help="delete every assistant of an owner on a target",
                        description="Delete every assistant the owner (--owner, CONTROLLER_OWNER or owner: in controller.yaml) has on the "
                                    "target, whatever the manifests say: how a retired owner or a per-pull-request preview "
-                                   "(apply --owner pr-42) is torn down. Shows the plan first; asks on a terminal.", epilog=EPILOG)
+                                   "(apply --owner pr-42) is torn down. Shows the plan first; asks on a terminal.")
     p.add_argument("--auto-approve", action="store_true", help="destroy without asking (needed without a terminal)")
     p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to delete more than N (default 10, or the target's maxDeletes)")
     p.add_argument("--all", action="store_true", help="no --max-deletes limit")
@@ -97,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="show each assistant's sync state, version and revision",
                        description="One row per declared or owned assistant: Synced, OutOfSync (content differs), "
-                                   "Missing (declared, absent) or Orphan (owned, undeclared). Writes nothing.", epilog=EPILOG)
+                                   "Missing (declared, absent) or Orphan (owned, undeclared). Writes nothing.")
     _paths(p)
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 unless every assistant is Synced, 0 when all are")
     _common(p)
@@ -123,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("test", help="run smoke tests against what is active now",
-                       description="Run the smoke cases of the named assistants (default: all) on their active versions.", epilog=EPILOG)
+                       description="Run the smoke cases of the named assistants (default: all) on their active versions.")
     p.add_argument("names", nargs="*", metavar="NAME", help="assistants to test (default: all declared)")
     _path_option(p)
     p.add_argument("--junit", metavar="FILE", help="write results as JUnit XML")
@@ -187,4 +203,6 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate schemas/assistant.schema.json and schemas/config.schema.json from the models.")
     p.add_argument("--out", metavar="DIR", default="schemas", help="folder (default: ./schemas)")
     _common(p, target=False)
+    for name, command in sub.choices.items():
+        command.epilog = docs(SECTIONS.get(name, "Commands"))
     return parser

@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+from controller.cli.worddiff import MAX_SHOWN, clip, hunks
 from controller.core.ansi import CYAN, GREEN, MAGENTA, RED, YELLOW
 from controller.core.ansi import paint as ansi
 from controller.core.mask import MASK
@@ -36,10 +37,6 @@ def _headline(change: Change) -> str:
     return f"{change.name}: no changes"
 
 
-#: Values longer than this are elided in text and Markdown (JSON keeps them whole).
-MAX_SHOWN = 2000
-#: Characters of unchanged text shown either side of a change inside a long line.
-CONTEXT = 80
 #: A single-line string longer than this is diffed word by word instead of shown whole.
 LONG = 200
 
@@ -74,19 +71,24 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join([header(plan), "", *lines])
 
 
-def _entry_lines(entry: dict[str, Any], paint) -> list[str]:
+def _entry_lines(entry: dict[str, Any], paint, markdown: bool = False) -> list[str]:
+    """One diff entry as lines. In Markdown (a ```diff block) every old value is a ``-`` line and
+    every new one a ``+`` line, which is what GitHub colours; text keeps ``~ path: old → new``."""
     op, path, before, after = entry["op"], entry["path"], entry["before"], entry["after"]
     if entry.get("from"):
         path = f"{path} (from {entry['from']})"
-    if op == "~" and isinstance(before, str) and isinstance(after, str) and ("\n" in before or "\n" in after):
+    strings = op == "~" and isinstance(before, str) and isinstance(after, str)
+    if strings and ("\n" in before or "\n" in after):
         out = [paint("~", f"~ {path}:")]
         for line in list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=2))[2:]:
             key = "+" if line.startswith("+") else "-" if line.startswith("-") else " "
-            line = _clip(line, MAX_SHOWN)
-            out.append("    " + (paint(key, line) if key != " " else line))
+            line = clip(line, MAX_SHOWN)
+            out.append(line if markdown else "    " + (paint(key, line) if key != " " else line))
         return out
-    if op == "~" and isinstance(before, str) and isinstance(after, str) and max(len(before), len(after)) > LONG:
-        return [paint("~", f"~ {path}: {word_diff(before, after)}")]
+    if strings and max(len(before), len(after)) > LONG:
+        return _long_line(path, before, after, paint, markdown)
+    if op == "~" and markdown:
+        return [f"- {path}: {_fmt(before)}", f"+ {path}: {_fmt(after)}"]
     if op == "~":
         return [paint("~", f"~ {path}: {_fmt(before)} → {_fmt(after)}")]
     if op == "+":
@@ -94,55 +96,25 @@ def _entry_lines(entry: dict[str, Any], paint) -> list[str]:
     return [paint("-", f"- {path}: {_fmt(before)}")]
 
 
-def _clip(text: str, limit: int) -> str:
-    """``text`` cut to about ``limit`` characters, saying how much was left out."""
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]} …({len(text) - 2 * half} characters elided; -o json has the full value)… {text[-half:]}"
+def _long_line(path: str, before: str, after: str, paint, markdown: bool) -> list[str]:
+    """A long one-line string changed: its hunks, each with a little context (worddiff.py)."""
+    found = hunks(before, after)
+    size = f"({len(before)} → {len(after)} characters)"
+    if markdown:
+        return [f"~ {path}: {size}", *(line for h in found for line in (f"- {_quote(h.side('-'))}", f"+ {_quote(h.side('+'))}"))]
+    if len(found) == 1:
+        return [paint("~", f"~ {path}: {_quote(found[0].marked())} {size}")]
+    return [paint("~", f"~ {path}: {len(found)} changes {size}"), *(f"    {_quote(h.marked())}" for h in found)]
 
 
-def word_diff(before: str, after: str) -> str:
-    """One long line changed: ``…context [-old-]{+new+} context…``, the unchanged rest elided.
-
-    The common start and end are stripped first (linear time), so one word changed in
-    an 800 KB prompt costs a few hundred characters of output, not two copies of it.
-    """
-    start = 0
-    limit = min(len(before), len(after))
-    while start < limit and before[start] == after[start]:
-        start += 1
-    while start > 0 and not before[start - 1].isspace():  # back to a word boundary
-        start -= 1
-    end = 0
-    while end < limit - start and before[-1 - end] == after[-1 - end]:
-        end += 1
-    while end > 0 and not before[len(before) - end].isspace():
-        end -= 1
-    old, new = before[start:len(before) - end], after[start:len(after) - end]
-    lead = before[max(0, start - CONTEXT):start]
-    tail = before[len(before) - end:len(before) - end + CONTEXT]
-    parts = [("…" if start > CONTEXT else "") + lead]
-    a, b = re.findall(r"\S+|\s+", old), re.findall(r"\S+|\s+", new)
-    if len(a) + len(b) > 2000:  # rewritten wholesale: no point in a word diff
-        parts.append(f"[-{_clip(old, MAX_SHOWN)}-]{{+{_clip(new, MAX_SHOWN)}+}}")
-    else:
-        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-            if tag == "equal":
-                parts.append(_clip("".join(a[i1:i2]), 2 * CONTEXT))
-                continue
-            if i2 > i1:
-                parts.append(f"[-{_clip(''.join(a[i1:i2]), MAX_SHOWN)}-]")
-            if j2 > j1:
-                parts.append(f"{{+{_clip(''.join(b[j1:j2]), MAX_SHOWN)}+}}")
-    parts.append(tail + ("…" if end > CONTEXT else ""))
-    return json.dumps("".join(parts), ensure_ascii=False) + f" ({len(before)} → {len(after)} characters)"
+def _quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _fmt(value: Any) -> str:
     if value == MASK:
         return MASK
-    return _clip(json.dumps(value, ensure_ascii=False, sort_keys=True), MAX_SHOWN)
+    return clip(json.dumps(value, ensure_ascii=False, sort_keys=True), MAX_SHOWN)
 
 
 def render_markdown(plan: Plan) -> str:
@@ -156,7 +128,7 @@ def render_markdown(plan: Plan) -> str:
     for change in plan.changes:
         if change.action == "noop" and not change.warnings:
             continue
-        body = [line for entry in change_diff(change) for line in _entry_lines(entry, lambda _s, t: t)]
+        body = [line for entry in change_diff(change) for line in _entry_lines(entry, lambda _s, t: t, markdown=True)]
         body += [f"! {w}" for w in change.warnings]
         fence = "`" * max(3, 1 + max((len(r) for line in body for r in re.findall(r"`+", line)), default=0))
         source = f" <sub>{_html(change.source)}</sub>" if change.source else ""

@@ -20,6 +20,7 @@ from controller.engine.events import (
     CleanedUp,
     Deleted,
     Drift,
+    DriftedAssistant,
     Event,
     Failed,
     NotPromoted,
@@ -101,8 +102,21 @@ def _(event: ReconcileStarted) -> list[tuple[str, str]]:
 @event_text.register
 def _(event: Drift) -> list[tuple[str, str]]:
     how = "repairing (--self-heal)" if event.repair else "not repaired (use --self-heal, or controller apply)"
-    names = ", ".join(f"{a.name} ({a.action})" for a in event.assistants)
+    names = ", ".join(_drifted(a) for a in event.assistants)
     return [("out", f"drift: {names}; {how}")]
+
+
+#: Fields named per drifted assistant in a text drift line (-o json has the whole masked diff).
+DRIFT_FIELDS = 5
+
+
+def _drifted(assistant: DriftedAssistant) -> str:
+    """``blog-writer (update: config.configurable.style, description)``: what moved, by field."""
+    fields = list(dict.fromkeys(str(entry["path"]) for entry in assistant.diff))
+    if not fields:
+        return f"{assistant.name} ({assistant.action})"
+    more = f", {len(fields) - DRIFT_FIELDS} more" if len(fields) > DRIFT_FIELDS else ""
+    return f"{assistant.name} ({assistant.action}: {', '.join(fields[:DRIFT_FIELDS])}{more})"
 
 
 @event_text.register

@@ -80,6 +80,7 @@ class DefaultsSet:
         #: Unset variables, where they are warnings (``validate`` without secrets).
         self.warnings = list(warnings)
         self._prints: dict[str, str] = {}
+        self._written: dict[str, str] = {}
 
     def same_as(self, other: DefaultsSet) -> bool:
         return [d.fingerprint for d in self.docs] == [d.fingerprint for d in other.docs]
@@ -87,6 +88,14 @@ class DefaultsSet:
     def selecting(self, labels: Any) -> list[DefaultsDoc]:
         labels = labels if isinstance(labels, dict) else {}
         return [d for d in self.docs if d.selects(labels)]
+
+    def fingerprint_written(self, labels: str) -> str:
+        """:meth:`fingerprint` of labels as JSON text with no variables in them (by that text:
+        10,000 manifests share a handful of label sets)."""
+        found = self._written.get(labels)
+        if found is None:
+            found = self._written[labels] = self.fingerprint(json.loads(labels))
+        return found
 
     def fingerprint(self, labels: Any) -> str:
         """What an assistant with these labels takes from the Defaults: their fingerprints."""

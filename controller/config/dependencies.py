@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 
 from controller.config.defaults import DefaultsSet
-from controller.config.interpolate import InterpolationError, expand, file_refs, referenced, substitute
+from controller.config.interpolate import InterpolationError, expand, file_refs, is_plain, referenced, substitute
 from controller.config.loaded import LoadOptions
 from controller.config.promptfiles import PromptFileError
 from controller.config.store import Dependency, Resolver
@@ -51,17 +51,20 @@ def resolver(options: LoadOptions, base: str, defaults: DefaultsSet | None = Non
         if dep.kind == "variable":
             if name in values:
                 return "values\0" + values[name]
+            shown = "plain\0" if is_plain(name, values) else ""  # declaring it plain changes what is masked
             if name in environ:
-                return "env\0" + environ[name]
-            return "unset"
+                return shown + "env\0" + environ[name]
+            return shown + "unset"
         if dep.kind == "file":
             try:
                 path = expand(name, values, environ, None, base).text
             except InterpolationError as exc:
                 return f"error\0{exc}"
             return files.fingerprint(base, path)
-        if defaults is None:
+        if defaults is None or not defaults.docs:
             return "none"
+        if "$" not in name:  # labels as written: the same for every file that has them
+            return defaults.fingerprint_written(name)
         return defaults.fingerprint(_resolved_labels(json.loads(name), options))
 
     return resolve

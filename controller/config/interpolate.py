@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,22 @@ _FILE = "${file:"
 #: Leads a stored template that reads prompt files: the folder (from the root) its paths are
 #: relative to, so the template resolves alike wherever it is used again (store, plan file).
 _BASE = "${base:"
+
+
+class Values(dict[str, str]):
+    """The target's ``values``, carrying the variables controller.yaml declares ``plain``:
+    names whose values are not secret (a model name, a region). A string built only from
+    these and from ``values`` is shown in plans and output; a plain variable is still read
+    from the environment, or takes its default."""
+
+    def __init__(self, values: Mapping[str, str] | None = None, plain: Iterable[str] = ()):
+        super().__init__(values or {})
+        self.plain = frozenset(plain)
+
+
+def is_plain(name: str, values: Mapping[str, str]) -> bool:
+    """``name`` is declared plain (:class:`Values`): its value never makes a string sensitive."""
+    return name in getattr(values, "plain", ())
 
 
 class InterpolationError(Exception):
@@ -160,7 +176,7 @@ def _variable(name: str, default: str | None, values: Mapping[str, str], environ
               done: Expanded) -> str:
     if name in values:
         return values[name]
-    done.sensitive = True
+    done.sensitive = done.sensitive or not is_plain(name, values)
     if name in environ:
         return environ[name]
     if default is not None:

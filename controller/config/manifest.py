@@ -468,6 +468,11 @@ class ControllerConfig(Strict):
     #: Webhook that `controller watch` POSTs applied, rolled-back, drift and error events to
     #: (``--notify-url`` overrides it). It may hold a token, so it is never printed.
     notify: str | None = None
+    plain: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+        default_factory=list,
+        description="Variables whose values are not secret (MODEL, REGION): a string built from them and the target's "
+                    "values is shown in plans, diffs and output. Any other ${VAR} is masked as (sensitive)",
+    )
 
     @model_validator(mode="after")
     def _default_exists(self) -> ControllerConfig:

@@ -42,13 +42,15 @@ class ProjectConfig:
     targets: dict[str, TargetEntry] = field(default_factory=dict)
     #: Webhook that `controller watch` POSTs events to; it may hold a token: never printed.
     notify: str | None = None
+    #: Variables whose values are not secret: strings built from them are shown, not masked.
+    plain: tuple[str, ...] = ()
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> ProjectConfig:
         """From data that validated (raises on anything else: a damaged store record)."""
         names = {f.name for f in fields(TargetEntry)}
         targets = {name: TargetEntry(**{k: v for k, v in t.items() if k in names}) for name, t in data["targets"].items()}
-        return cls(data.get("owner"), data.get("defaultTarget"), targets, data.get("notify"))
+        return cls(data.get("owner"), data.get("defaultTarget"), targets, data.get("notify"), tuple(data.get("plain") or ()))
 
 
 def load_config(path: str, store: LoadStore | None = None) -> ProjectConfig:

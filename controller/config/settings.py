@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from controller.config.interpolate import Values
 from controller.config.projectfile import ProjectConfig, TargetEntry, load_config
 from controller.config.store import LoadStore
 from controller.core import content
@@ -170,7 +171,8 @@ class Settings:
     def _finish(self, spec: TargetSpec, concurrency: int | None) -> TargetSpec:
         if concurrency:
             spec = dataclasses.replace(spec, concurrency=concurrency)
-        return dataclasses.replace(spec, cache_dir=self.cache_dir)
+        values = Values(spec.values, self.config.plain if self.config else ())  # what interpolation may show
+        return dataclasses.replace(spec, cache_dir=self.cache_dir, values=values)
 
     def _unused_values(self, url: str) -> tuple[str, ...]:
         declared = sorted({k for t in (self.config.targets.values() if self.config else ()) for k in t.values})

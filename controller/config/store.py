@@ -40,7 +40,7 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 
 from controller.config.yamlio import Path
 
-FORMAT = 4
+FORMAT = 5
 #: Records kept beyond this run's (other branches, other environments) before unused ones go.
 SPARE = 2000
 #: Resolutions kept per file text (a few environments in turn, say CI and a laptop).
@@ -163,6 +163,18 @@ class CacheFile:
             return None
         return row[0] if row else None
 
+    def prefixed(self, table: str, prefix: str) -> list[tuple[str, str]]:
+        """Every (key, value) of ``table`` whose key starts with ``prefix``, in one query."""
+        db = self._open(create=False)
+        if db is None:
+            return []
+        try:
+            return db.execute("SELECT key, value FROM records WHERE tbl = ? AND key >= ? AND key < ?",
+                              (table, prefix, prefix + "\U0010ffff")).fetchall()
+        except sqlite3.Error as exc:
+            self._fail(exc)
+            return []
+
     def write(self, table: str, rows: dict[str, str], keep: set[str]) -> None:
         """Write ``rows``; when the table has grown past ``keep`` plus SPARE, drop what is not in ``keep``."""
         db = self._open(create=True)
@@ -212,6 +224,18 @@ class Table(Generic[R]):
             return None
         self._used.add(key)
         return record
+
+    def prefixed(self, prefix: str) -> dict[str, Any]:
+        """The raw records whose keys start with ``prefix``, read at once (kept in memory, as used)."""
+        found = {}
+        for key, text in self._file.prefixed(self._name, prefix):
+            try:
+                found[key] = self._read[key] = json.loads(text)
+            except ValueError:
+                continue
+        found.update({k: v for k, v in self._read.items() if k.startswith(prefix)})
+        self._used.update(found)
+        return found
 
     def put(self, key: str, record: R) -> None:
         raw = self._encode(record)
@@ -394,8 +418,10 @@ class LoadStore:
     def _digest(self, key: str, dependencies: Iterable[Dependency], resolve: Resolver) -> str:
         """A keyed hash of a text key and what each dependency is now: values are only hashed
         (one from the environment must not be written in clear), under this store's private key."""
-        parts = [key, *([d.kind, d.name, resolve(d)] for d in dependencies)]
-        text = json.dumps(parts, separators=(",", ":"))
+        parts = [key]
+        for d in dependencies:
+            parts += (d.kind, d.name, resolve(d))
+        text = "".join(f"{len(p)}:{p}" for p in parts)  # length-prefixed: no two lists give one text
         return hashlib.blake2b(text.encode("utf-8"), digest_size=16, key=self._secret()[:64]).hexdigest()
 
     # -- controller.yaml -------------------------------------------------------------

@@ -98,6 +98,8 @@ def load_documents(text: str) -> list[Document]:
             doc.data = builder.build(node, (), doc.lines)
             docs.append(doc)
     except yaml.MarkedYAMLError as exc:
+        if (tab := _tab_indented(text, exc.problem_mark)) is not None:
+            raise YamlError(f"tabs are not allowed for indentation (line {tab}); indent with spaces", tab) from None
         mark = exc.problem_mark or exc.context_mark
         if exc.context_mark and "end of stream" in (exc.problem or ""):
             mark = exc.context_mark  # an unclosed quote/bracket: where it was opened, not the end of the file
@@ -116,6 +118,19 @@ def load_documents(text: str) -> list[Document]:
     finally:
         loader.dispose()
     return docs
+
+
+def _tab_indented(text: str, mark: yaml.Mark | None) -> int | None:
+    """The line of the error when a tab is in its indentation: libyaml words this three ways
+    (none says "tab" when it is a mapping key), so the cause is named here, once."""
+    if mark is None:
+        return None
+    lines = text.splitlines()
+    if not 0 <= mark.line < len(lines):
+        return None
+    line = lines[mark.line]
+    indent = line[:len(line) - len(line.lstrip(" \t"))]
+    return mark.line + 1 if "\t" in indent else None
 
 
 def dump_yaml(data: Any) -> str:

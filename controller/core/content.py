@@ -48,7 +48,7 @@ PROMPTS_KEY = "controller/prompts"
 #: Written for people reading the server, never compared: a new commit alone is no change.
 INFORMATIONAL_KEYS = frozenset({REVISION_KEY, SOURCE_KEY, LEGACY_FAILED_KEY, WRITE_KEY, PROMPTS_KEY})
 
-#: Keys the server strips silently from requests (AGENT_SERVER_API.md, "Conventions").
+#: Keys the server strips silently from requests (docs/servers.md, "Conventions").
 RESERVED_METADATA_KEYS = frozenset(
     {"thread_id", "assistant_id", "run_id", "cron_id", "counters_since_delta_snapshot"}
 )
@@ -167,7 +167,7 @@ def plain_copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-# -- the server's configurable <-> context rule (AGENT_SERVER_API.md, quirk 4) ---------------
+# -- the server's configurable <-> context rule (docs/servers.md, quirk 4) ---------------
 
 def mirrored(config: dict[str, Any], context: dict[str, Any]) -> tuple[dict, dict]:
     """Apply the server's configurable↔context rule to a write (create or PATCH).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -71,6 +72,19 @@ class Declaration:
     def file(self) -> str:
         """The manifest's file (``source`` without its line)."""
         return self.source.rpartition(":")[0] if self.source.rpartition(":")[2].isdigit() else self.source
+
+    @classmethod
+    def of(cls, name: str, assistant_id: str, source: str) -> Declaration:
+        """Who and where, the rest as its defaults (an assistant a record says is in sync),
+        made without the generated ``__init__``: a plan of 10,000 recorded noops makes one each."""
+        made = object.__new__(cls)
+        made.__dict__.update(_DECLARATION_DEFAULTS, name=name, assistant_id=assistant_id, source=source)
+        return made
+
+
+_DECLARATION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Declaration)
+                         if f.default is not dataclasses.MISSING}
+_DECLARATION_DEFAULTS["templates"] = {}
 
 
 class Declared:

@@ -239,7 +239,8 @@ async def import_assistants(ws: Workspace, target: Target, options: ImportOption
                              schema_modeline(options.out, ws.settings.root), options.inline)
     if problems:  # all or nothing
         raise InvalidInput([Problem(message=p) for p in problems])
-    os.makedirs(options.out, exist_ok=True)
+    if files:  # nothing to import leaves no empty folder behind
+        os.makedirs(options.out, exist_ok=True)
     written = []
     for f in files:
         for path, text in [*f.prompts.items(), (f.path, f.text)]:

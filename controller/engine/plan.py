@@ -8,6 +8,7 @@ target that moved since is refused instead of overwriting someone's change.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -55,10 +56,21 @@ class Change(Declared):
     def writes(self) -> bool:
         return self.action != "noop"
 
+    @classmethod
+    def noop(cls, declared: Declaration, seen_version: int) -> Change:
+        """A noop whose contents are not at hand (a recorded file's assistant, engine/synced.py),
+        made without the generated ``__init__``: a plan of 10,000 of them makes one each."""
+        made = object.__new__(cls)
+        made.__dict__.update(_CHANGE_DEFAULTS, action="noop", declared=declared, seen_version=seen_version)
+        return made
+
     @property
     def secrets(self) -> set[str]:
         """The values at sensitive paths of the new content *and* of the live one."""
         return secrets_of(self.sensitive, self.content, self.before)
+
+
+_CHANGE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Change) if f.default is not dataclasses.MISSING}
 
 
 @dataclass(frozen=True)

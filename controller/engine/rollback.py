@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from controller.config.loader import LoadOptions, load_text
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, REVISION_KEY, SOURCE_KEY, same_content
 from controller.core.errors import ControllerError, InvalidInput
+from controller.core.suggest import did_you_mean
 from controller.engine import verdicts
 from controller.engine.apply import restore_version
 from controller.engine.desired import Desired, secrets_of
@@ -48,8 +49,20 @@ async def find_assistant(ws: Workspace, target: Target, name: str) -> AssistantS
     found = await target.get(owned[0].assistant_id, versions=True) if owned else None
     if found is None:
         where = ws.spec.url or os.path.abspath(ws.spec.embedded or "")
-        raise ControllerError(f"no assistant named {name!r} for {ws.settings.owner_label} on {where}")
+        raise ControllerError(f"no assistant named {name!r} for {ws.settings.owner_label} on {where}"
+                              f"{did_you_mean(name, await _known_names(ws, target))}")
     return found
+
+
+async def _known_names(ws: Workspace, target: Target) -> set[str]:
+    """The names a user could have meant: declared here, or owned on the target."""
+    try:
+        names = {d.name for d in ws.desired(require=False)}
+    except InvalidInput:
+        names = set()
+    owned = await target.list_assistants({OWNER_KEY: ws.settings.owner})
+    return names | {str(a.content.metadata.get(NAME_KEY)) for a in owned
+                    if NAME_KEY in a.content.metadata and CANDIDATE_KEY not in a.content.metadata}
 
 
 def declared(ws: Workspace, name: str) -> list[Desired]:

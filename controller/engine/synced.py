@@ -23,7 +23,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from controller.config.defaultsload import MARK as DEFAULTS_MARK
@@ -106,51 +106,65 @@ def _encode_file(f: SyncedFile) -> dict[str, Any]:
                            "line": m.line, "version": m.version} for m in f.manifests]}
 
 
-def _decode(raw: Any) -> SyncRecord:
-    files = {}
-    for path, f in raw["files"].items():
-        deps = tuple(Dependency(kind, name) for kind, name in f["dependencies"])
-        manifests = tuple(SyncedManifest(str(m["name"]), str(m["assistant_id"]), bool(m["claims_id"]), int(m["line"]),
-                                         int(m["version"])) for m in f["manifests"])
-        mtime, size, ino = (int(x) for x in f["stat"]) if f.get("stat") else (0, 0, 0)
-        files[str(path)] = SyncedFile(FileKey(str(f["text_key"]), deps, str(f["digest"])), manifests,
-                                      (mtime, size, ino) if f.get("stat") else None)
-    return SyncRecord(str(raw["generation"]), str(raw["graphs"]), bool(raw["candidates"]), files)
+def _decode_file(f: Any) -> SyncedFile:
+    deps = tuple(Dependency(kind, name) for kind, name in f["dependencies"])
+    manifests = tuple(SyncedManifest(str(m["name"]), str(m["assistant_id"]), bool(m["claims_id"]), int(m["line"]),
+                                     int(m["version"])) for m in f["manifests"])
+    mtime, size, ino = (int(x) for x in f["stat"]) if f.get("stat") else (0, 0, 0)
+    return SyncedFile(FileKey(str(f["text_key"]), deps, str(f["digest"])), manifests,
+                      (mtime, size, ino) if f.get("stat") else None)
 
 
 class SyncMemo:
-    """The record of one owner on one target, in the project's store."""
+    """The record of one owner on one target, in the project's store: a header (generation,
+    graphs, each recorded file's digest) and one row per file, so an apply that changed one
+    file rewrites that row and the header, not the record of 10,000 manifests."""
 
     def __init__(self, store: LoadStore, target: str, owner: str):
         self._table = store.memo(MEMO)
         self._key = f"{target}\0{owner}"
         self._store = store
-        self._read: tuple[Mapping[str, SyncedFile], Mapping[str, Any]] = ({}, {})  # as loaded: decoded, raw
+        self._rows: dict[str, Any] = {}  # path → the row as loaded (or last saved)
+        self._files: dict[str, SyncedFile] = {}  # path → the entry it decodes to
+
+    def _row_key(self, path: str) -> str:
+        return f"{self._key}\0{path}"
 
     def load(self, generation: str | None, graphs: str) -> SyncRecord | None:
         """The record, when it was made at this generation and with these graphs."""
-        raw = self._table.get(self._key)
-        if raw is None or generation is None:
+        header = self._table.get(self._key)
+        if header is None or generation is None:
             return None
         try:
-            record = _decode(raw)
+            if header["generation"] != generation or header["graphs"] != graphs:
+                return None
+            digests: Mapping[str, str] = header["files"]
+            prefix = self._row_key("")
+            rows = {key[len(prefix):]: row for key, row in self._table.prefixed(prefix).items()}
+            files = {}
+            for path, digest in digests.items():
+                row = rows.get(path)
+                if isinstance(row, dict) and row.get("digest") == digest:  # (a stale row: not this record's)
+                    files[path] = self._files[path] = _decode_file(row)
+                    self._rows[path] = row
+            return SyncRecord(str(header["generation"]), str(header["graphs"]), bool(header["candidates"]), files)
         except Exception:  # a damaged record: as if there were none
             return None
-        self._read = (record.files, raw["files"])
-        return record if record.generation == generation and record.graphs == graphs else None
 
     def save(self, record: SyncRecord) -> None:
-        """Keep ``record`` (a file recorded as it was loaded is not encoded again)."""
-        decoded, raw = self._read
-        files = {path: raw[path] if decoded.get(path) == f and path in raw else _encode_file(f)
-                 for path, f in record.files.items()}
-        encoded = {"generation": record.generation, "graphs": record.graphs, "candidates": record.candidates,
-                   "files": files}
-        if self._table.get(self._key) != encoded:
-            self._table.put(self._key, encoded)
+        """Keep ``record``: its header, and the rows of files whose entry changed."""
+        for path, f in record.files.items():
+            if self._files.get(path) == f:
+                continue  # as loaded: not encoded again
+            row = _encode_file(f)
+            if self._rows.get(path) != row:
+                self._table.put(self._row_key(path), row)
+                self._rows[path], self._files[path] = row, f
+        header = {"generation": record.generation, "graphs": record.graphs, "candidates": record.candidates,
+                  "files": {path: f.key.digest for path, f in record.files.items()}}
+        if self._table.get(self._key) != header:
+            self._table.put(self._key, header)
         self._store.save()
-
-
 
 
 #: A file changed this recently may change again within the file system's timestamp
@@ -180,6 +194,8 @@ class PlanBasis:
     graphs: str
     candidates: bool
     files: tuple[BasisFile, ...]
+    #: The record it was planned from, as read (an apply updates it: only what changed is written).
+    memo: SyncMemo | None = field(default=None, compare=False, repr=False)
 
 
 async def plan_since(ws: Workspace, target: Target, generation: str, record_it: bool) -> tuple[Plan, PlanBasis]:
@@ -215,7 +231,7 @@ async def plan_since(ws: Workspace, target: Target, generation: str, record_it: 
     marked = {t.path for t in texts if t.text is not None and DEFAULTS_MARK in t.text}
     changes, basis = _merge(found, hits, loads, desired, planned, PathNames(ws.settings.root), time.time(), marked)
     plan = dataclasses.replace(planned, changes=tuple(changes), owner_source=ws.settings.owner_source)
-    made = PlanBasis(generation, graphs_key(graphs), candidates, tuple(basis))
+    made = PlanBasis(generation, graphs_key(graphs), candidates, tuple(basis), memo)
     if record_it:
         _record(memo, made, {c.assistant_id: c.seen_version for c in plan.changes if c.action == "noop" and not c.warnings}
                 if not plan.warnings else {})
@@ -238,7 +254,7 @@ def _merge(found: list[FoundFile], hits: Mapping[str, SyncedFile], loads: FileLo
         if f.path in hits:
             entry = hits[f.path]
             where = names(f.path)[0]
-            changes += [Change("noop", Declaration(m.name, m.assistant_id, f"{where}:{m.line}"), seen_version=m.version)
+            changes += [Change.noop(Declaration.of(m.name, m.assistant_id, f"{where}:{m.line}"), m.version)
                         for m in entry.manifests]
             basis.append(BasisFile(f.path, entry.key, tuple((m.name, m.assistant_id, m.claims_id, m.line)
                                                             for m in entry.manifests), stat or entry.stat, entry))
@@ -264,15 +280,18 @@ def _still_synced(record: SyncRecord | None, found: list[FoundFile],
     texts = read_files([f for f in found if f.path not in trusted], options)
     options = with_defaults(texts, options)
     hits = {path: e for path, e in trusted.items()
-            if digest_of_key(e.key.text_key, e.key.dependencies, options, _base(path, options)) == e.key.digest}
+            if digest_of_key(e.key.text_key, e.key.dependencies, options, _base(path, e, options)) == e.key.digest}
     texts += read_files([f for f in found if f.path in trusted and f.path not in hits], options)
     texts.sort(key=lambda t: order[t.path])
     hits.update({t.path: e for t in texts if t.path not in hits and (e := _same_text(record, t, options)) is not None})
     return hits, texts, options
 
 
-def _base(path: str, options: LoadOptions) -> str:
-    """The folder, from the root, of a file (its prompt file paths are relative to it)."""
+def _base(path: str, entry: SyncedFile, options: LoadOptions) -> str:
+    """The folder, from the root, of a file that reads prompt files (their paths are relative
+    to it); "" for the others (no path to compute: most files read none)."""
+    if not any(d.kind == "file" for d in entry.key.dependencies):
+        return ""
     return os.path.dirname(os.path.relpath(os.path.abspath(path), os.path.abspath(options.root or ".")))
 
 
@@ -297,15 +316,17 @@ def _same_text(record: SyncRecord | None, text: FileText, options: LoadOptions) 
 
 
 def _collides(hits: Iterable[SyncedFile], loaded: list[LoadedManifest]) -> bool:
-    """Does a name or a claimed id occur twice among the recorded files and the loaded ones?"""
-    names: set[str] = set()
-    ids: set[str] = set()
-    entries = [(m.name, m.assistant_id if m.claims_id else None) for f in hits for m in f.manifests]
-    entries += [(m.name, m.view.assistant_id.lower() if m.view.assistant_id else None) for m in loaded]
-    for name, claimed in entries:
-        if name in names or (claimed and claimed in ids):
+    """Does a loaded manifest's name or claimed id occur among the recorded files' (which had
+    none twice among them when they were recorded together), or twice among the loaded?"""
+    if not loaded:
+        return False
+    names = {m.name for f in hits for m in f.manifests}
+    ids = {m.assistant_id for f in hits for m in f.manifests if m.claims_id}
+    for m in loaded:
+        claimed = m.view.assistant_id.lower() if m.view.assistant_id else None
+        if m.name in names or (claimed and claimed in ids):
             return True
-        names.add(name)
+        names.add(m.name)
         if claimed:
             ids.add(claimed)
     return False
@@ -342,6 +363,6 @@ async def record_applied(ws: Workspace, target: Target, basis: PlanBasis | None,
     for outcome in result.outcomes:
         if outcome.status == "applied" and outcome.change.action != "delete" and not outcome.change.warnings:
             versions[outcome.change.assistant_id] = outcome.version
-    memo = SyncMemo(ws.open_store(), ws.spec.label, ws.settings.owner)
+    memo = basis.memo or SyncMemo(ws.open_store(), ws.spec.label, ws.settings.owner)
     _record(memo, dataclasses.replace(basis, generation=generation), versions if not plan.warnings else {},
             candidates=basis.candidates and bool(result.errors))

@@ -86,6 +86,18 @@ def _contains(actual: Any, expected: Any, fail: Callable[[str], Failure]) -> Fai
     return fail(f"contains needs a string, list or mapping, got {_kind(actual)}")
 
 
+def hidden_difference(failure: Failure, shown_expected: Any, shown_actual: Any) -> bool:
+    """The failed assertion would hold on the values as shown (masked): what differs lies only
+    inside masked parts, so the expected and actual a reader sees cannot show why it failed."""
+    if failure.kind != "assertion" or not failure.found:
+        return False
+    if failure.matcher == "equals":
+        return _same(shown_expected, shown_actual)
+    if failure.matcher == "contains":
+        return _contains(shown_actual, shown_expected, lambda m: Failure("assertion", m)) is None
+    return False
+
+
 def check(expect: Expect, output: Any) -> Failure | None:
     """Judge one assertion against a run's output; None when it holds."""
     matcher, expected, path = expect.matcher, expect.expected, expect.path

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from controller.core.errors import ControllerError
 from controller.core.mask import redact
-from controller.smoke.checks import Failure, check
+from controller.smoke.checks import Failure, check, hidden_difference
 
 if TYPE_CHECKING:
     from controller.config.manifest import SmokeCase
@@ -70,8 +70,11 @@ async def run_case(target: Target, assistant_id: str, case: SmokeCase, *, assist
 
     def result(failure: Failure | None = None, step: int | None = None) -> CaseResult:
         if failure is not None and hidden:
-            failure = replace(failure, message=redact(failure.message, hidden),
-                              expected=redact(failure.expected, hidden), actual=redact(failure.actual, hidden))
+            expected, actual = redact(failure.expected, hidden), redact(failure.actual, hidden)
+            message = redact(failure.message, hidden)
+            if hidden_difference(failure, expected, actual):  # two equal masked values must not look like a bug
+                message += " (it differs inside a sensitive value, which is masked)"
+            failure = replace(failure, message=message, expected=expected, actual=actual)
         return CaseResult(assistant or assistant_id, case.name, failure is None, time.perf_counter() - started,
                           failure, step, len(steps))
 

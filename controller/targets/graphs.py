@@ -62,19 +62,8 @@ class GraphRegistry:
             self._read_config(config_path)
 
     def _read_config(self, path: str) -> None:
-        try:
-            with open(path, "rb") as fh:
-                self._config_bytes = fh.read()
-            data = json.loads(self._config_bytes.decode("utf-8"))
-        except OSError as exc:
-            raise ControllerError(f"{path}: cannot read langgraph.json: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise ControllerError(f"{path}: langgraph.json is not UTF-8 text") from None
-        except json.JSONDecodeError as exc:
-            raise ControllerError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-        graphs = data.get("graphs") if isinstance(data, dict) else None
-        if not isinstance(graphs, dict):
-            raise ControllerError(f"{path}: langgraph.json has no \"graphs\" mapping")
+        self._config_bytes, data = _read_langgraph_json(path)
+        graphs = data["graphs"]
         self.store_config = data.get("store")
         self._env_spec = data.get("env")
         for dep in data.get("dependencies") or []:
@@ -193,6 +182,29 @@ class GraphRegistry:
 
     def _key(self, entry: GraphEntry) -> str | None:
         return schemacache.graph_key(self._config_bytes, entry.spec, self.base)
+
+
+def _read_langgraph_json(path: str) -> tuple[bytes, dict[str, Any]]:
+    """The file's bytes and its data, which has a ``graphs`` mapping (raises ControllerError, one line)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        data = json.loads(raw.decode("utf-8"))
+    except OSError as exc:
+        raise ControllerError(f"{path}: cannot read langgraph.json: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ControllerError(f"{path}: langgraph.json is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ControllerError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("graphs"), dict):
+        raise ControllerError(f"{path}: langgraph.json has no \"graphs\" mapping")
+    return raw, data
+
+
+def declared_graphs(path: str) -> list[str]:
+    """The graph ids langgraph.json declares, read without importing anything (validate's
+    check of ``spec.graph`` for a remote target whose project deploys its own graphs)."""
+    return sorted(_read_langgraph_json(path)[1]["graphs"])
 
 
 def _safe(fn: Any) -> Any:

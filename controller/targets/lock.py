@@ -61,7 +61,7 @@ class LockHeld(ControllerError):
         waited_text = f" (waited {waited:g}s)" if waited else ""
         super().__init__(
             f"{path}: {who}{waited_text}; another controller is changing this state: "
-            "retry when it is done, or pass --lock-timeout SECONDS to wait for it"
+            "retry when it is done, or wait for it with --lock-timeout 30s"
         )
 
 

@@ -9,7 +9,7 @@ profile's claims against its real server:
   and answers 422 above), and whether ``/versions`` pages at all (Aegra answers every
   version at once, whatever ``limit`` and ``offset`` say);
 - what "set latest version" restores: the official server keeps the live ``context`` and
-  ``graph_id`` (AGENT_SERVER_API.md, quirk 5), Aegra and the embedded target restore the
+  ``graph_id`` (docs/servers.md, quirk 5), Aegra and the embedded target restore the
   whole version. Plan asks this to tell a faithful repin from one that needs an update;
 - whether the server refuses a second assistant of one graph with an identical config
   (Aegra: 409 on create, 500 on update, 500 on set-latest). Plan reports such manifests

@@ -1,6 +1,6 @@
 """The remote target: any server speaking the Agent Server HTTP API, over httpx.
 
-Shaped by the server's observed behaviour (AGENT_SERVER_API.md, "Quirks"):
+Shaped by the server's observed behaviour (docs/servers.md, "Quirks"):
 
 - At most ``concurrency`` requests are in flight (a pool of single-connection
   clients, controller/targets/pool.py), so a plan over
@@ -231,7 +231,7 @@ class RemoteTarget:
 
     def predict_set_active(self, version: Content, live: Content) -> Content:
         """What this server's ``/latest`` gives: the official server keeps the live context and
-        graph_id (AGENT_SERVER_API.md, quirk 5), Aegra restores the whole version."""
+        graph_id (docs/servers.md, quirk 5), Aegra restores the whole version."""
         return self.profile.predict_set_active(version, live)
 
     async def server(self) -> ServerProfile:
@@ -555,7 +555,7 @@ class RemoteTarget:
 
         None at all for an assistant never written since its create: it is at version 1
         with ``updated_at == created_at``, because every PATCH and every ``/latest`` bumps
-        ``updated_at`` (AGENT_SERVER_API.md; Aegra alike), so version 1 is its only
+        ``updated_at`` (docs/servers.md; Aegra alike), so version 1 is its only
         version and holds what the listing shows.
         """
         if state.version == 1 and state.created_at and state.created_at == state.updated_at:

@@ -229,6 +229,7 @@ def test_apply_fails_at_once_while_the_state_is_locked_and_succeeds_after_kill_9
         code, out, err = run(capsys, "apply", ".", "--auto-approve", "--no-smoke")
         assert code == 1
         assert f"locked by pid {holder.pid} on " in err and " since " in err
+        assert "wait for it with --lock-timeout 30s" in err  # the flag as it is really written
         assert "Plan:" not in out  # refused before planning: nothing written
         assert not os.path.exists(state)
         started = time.monotonic()

@@ -291,3 +291,16 @@ def test_a_secret_written_earlier_stays_masked_when_the_default_is_used_now(repo
     assert code == 0
     assert '"(sensitive)"' in outputs[1] and "anthropic:claude-sonnet" not in outputs[1]
     assert json.loads(Path("p.plan").read_text())["changes"][0]["before"]["config"]["configurable"]["model"]["$sensitive"]
+
+
+def test_a_mistyped_name_suggests_the_closest_declared_one(repo, capsys):
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    for command in ("history", "rollback"):
+        code, _, err = run(capsys, command, "blog-writr")
+        assert code == 1 and err.strip().endswith("(did you mean 'blog-writer'?)"), err
+    code, _, err = run(capsys, "test", "tweet-writter")
+    assert code == 1 and "no manifest named 'tweet-writter' (did you mean 'tweet-writer'?)" in err, err
+    code, _, err = run(capsys, "history", "zzz")  # nothing close: no guess, the plain answer
+    assert code == 1 and "did you mean" not in err
+    code, _, err = run(capsys, "test", "zzz")
+    assert code == 1 and "no manifest named 'zzz' (declared: blog-writer, support-bot, tweet-writer)" in err

@@ -143,7 +143,7 @@ def test_two_defaults_that_disagree_are_an_error_naming_both_until_the_assistant
 def test_a_mistake_in_a_defaults_document_is_reported_at_its_line_once(repo, capsys, body, selector, message):
     write_defaults(repo, "legal", body, selector)
     code, out, err = run(capsys, "plan", ".")
-    assert code == 1 and err.splitlines()[-1] == "1 error; nothing was written.", out + err
+    assert code == 1 and err.splitlines()[-1] == "1 error.", out + err
     assert f"assistants/defaults/{message}" in err, err
 
 

@@ -128,6 +128,15 @@ def test_import_with_an_unknown_graph_says_so(repo, capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_nothing_to_import_leaves_no_folder_behind(repo, capsys):
+    """The tour's last step: every assistant is declared, so there is nothing to write and no
+    empty `imported/` to clean up."""
+    assert run(capsys, "apply", "--auto-approve", "--no-smoke")[0] == 0
+    code, out, err = run(capsys, "import", "--out", "imported")
+    assert code == 0 and "No assistants to import" in out, out + err
+    assert not (repo / "imported").exists()
+
+
 def test_import_writes_long_prompts_to_files_beside_the_manifest_and_round_trips(repo, capsys, monkeypatch, tmp_path):
     long = "".join(f"Line {i}: keep ${{NAME}}, $5 and {{braces}} as written.\r\n" for i in range(6))
     short = "Two\nlines\n"

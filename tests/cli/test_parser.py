@@ -26,6 +26,18 @@ def test_every_command_has_help_and_is_in_the_readme(capsys):
         assert f"usage: controller {command}" in capsys.readouterr().out
 
 
+def test_help_points_to_a_readme_section_that_exists_not_to_a_file(capsys):
+    """A pip user has no README.md beside the command: help names the README and a section of it."""
+    headings = set(re.findall(r"^#+ (.+)$", (ROOT / "README.md").read_text(), re.M))
+    for argv in ([], *([command] for command in (*COMMANDS, "status", "destroy"))):
+        with pytest.raises(SystemExit):
+            main([*argv, "--help"])
+        text = " ".join(capsys.readouterr().out.split())  # (help wraps its lines)
+        section = re.search(r'Docs: the assistant-controller README, section "([^"]+)"', text)
+        assert section and section.group(1) in headings, (argv, text[-300:])
+        assert "README.md" not in text
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--listen", "nowhere"], "--listen: expected HOST:PORT"),
     (["--webhook-secret-env", "NO_SUCH_VARIABLE_SET"], "NO_SUCH_VARIABLE_SET is not set or empty"),

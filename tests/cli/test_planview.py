@@ -82,3 +82,45 @@ def test_markdown_plan_for_a_pull_request(repo, capsys, monkeypatch):
     assert out.count("<details>") == 5 and out.count("</details>") == 5
     assert "<summary><code>+ blog-writer: create</code>" in out and "```diff" in out
     assert secret not in out and "(sensitive)" in out
+
+
+def test_markdown_diffs_are_minus_and_plus_lines_that_github_colours(repo, capsys):
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    edit(BLOG, "style: blog", "style: plain")
+    edit(BLOG, "Keep paragraphs short.", "Keep paragraphs very short.")
+    code, out, err = run(capsys, "plan", ".", "-o", "markdown")
+    assert code == 0, err
+    block = out.split("```diff\n", 1)[1].split("```", 1)[0].splitlines()
+    assert block == ['- config.configurable.style: "blog"', '+ config.configurable.style: "plain"',
+                     "~ config.configurable.system_prompt:", "@@ -1,2 +1,2 @@",
+                     " You write friendly, well-structured blog posts.",
+                     "-Keep paragraphs short.", "+Keep paragraphs very short."]
+
+
+def _rules(*changes: tuple[int, str]) -> str:
+    rules = [f"Rule {i}: write clearly and kindly for every reader." for i in range(60)]
+    for i, text in changes:
+        rules[i] = text
+    return " ".join(rules)
+
+
+def test_a_long_prompt_with_two_changes_far_apart_shows_two_small_hunks_of_whole_words(repo, capsys):
+    edit(BLOG, "style: blog", f"style: blog\n      rules: \"{_rules()}\"")
+    assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
+    after = _rules((3, "Rule 3: write very clearly and kindly for every reader."),
+                   (55, "Rule 55: write clearly and warmly for every reader."))
+    edit(BLOG, _rules(), after)
+    code, out, err = run(capsys, "plan", ".")
+    assert code == 0, err
+    lines = out.splitlines()
+    at = lines.index(f"    ~ config.configurable.rules: 2 changes ({len(_rules())} → {len(after)} characters)")
+    first, second = lines[at + 1].strip(), lines[at + 2].strip()
+    assert "Rule 3: write {+very +}clearly" in first and "Rule 55" not in first
+    assert "Rule 55: write clearly and [-kindly-]{+warmly+} for" in second and "Rule 3:" not in second
+    assert len(first) < 250 and len(second) < 250  # a little context each, not the 2,500 characters between
+    words = set(_rules().split()) | set(after.split())
+    for hunk in (first, second):  # elided at word boundaries: every word shown is a whole word of the prompt
+        text = hunk.strip('"').replace("[-", " ").replace("-]", " ").replace("{+", " ").replace("+}", " ")
+        assert all(word in words for word in text.replace("…", " ").split()), hunk
+    code, out, _ = run(capsys, "plan", ".", "-o", "markdown")
+    assert out.count('\n- "… ') == 2 and out.count('\n+ "… ') == 2  # each hunk as an old and a new line

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import BLOG, ROOT, edit, run
+from helpers import BLOG, ROOT, SUPPORT, edit, run
 
 from controller.cli import main
 
@@ -71,7 +71,9 @@ def test_validate_needs_no_secrets_unless_asked(repo, capsys):
     code, out, err = run(capsys, "validate", ".", "--require-env")
     assert code == 1 and "NEEDED_TOKEN" in err
     assert err.splitlines()[-1] == "1 error."  # validate never writes: no "nothing was written"
-    code, _, err = run(capsys, "plan", ".")  # plan still needs it
+    code, _, err = run(capsys, "plan", ".")  # plan still needs it; it writes nothing either, so says nothing of it
+    assert code == 1 and "NEEDED_TOKEN" in err and err.splitlines()[-1] == "1 error."
+    code, _, err = run(capsys, "apply", ".", "--auto-approve")  # apply refuses before its first write, and says so
     assert code == 1 and "NEEDED_TOKEN" in err and err.splitlines()[-1] == "1 error; nothing was written."
 
 
@@ -90,3 +92,31 @@ def test_broken_utf16_is_refused_by_name(repo, capsys):
     BLOG.write_bytes(b"\xff\xfe" + "apiVersion: assistant-controller/v1".encode("utf-16-le") + b"\x00\xd8")  # a lone surrogate
     code, _, err = run(capsys, "validate", ".")
     assert code == 1 and "blog-writer.yaml: not valid UTF-16 text" in err, err
+
+
+def test_validate_catches_a_graph_typo_where_the_graphs_are_local(repo, capsys):
+    """Pre-commit hooks and PR jobs run validate: a typo in spec.graph must not wait for plan."""
+    edit(BLOG, "graph: writer", "graph: writr")
+    code, _, err = run(capsys, "validate", ".")  # the embedded target's langgraph.json
+    assert code == 1
+    assert err.splitlines() == ["assistants/blog-writer.yaml:8: spec.graph: unknown graph 'writr' (did you mean 'writer'?); "
+                                "langgraph.json declares: chat, writer", "1 error."]
+    code, _, err = run(capsys, "validate", ".", "-t", "dev-server")  # a remote target: the project's langgraph.json
+    assert code == 1 and ("spec.graph: unknown graph 'writr' (did you mean 'writer'?); langgraph.json declares: chat, "
+                          "writer; if the server serves graphs of its own, validate --offline skips this check") in err
+    code, out, err = run(capsys, "validate", ".", "--offline")
+    assert code == 0 and "3 manifests valid" in out, err
+
+
+def test_validate_offline_leaves_the_graphs_alone(repo, capsys):
+    """--offline reads no langgraph.json and loads no graph: a hook without the graphs' dependencies."""
+    edit(SUPPORT, "persona: support", "persna: support")
+    code, _, err = run(capsys, "validate", ".")
+    assert code == 1 and "support-bot.yaml:12: spec.context.persna: not in the graph's context schema" in err, err
+    code, out, err = run(capsys, "validate", ".", "--offline")
+    assert code == 0 and "3 manifests valid" in out and err == "", err
+    (repo / "langgraph.json").write_text("{not json")
+    code, _, err = run(capsys, "validate", ".")
+    assert code == 1 and "langgraph.json:1: invalid JSON" in err, err
+    code, out, err = run(capsys, "validate", ".", "--offline")
+    assert code == 0 and "3 manifests valid" in out, err

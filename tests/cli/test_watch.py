@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from git_daemon import Daemon, git
+from git_daemon import Daemon, git, smart_http
 from helpers import BLOG, HOLDER, SUPPORT, TWEET, Watch, child_env, controller_command, edit, example_repo, on_embedded
 from server import free_port
 
@@ -109,6 +109,19 @@ def test_watch_applies_edits_keeps_last_good_on_bad_edits_reports_drift_and_stop
         assert applied["action"] == "update", applied
         assert state(repo, owner, "blog-writer").version == drifted  # still not repaired
 
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
+
+
+def test_a_text_drift_line_names_the_fields_that_drifted(repo, owner):
+    watch = Watch(repo, text=True)
+    try:
+        watch.wait(lambda e: "reconcile finished: 3 created" in e["line"], "the first pass")
+        make_drift(repo, owner, "blog-writer")
+        drift = watch.wait(lambda e: " drift: " in e["line"], "a drift line")
+        assert drift["line"].endswith("drift: blog-writer (repin: config.configurable.style); "
+                                      "not repaired (use --self-heal, or controller apply)"), drift
         assert watch.terminate() == 0
     finally:
         watch.close()
@@ -332,6 +345,59 @@ def test_watch_refuses_to_start_while_the_state_is_locked(repo):
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+# -- git mode as the README documents it: file:// URLs, GIT_USERNAME, --config in the checkout --
+
+def upstream_with_the_project_in_app(tmp_path: Path, owner: str) -> Path:
+    """A repository whose app/ folder is the example project: its controller.yaml is not at the root."""
+    work = tmp_path / "upstream"
+    example_repo(work / "app", owner)
+    git(work, "init", "--quiet", "--initial-branch=main")
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "the project in app/")
+    return work
+
+
+def test_git_mode_follows_a_file_url_with_the_config_path_relative_to_the_checkout(tmp_path, owner):
+    upstream = upstream_with_the_project_in_app(tmp_path, owner)
+    here = tmp_path / "elsewhere"  # nothing of the project here: --config names a file of the checkout
+    here.mkdir()
+    watch = Watch(here, "--git", f"file://{upstream}", "--workdir", str(tmp_path / "wd"), "--config", "app/controller.yaml")
+    try:
+        done = watch.finished("the first pass, from the checkout")
+        assert done["ok"] is True and done["created"] == 3, watch.report()
+        assert done["revision"] == git(upstream, "rev-parse", "HEAD")
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
+    state = tmp_path / "wd" / "state" / "app" / ".controller" / "state.db"  # beside the checkout, which syncs clean
+    assert state.is_file()
+
+
+def test_git_mode_sends_git_username_with_the_token(tmp_path, owner):
+    """GitHub takes any username with a token; GitLab wants `oauth2`, Bitbucket `x-token-auth`: GIT_USERNAME."""
+    upstream = upstream_with_the_project_in_app(tmp_path, owner)
+    served = tmp_path / "served"
+    served.mkdir()
+    git(served, "clone", "--quiet", "--bare", str(upstream), "repo.git")
+    token = "glpat-s3cret-for-tests"
+    with smart_http(served, "oauth2", token) as url:
+        flags = ("--git", url, "--config", "app/controller.yaml")
+        watch = Watch(tmp_path, *flags, "--workdir", str(tmp_path / "wd-default"), env={"GIT_TOKEN": token})
+        try:  # without GIT_USERNAME git sends x-access-token, which this server refuses
+            error = watch.wait(lambda e: e["event"] == "error", "the refused fetch")
+            assert token not in json.dumps(error)
+            assert watch.terminate() == 0
+        finally:
+            watch.close()
+        watch = Watch(tmp_path, *flags, "--workdir", str(tmp_path / "wd"), env={"GIT_TOKEN": token, "GIT_USERNAME": "oauth2"})
+        try:
+            done = watch.finished("the first pass")
+            assert done["ok"] is True and done["revision"] == git(upstream, "rev-parse", "HEAD"), watch.report()
+            assert watch.terminate() == 0
+        finally:
+            watch.close()
 
 
 # -- as a service: --git and --listen, on the real Agent Server --------------------------------

@@ -22,6 +22,10 @@ def test_tour_runs_as_written(tmp_path: Path):
     shutil.copytree(ROOT / "schemas", repo / "schemas")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
     env.pop("MODEL", None)
+    # where the first screen's command leaves a user: the example applied already
+    first = subprocess.run(["controller", "apply", "--auto-approve", "--no-smoke"], cwd=repo / "manifests", env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stdout + first.stderr
     script = "set -euo pipefail\n" + block.group(1)
     done = subprocess.run(["bash", "-c", script], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"README tour failed:\n{done.stdout}\n{done.stderr}"
@@ -60,3 +64,39 @@ def test_the_first_screen_apply_runs_as_written(tmp_path: Path):
     for expected in ("Apply complete: 5 created", "No changes."):
         done = subprocess.run(["bash", "-c", apply], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0 and expected in done.stdout, done.stdout + done.stderr
+
+
+def test_the_readme_says_what_the_test_command_needs_before_it():
+    first_screen = README.split("## Contents")[0]
+    before = first_screen.split(".venv/bin/python -m pytest\n```")[0].rsplit("python3 -m venv", 1)[0]
+    for need in ("PostgreSQL", "initdb", "Python 3.12", '-m "not aegra"'):
+        assert need in before, need
+    markers = (ROOT / "pyproject.toml").read_text()
+    assert '"aegra: ' in markers  # the marker the README's command deselects
+
+
+ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+
+
+def test_your_own_project_runs_as_written(tmp_path: Path):
+    """The section's files, each the block after its `name`, make a project whose commands run."""
+    section = README.split("\n## Your own project\n", 1)[1].split("\n## ", 1)[0]
+    files = re.findall(r"^`([^`\s]+)`(?:(?!```).)*?:\n\n```\w*\n(.*?)```", section, re.S | re.M)
+    assert [name for name, _ in files] == ["graphs/greeter.py", "langgraph.json", "controller.yaml",
+                                           "assistants/greeter.yaml", ".gitignore"]
+    project = tmp_path / "my-assistants"
+    for name, text in files:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    commands = re.search(r"<!-- readme-test: own-project -->\s*```bash\n(.*?)```", section, re.S)
+    assert commands
+    env = {**os.environ, **ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
+    done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + commands.group(1)], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 manifest valid (owner my-team, target local)." in done.stdout
+    assert "✓ greeter › greets by name" in done.stdout and "Apply complete: 1 created" in done.stdout
+    assert done.stdout.rstrip().endswith("No changes. The target matches the manifests.")
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=project, capture_output=True,
+                            text=True, check=True)
+    assert status.stdout == ""  # the state and caches are ignored: nothing to commit by mistake

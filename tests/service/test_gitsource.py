@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from git_daemon import Daemon, git
+from git_daemon import Daemon, git, smart_http
 from server import free_port
 
 from controller.service.gitsource import GitError, GitSource, default_workdir, scrub
@@ -229,68 +226,11 @@ def test_default_workdir_is_per_url_and_ignores_credentials(monkeypatch: pytest.
     assert a != default_workdir("https://github.com/org/other.git")
 
 
-class SmartHTTP(BaseHTTPRequestHandler):
-    """git's smart HTTP protocol via ``git http-backend`` (CGI), behind Basic auth."""
-
-    base: str = ""
-    expected: str = ""  # the Authorization header value that is let through
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.serve()
-
-    def do_POST(self) -> None:
-        self.serve()
-
-    def serve(self) -> None:
-        if self.headers.get("Authorization") != self.expected:
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="git"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        path, _, query = self.path.partition("?")
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        env = {
-            "PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": self.base, "GIT_HTTP_EXPORT_ALL": "1",
-            "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-            "REMOTE_USER": "bot", "REMOTE_ADDR": "127.0.0.1",
-        }
-        if self.headers.get("Git-Protocol"):
-            env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
-        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, timeout=60).stdout
-        head, _, payload = out.partition(b"\r\n\r\n")
-        status = 200
-        headers = []
-        for line in head.decode().split("\r\n"):
-            name, _, value = line.partition(": ")
-            if name.lower() == "status":
-                status = int(value.split()[0])
-            elif name:
-                headers.append((name, value))
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
 def test_a_token_from_the_environment_authenticates_over_https_style_basic_auth(
     daemon: Daemon, upstream: Path, tmp_path: Path
 ) -> None:
     token = "ghp_httpT0ken"
-    handler = type("Handler", (SmartHTTP,), {
-        "base": str(daemon.base),
-        "expected": "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode(),
-    })
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/repo.git"
+    with smart_http(daemon.base, "x-access-token", token) as url:
         clean_env = {k: v for k, v in os.environ.items() if k not in ("GIT_TOKEN", "GIT_ASKPASS")}
         with pytest.raises(GitError) as caught:  # no token: fails at once, no prompt
             GitSource(url, workdir=str(tmp_path / "none"), env=clean_env, timeout=30).sync()
@@ -304,6 +244,3 @@ def test_a_token_from_the_environment_authenticates_over_https_style_basic_auth(
         config = (tmp_path / "ok" / "checkout" / ".git" / "config").read_text()
         assert token not in config
         assert not any(token in p.read_text(errors="ignore") for p in (tmp_path / "ok").iterdir() if p.is_file())
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -141,7 +141,7 @@ def test_update_repin_and_update_again(target: Target, owner: str) -> None:
         assert live is not None and live.version == 1 and len(live.versions or ()) == 2  # no new version
         assert same_content(live.version_entry(1).content, v1)
         # the target's profile predicts what set-active gives: all of v1 (Aegra, embedded), or
-        # (the Agent Server's /latest, AGENT_SERVER_API.md quirk 5) v1 with the context last written
+        # (the Agent Server's /latest, docs/servers.md quirk 5) v1 with the context last written
         predicted = target.predict_set_active(live.version_entry(1).content, updated.content)
         assert canonical(live.content) == canonical(predicted), (live.content, predicted)
         assert {k: v for k, v in canonical(live.content).items() if k != "context"} == {

@@ -99,7 +99,7 @@ def test_a_runs_config_and_context_merge_over_the_assistants(project):
 
 
 def test_the_server_merge_rules():
-    """langgraph_runtime_inmem Runs.put and langgraph_api.stream, as observed (AGENT_SERVER_API.md)."""
+    """langgraph_runtime_inmem Runs.put and langgraph_api.stream, as observed (docs/servers.md)."""
     with pytest.raises(RunRefused):
         run_request({"configurable": {"a": 1}}, {"b": 2})
     setup = assemble("aid", "g", {"configurable": {"style": "v1", "model": "m1"}, "tags": ["ta"], "recursion_limit": 5},
