@@ -303,4 +303,4 @@ def test_a_mistyped_name_suggests_the_closest_declared_one(repo, capsys):
     code, _, err = run(capsys, "history", "zzz")  # nothing close: no guess, the plain answer
     assert code == 1 and "did you mean" not in err
     code, _, err = run(capsys, "test", "zzz")
-    assert code == 1 and "no manifest named 'zzz' (declared: blog-writer, support-bot, tweet-writer)" in err
+    assert code == 1 and "no manifest named 'zzz' (declared: blog-writer, faq-bot, faq-grader, support-bot, tweet-writer)" in err

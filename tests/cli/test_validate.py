@@ -100,12 +100,12 @@ def test_validate_catches_a_graph_typo_where_the_graphs_are_local(repo, capsys):
     code, _, err = run(capsys, "validate", ".")  # the embedded target's langgraph.json
     assert code == 1
     assert err.splitlines() == ["assistants/blog-writer.yaml:8: spec.graph: unknown graph 'writr' (did you mean 'writer'?); "
-                                "langgraph.json declares: chat, writer", "1 error."]
+                                "langgraph.json declares: chat, faq, grader, writer", "1 error."]
     code, _, err = run(capsys, "validate", ".", "-t", "dev-server")  # a remote target: the project's langgraph.json
     assert code == 1 and ("spec.graph: unknown graph 'writr' (did you mean 'writer'?); langgraph.json declares: chat, "
-                          "writer; if the server serves graphs of its own, validate --offline skips this check") in err
+                          "faq, grader, writer; if the server serves graphs of its own, validate --offline skips this check") in err
     code, out, err = run(capsys, "validate", ".", "--offline")
-    assert code == 0 and "3 manifests valid" in out, err
+    assert code == 0 and "5 manifests valid" in out, err
 
 
 def test_validate_offline_leaves_the_graphs_alone(repo, capsys):
@@ -114,9 +114,9 @@ def test_validate_offline_leaves_the_graphs_alone(repo, capsys):
     code, _, err = run(capsys, "validate", ".")
     assert code == 1 and "support-bot.yaml:12: spec.context.persna: not in the graph's context schema" in err, err
     code, out, err = run(capsys, "validate", ".", "--offline")
-    assert code == 0 and "3 manifests valid" in out and err == "", err
+    assert code == 0 and "5 manifests valid" in out and err == "", err
     (repo / "langgraph.json").write_text("{not json")
     code, _, err = run(capsys, "validate", ".")
     assert code == 1 and "langgraph.json:1: invalid JSON" in err, err
     code, out, err = run(capsys, "validate", ".", "--offline")
-    assert code == 0 and "3 manifests valid" in out, err
+    assert code == 0 and "5 manifests valid" in out, err

@@ -117,7 +117,7 @@ def test_watch_applies_edits_keeps_last_good_on_bad_edits_reports_drift_and_stop
 def test_a_text_drift_line_names_the_fields_that_drifted(repo, owner):
     watch = Watch(repo, text=True)
     try:
-        watch.wait(lambda e: "reconcile finished: 3 created" in e["line"], "the first pass")
+        watch.wait(lambda e: "reconcile finished: 5 created" in e["line"], "the first pass")
         make_drift(repo, owner, "blog-writer")
         drift = watch.wait(lambda e: " drift: " in e["line"], "a drift line")
         assert drift["line"].endswith("drift: blog-writer (repin: config.configurable.style); "
@@ -366,7 +366,7 @@ def test_git_mode_follows_a_file_url_with_the_config_path_relative_to_the_checko
     watch = Watch(here, "--git", f"file://{upstream}", "--workdir", str(tmp_path / "wd"), "--config", "app/controller.yaml")
     try:
         done = watch.finished("the first pass, from the checkout")
-        assert done["ok"] is True and done["created"] == 3, watch.report()
+        assert done["ok"] is True and done["created"] == 5, watch.report()
         assert done["revision"] == git(upstream, "rev-parse", "HEAD")
         assert watch.terminate() == 0
     finally:

@@ -183,7 +183,7 @@ def test_on_a_pull_request_the_plan_goes_to_the_summary_and_one_comment(workspac
     assert ran == ["Validate", "Plan", "Comment the plan on the pull request"]
     assert runner.outputs["plan"]["changes"] == "true"
     summary = runner.summary.read_text()
-    assert summary.startswith("### Plan for owner demo-agents") and "| create | 3 |" in summary
+    assert summary.startswith("### Plan for owner demo-agents") and "| create | 5 |" in summary
     first = calls.read_text().splitlines()
     assert first[-1].startswith("api --method POST repos/acme/assistants/issues/7/comments -F body=@")
     runner.run()  # the next push to the pull request: the same comment, updated
