@@ -212,7 +212,7 @@ async def cmd_apply(args: argparse.Namespace, console: Console) -> int:
 
     saved = len(args.paths) == 1 and _is_plan_file(args.paths[0])
     ws = _saved_workspace(args, args.paths[0]) if saved else _workspace(args)
-    options = SyncOptions.resolve(ws.spec, no_smoke=args.no_smoke, smoke=args.smoke, keep_failed=args.keep_failed,
+    options = SyncOptions.resolve(ws.spec, root=ws.settings.root, no_smoke=args.no_smoke, smoke=args.smoke, keep_failed=args.keep_failed,
                                   max_deletes=args.max_deletes)
     view = View(console)
     lock = state_lock(ws.spec, _duration(args, "--lock-timeout"))
@@ -279,7 +279,7 @@ async def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
 
     ws = _workspace(args, paths=["."])
     max_deletes = sys.maxsize if args.all else args.max_deletes
-    options = SyncOptions.resolve(ws.spec, no_smoke=True, max_deletes=max_deletes)
+    options = SyncOptions.resolve(ws.spec, root=ws.settings.root, no_smoke=True, max_deletes=max_deletes)
     view = View(console)
     with state_lock(ws.spec, _duration(args, "--lock-timeout")):
         async with open_target(ws.spec) as target:
@@ -311,11 +311,12 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
         status = await read_status(ws, target, desired)
     console.emit(status_json(status, git_revision(ws.settings.root)))
     if not console.json:
-        console.result(f"{'NAME':<24} {'SYNC':<10} {'VERSION':<8} {'REVISION':<18} {'SMOKE':<8} HELD")
+        console.result(f"{'NAME':<24} {'SYNC':<10} {'VERSION':<8} {'REVISION':<18} {'VERDICT':<12} HELD")
         for r in status.rows:
             version = f"v{r.version}" if r.version is not None else "-"
+            verdict = r.smoke + (f" {r.pass_rate:.0%}" if r.pass_rate is not None else "")
             console.result(f"{r.name:<24} {r.sync:<10} {version:<8} {_short_revision(r.revision) or '-':<18} "
-                           f"{r.smoke:<8} {r.held}".rstrip())
+                           f"{verdict:<12} {r.held}".rstrip())
         if not status.rows:
             console.result(f"No assistants declared or owned by {ws.settings.owner} on {ws.spec.label}.")
     return 2 if args.detailed_exitcode and not all_synced(status.rows) else 0
@@ -410,7 +411,7 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
                   "held": {"from_version": held.from_version, "to_version": held.to_version} if held else None})
     if not console.json:
         prompts = any(r["prompts"] for r in rows)  # the column only where a version read prompt files
-        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<18} {'SOURCE':<32} {'SMOKE':<12} ACTIVE"
+        console.result(f"{'VERSION':<8} {'CREATED':<26} {'REVISION':<18} {'SOURCE':<32} {'VERDICT':<12} ACTIVE"
                        + ("  PROMPTS" if prompts else ""))
         for r in rows:
             smoke = r["smoke"] + (f" {r['pass_rate']:.0%}" if r["pass_rate"] is not None else "")

@@ -87,15 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, markdown=True)
 
     p = sub.add_parser("apply", help="make the target match the manifests (or apply a saved plan)",
-                       description="Plan, confirm, then create/update/repin/delete, gating each change with its smoke tests.")
+                       description="Plan, confirm, then create/update/repin/delete, gating each change with its smoke tests and evals.")
     p.add_argument("paths", nargs="*", metavar="PATH|PLAN", help="manifest files or folders (default: .), or one saved plan file")
     p.add_argument("--prune", action="store_true", help="delete owned assistants no manifest declares")
     p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to prune more than N (default 10, or the target's maxDeletes)")
     p.add_argument("-l", "--selector", metavar="SELECTOR", help="only manifests whose labels match, e.g. team=content")
     p.add_argument("--auto-approve", action="store_true", help="apply without asking (needed without a terminal; a saved plan is already approved)")
-    p.add_argument("--smoke", choices=("after", "before"), help="after: apply, test, roll back on failure (default); before: test a candidate first")
-    p.add_argument("--no-smoke", action="store_true", help="skip smoke tests")
-    p.add_argument("--keep-failed", action="store_true", help="keep a newly created assistant whose smoke tests failed")
+    p.add_argument("--smoke", choices=("after", "before"), help="after: apply, test (smoke cases, then evals), roll back on failure (default); "
+                                                                            "before: test a candidate first")
+    p.add_argument("--no-smoke", action="store_true", help="skip smoke tests and evals")
+    p.add_argument("--keep-failed", action="store_true", help="keep a newly created assistant whose smoke tests or evals failed")
     p.add_argument("--adopt", action="store_true", help="take over assistants that exist with another or no owner")
     p.add_argument("--junit", metavar="FILE", help="write smoke test results as JUnit XML")
     _lock_timeout(p)
@@ -125,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--self-heal", action="store_true", help="repair drift (otherwise it is reported only)")
     p.add_argument("--prune", action="store_true", help="delete owned assistants no manifest declares")
     p.add_argument("--max-deletes", type=int, metavar="N", help="refuse to prune more than N per reconcile")
-    p.add_argument("--no-smoke", action="store_true", help="skip smoke tests")
+    p.add_argument("--no-smoke", action="store_true", help="skip smoke tests and evals")
     p.add_argument("--git", metavar="URL", help="reconcile the commits of this git repository (its checkout is the project root)")
     p.add_argument("--ref", default="main", metavar="REF", help="branch, tag or commit to follow with --git (default: main)")
     p.add_argument("--workdir", metavar="DIR", help="where --git keeps its checkout and an embedded target's state "
@@ -161,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, markdown=True)
 
     p = sub.add_parser("history", help="list an assistant's versions",
-                       description="Versions of one assistant: number, created, revision, source, verdict (SMOKE: passed, failed, "
-                                   "skipped, or - when the controller did not write it), active.")
+                       description="Versions of one assistant: number, created, revision, source, verdict (VERDICT: passed, failed, "
+                                   "skipped, or - when the controller did not write it; with the pass rate "
+                                   "when evals judged it), active.")
     p.add_argument("name", metavar="NAME")
     _path_option(p)
     _common(p)

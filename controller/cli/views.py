@@ -21,6 +21,7 @@ from controller.engine.events import (
     Deleted,
     Drift,
     DriftedAssistant,
+    EvalFinished,
     Event,
     Failed,
     NotPromoted,
@@ -31,6 +32,7 @@ from controller.engine.events import (
     Stopped,
     Warned,
 )
+from controller.engine.verdicts import HELD_FAILED, HELD_ROLLBACK
 from controller.smoke.report import case_json, format_result
 
 _PAST = {"create": "created", "update": "updated", "repin": "repinned"}
@@ -68,6 +70,13 @@ def _(event: CleanedUp) -> list[tuple[str, str]]:
 @event_text.register
 def _(event: SmokeResult) -> list[tuple[str, str]]:
     return [("out", format_result(event.result))]
+
+
+@event_text.register
+def _(event: EvalFinished) -> list[tuple[str, str]]:
+    from controller.evals.report import format_eval
+
+    return [("out", line) for line in format_eval(event.result)]
 
 
 @event_text.register
@@ -125,7 +134,7 @@ def _(event: ReconcileFinished) -> list[tuple[str, str]]:
     text += f"; {event.drift} drifted" if event.drift else ""
     text += f"; failed: {', '.join(event.failed)}" if event.failed else ""
     if event.held:
-        why = [f"{n} ({'held by a rollback' if n in event.rolled_back else 'smoke tests failed'})" for n in event.held]
+        why = [f"{n} ({HELD_ROLLBACK if n in event.rolled_back else HELD_FAILED})" for n in event.held]
         text += f"; held until the next edit: {', '.join(why)}"
     text += f"; synced commit {event.revision[:12]}" if event.revision else ""
     return [("out", text)]
@@ -164,6 +173,13 @@ def _(event: SmokeResult) -> dict[str, Any]:
     case = case_json(event.result)
     return {"event": "smoke", "name": event.name, "case": case["case"], "passed": case["passed"],
             "duration_s": case["duration_s"], "candidate": event.candidate, "failure": case["failure"]}
+
+
+@event_json.register
+def _(event: EvalFinished) -> dict[str, Any]:
+    from controller.evals.report import eval_json
+
+    return eval_json(event.result)  # (the same event as `controller eval -o json`)
 
 
 @event_json.register
@@ -230,6 +246,11 @@ class View:
             self.console.emit({**event_json(event), "time": now.isoformat(timespec="milliseconds")})
             return
         stamp = f"[{now:%H:%M:%S}] " if self.timestamps else ""
+        if isinstance(event, EvalFinished):  # a table: painted, and stamped once
+            from controller.evals.report import format_eval
+
+            self.console.line(stamp + "\n".join(format_eval(event.result, color=self.console.color)))
+            return
         for stream, line in event_text(event):
             if isinstance(event, SmokeResult):
                 line = format_result(event.result, color=self.console.color)
@@ -250,6 +271,9 @@ class View:
         if result.cases:
             failed = sum(1 for c in result.cases if not c.passed)
             text += f" Smoke: {len(result.cases) - failed} passed, {failed} failed."
+        if result.evals:
+            failed = sum(1 for e in result.evals if not e.ok)
+            text += f" Evals: {len(result.evals) - failed} passed, {failed} failed."
         if result.smoke_failed:
             text += " Failed changes were rolled back or not promoted."
         if result.errors:

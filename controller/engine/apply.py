@@ -2,9 +2,10 @@
 
 Phases, as in Argo CD's sync: (1) refuse if the target moved since the plan;
 (2) sync: create/update/repin, each write verified by reading the live content back;
-(3) smoke: run the changed assistants' cases on what is now active, and roll back
-those that fail; (4) prune. ``smoke: before`` tests a temporary candidate assistant
-with the new content first and promotes only on success.
+(3) judge: run the changed assistants' smoke cases and evals on what is now active
+(engine/gating.py), and roll back those that fail; (4) prune. ``smoke: before`` judges a
+temporary candidate assistant with the new content first and promotes only on success.
+Judges (assistants that grade others' evals) go through (2) and (3) first.
 
 Apply never recomputes intent: it writes the contents the plan holds. The only
 decisions it makes are the ones a plan cannot: how to restore a failed change, and
@@ -18,10 +19,10 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
-from controller.config.settings import DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETES, SMOKE_CONCURRENCY, TargetSpec
+from controller.config.settings import DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETES, TargetSpec
 from controller.core.content import (
     CANDIDATE_KEY,
     NAME_KEY,
@@ -40,14 +41,17 @@ from controller.engine.events import (
     Failed,
     NotPromoted,
     RolledBack,
-    SmokeResult,
     Warned,
 )
+from controller.engine.gating import Gating, Judgement, judge_names, judges_first, verdict_key
 from controller.engine.plan import Change, Plan
 from controller.engine.unique import waves
 from controller.engine.verdicts import FAILED, PASSED, SKIPPED
-from controller.smoke.runner import CaseResult, run_suite
+from controller.smoke.runner import CaseResult
 from controller.targets.base import AssistantState, Target
+
+if TYPE_CHECKING:
+    from controller.evals.evaluate import EvalResult
 
 SmokeMode = Literal["after", "before", "off"]
 #: How often an uncertain write's assistant is re-read while waiting for the write to show.
@@ -67,15 +71,17 @@ class SyncOptions:
     keep_failed: bool = False
     max_deletes: int = DEFAULT_MAX_DELETES
     concurrency: int = DEFAULT_CONCURRENCY
+    #: The project root: where evals' ``python:`` evaluators are imported from.
+    root: str = "."
 
     @classmethod
-    def resolve(cls, spec: TargetSpec, *, no_smoke: bool = False, smoke: SmokeMode | None = None,
+    def resolve(cls, spec: TargetSpec, *, root: str, no_smoke: bool = False, smoke: SmokeMode | None = None,
                 keep_failed: bool = False, max_deletes: int | None = None) -> SyncOptions:
-        """Flags first, then the target's settings in controller.yaml."""
+        """Flags first, then the target's settings in controller.yaml. ``--no-smoke`` skips evals too."""
         mode: SmokeMode = "off" if no_smoke else (smoke or spec.smoke)
         return cls(smoke=mode, keep_failed=keep_failed,
                    max_deletes=spec.max_deletes if max_deletes is None else max_deletes,
-                   concurrency=spec.concurrency)
+                   concurrency=spec.concurrency, root=root)
 
     def deletes_refused(self, changes: Iterable[Change]) -> str | None:
         """Why these changes' deletes may not run (more than ``max_deletes``), or None."""
@@ -92,7 +98,16 @@ class Outcome:
     status: Literal["applied", "unchanged", "failed", "rolled-back", "not-promoted", "error"] = "unchanged"
     version: int | None = None
     message: str = ""
-    cases: list[CaseResult] = field(default_factory=list)
+    #: What the change's smoke cases and evals said (None: nothing judged it).
+    judgement: Judgement | None = None
+
+    @property
+    def cases(self) -> tuple[CaseResult, ...]:
+        return self.judgement.cases if self.judgement is not None else ()
+
+    @property
+    def evals(self) -> tuple[EvalResult, ...]:
+        return self.judgement.evals if self.judgement is not None else ()
 
 
 @dataclass
@@ -119,6 +134,10 @@ class ApplyResult:
     @property
     def cases(self) -> list[CaseResult]:
         return [c for o in self.outcomes for c in o.cases]
+
+    @property
+    def evals(self) -> list[EvalResult]:
+        return [e for o in self.outcomes for e in o.evals]
 
 
 async def check_fresh(target: Target, plan: Plan) -> None:
@@ -153,29 +172,36 @@ async def clean_candidates(target: Target, owner: str, emit: Emit = _ignore) -> 
 
 async def apply_plan(target: Target, plan: Plan, options: SyncOptions = SyncOptions(),
                      emit: Emit = _ignore) -> ApplyResult:
-    """Carry out ``plan``: refuse too many deletes, sync, smoke-test, roll back, prune."""
+    """Carry out ``plan``: refuse too many deletes, sync, judge, roll back, prune."""
     refused = options.deletes_refused(plan.changes)
     if refused:
         raise ControllerError(refused)
     outcomes = {c.assistant_id: Outcome(c) for c in plan.changes}
     limit = asyncio.Semaphore(options.concurrency)
     syncing = [c for c in plan.changes if c.action in ("create", "update", "repin")]
+    syncing_ids = {c.assistant_id for c in syncing}
+    gating = Gating(target, emit, root=options.root, concurrency=options.concurrency)
+    if options.smoke != "off":  # every dataset, evaluator and judge loads before the first write
+        await gating.prepare(syncing, plan.changes, plan.owner)
     overridden = await _rolled_back(target, syncing, emit)
 
     async with target.batch():
         async def sync_one(change: Change) -> None:
             async with limit:
-                await _carry_out(target, change, outcomes, options.smoke, emit)
+                await _carry_out(target, change, outcomes, options.smoke, gating, emit)
 
-        for wave in waves(plan.changes):  # one wave, unless a change takes a config another frees (engine/unique.py)
-            await asyncio.gather(*(sync_one(c) for c in wave))
-
-        if options.smoke == "after":
-            await _smoke_after(target, [c for c in syncing if c.smoke and outcomes[c.assistant_id].status == "applied"],
-                               outcomes, options, emit)
-        for change in syncing:  # written without running cases: none declared, or --no-smoke
+        for stage in judges_first(plan.changes, judge_names(syncing)):
+            if options.smoke == "after":
+                await gating.measure_baselines(c for c in stage if c.assistant_id in syncing_ids)
+            for wave in waves(stage):  # one wave, unless a change takes a config another frees (engine/unique.py)
+                await asyncio.gather(*(sync_one(c) for c in wave))
+            if options.smoke == "after":
+                await _judge_after(target, [c for c in stage if c.assistant_id in syncing_ids and gating.gates(c)
+                                            and outcomes[c.assistant_id].status == "applied"], outcomes, options,
+                                   gating, emit)
+        for change in syncing:  # written without judging: no cases nor evals declared, or --no-smoke
             outcome = outcomes[change.assistant_id]
-            if outcome.status == "applied" and not outcome.cases and change.action != "repin":
+            if outcome.status == "applied" and outcome.judgement is None and change.action != "repin":
                 await _judged(target, change, outcome, SKIPPED)
             if outcome.status == "applied" and change.assistant_id in overridden:
                 await verdicts.clear_rollback(target, change.assistant_id)
@@ -183,23 +209,18 @@ async def apply_plan(target: Target, plan: Plan, options: SyncOptions = SyncOpti
     return ApplyResult([outcomes[c.assistant_id] for c in plan.changes])
 
 
-async def _smoke_after(target: Target, tested: list[Change], outcomes: dict[str, Outcome], options: SyncOptions,
-                       emit: Emit) -> None:
-    """Run the written versions' cases; record each verdict; roll back the ones that failed."""
+async def _judge_after(target: Target, tested: list[Change], outcomes: dict[str, Outcome], options: SyncOptions,
+                       gating: Gating, emit: Emit) -> None:
+    """Judge the written versions; record each verdict; roll back the ones that failed."""
     if not tested:
         return
-    suite = await run_suite(target, [(c.name, c.assistant_id, list(c.smoke)) for c in tested],
-                            concurrency=min(options.concurrency, SMOKE_CONCURRENCY),
-                            secrets={c.name: c.secrets for c in tested})
+    versions = {c.assistant_id: outcomes[c.assistant_id].version for c in tested}
+    judged = await gating.after(tested, versions)  # type: ignore[arg-type]
     for c in tested:
-        results = [r for r in suite.results if r.assistant == c.name]
         outcome = outcomes[c.assistant_id]
-        outcome.cases = results
-        for r in results:
-            emit(SmokeResult(c.name, r))
-        passed = all(r.passed for r in results)
-        await _judged(target, c, outcome, PASSED if passed else FAILED)
-        if not passed:
+        outcome.judgement = judged[c.assistant_id]
+        await _judged(target, c, outcome, PASSED if outcome.judgement.passed else FAILED)
+        if not outcome.judgement.passed:
             await _roll_back(target, c, outcome, options.keep_failed, emit)
 
 
@@ -228,13 +249,16 @@ async def _rolled_back(target: Target, changes: list[Change], emit: Emit) -> set
 
 async def _judged(target: Target, change: Change, outcome: Outcome, result: verdicts.Result) -> None:
     """Record the verdict of the version ``outcome`` made (a repin's version keeps its own,
-    unless its own cases judged it again)."""
+    unless its own cases judged it again), with its evals' pass rate."""
     if outcome.version is not None and change.content is not None:
+        judgement = outcome.judgement
         await verdicts.record(target, change.assistant_id, outcome.version, change.content, result,
-                              verdicts.cases_key(change.smoke))
+                              verdict_key(change), pass_rate=judgement.pass_rate if judgement is not None else None,
+                              detail=judgement.why if judgement is not None and not judgement.passed else "")
 
 
-async def _carry_out(target: Target, change: Change, outcomes: dict[str, Outcome], smoke: SmokeMode, emit: Emit) -> None:
+async def _carry_out(target: Target, change: Change, outcomes: dict[str, Outcome], smoke: SmokeMode, gating: Gating,
+                     emit: Emit) -> None:
     """One change of the sync phase, once those it waits for went through (a delete here
     frees a config that a change of a later wave takes)."""
     if not _waited_for(change, outcomes, emit):
@@ -242,7 +266,7 @@ async def _carry_out(target: Target, change: Change, outcomes: dict[str, Outcome
     if change.action == "delete":
         await _delete(target, change, outcomes[change.assistant_id], emit)
     else:
-        await _sync(target, change, outcomes[change.assistant_id], smoke, emit)
+        await _sync(target, change, outcomes[change.assistant_id], smoke, gating, emit)
 
 
 def _waited_for(change: Change, outcomes: dict[str, Outcome], emit: Emit) -> bool:
@@ -270,23 +294,22 @@ def _fail(outcome: Outcome, exc: Exception, emit: Emit) -> None:
     emit(Failed(str(exc), name=outcome.change.name))
 
 
-async def _sync(target: Target, change: Change, outcome: Outcome, smoke: SmokeMode, emit: Emit) -> None:
+async def _sync(target: Target, change: Change, outcome: Outcome, smoke: SmokeMode, gating: Gating,
+                emit: Emit) -> None:
     try:
-        if smoke == "before" and change.smoke and change.content is not None:
-            results = await _try_candidate(target, change)
-            outcome.cases = results
-            for r in results:
-                emit(SmokeResult(change.name, r, candidate=True))
-            if not all(r.passed for r in results):
+        if smoke == "before" and gating.gates(change) and change.content is not None:
+            outcome.judgement = await gating.before(change)
+            if not outcome.judgement.passed:
                 outcome.status = "not-promoted"
-                outcome.message = "smoke tests failed on the candidate; nothing changed"
-                await verdicts.reject(target, change.assistant_id, change.content, verdicts.cases_key(change.smoke))
+                outcome.message = f"{outcome.judgement.why} on the candidate; nothing changed"
+                await verdicts.reject(target, change.assistant_id, change.content, verdict_key(change),
+                                      detail=outcome.judgement.why)
                 emit(NotPromoted(change.name, outcome.message))
                 return
         state = await _write(target, change)
         _verify(target, change, state)
         outcome.status, outcome.version = "applied", state.version
-        if smoke == "before" and change.smoke:  # judged on a candidate with this very content
+        if outcome.judgement is not None:  # judged on a candidate with this very content
             await _judged(target, change, outcome, PASSED)
         emit(Applied(change.name, change.assistant_id, change.action, state.version, change.seen_version))  # type: ignore[arg-type]
     except ControllerError as exc:
@@ -372,42 +395,29 @@ def _verify(target: Target, change: Change, state: AssistantState) -> None:
         )
 
 
-async def _try_candidate(target: Target, change: Change) -> list[CaseResult]:
-    """Run the cases on a temporary assistant with the new content; always delete it."""
-    assert change.content is not None
-    candidate_id = str(uuid.uuid4())
-    content = change.content.with_metadata(**{CANDIDATE_KEY: change.assistant_id})
-    await target.create(candidate_id, content)
-    try:
-        suite = await run_suite(target, [(change.name, candidate_id, list(change.smoke))],
-                                             secrets={change.name: change.secrets})
-        return list(suite.results)
-    finally:  # also after Ctrl-C: asyncio cancels once, and this await then runs to the end
-        await target.delete(candidate_id)
-
-
 async def _roll_back(target: Target, change: Change, outcome: Outcome, keep_failed: bool, emit: Emit) -> None:
-    """Undo a change whose smoke tests failed: restore what was active before it (its
+    """Undo a change whose smoke tests or evals failed: restore what was active before it (its
     verdict, ``failed``, is recorded beside it: the restore itself writes no mark)."""
+    why = outcome.judgement.why if outcome.judgement is not None else "smoke tests failed"
     try:
         if change.action == "create":
             if keep_failed:  # not rolled back: say so plainly
-                outcome.status, outcome.message = "failed", "smoke tests failed; kept (--keep-failed)"
+                outcome.status, outcome.message = "failed", f"{why}; kept (--keep-failed)"
                 emit(Failed(outcome.message, name=change.name))
                 return
             else:
                 await target.delete(change.assistant_id)
-                outcome.status, outcome.message = "rolled-back", "smoke tests failed; the new assistant was deleted"
+                outcome.status, outcome.message = "rolled-back", f"{why}; the new assistant was deleted"
         else:
             assert change.seen_version is not None  # an update or repin saw a live version
             restored = await restore_version(target, change.assistant_id, change.seen_version, change.name)
             await verdicts.carry(target, change.assistant_id, change.seen_version, restored.version)
             outcome.status = "rolled-back"
             how = "made active again" if restored.version == change.seen_version else f"restored as v{restored.version}"
-            outcome.message = f"smoke tests failed; v{change.seen_version} {how}"
+            outcome.message = f"{why}; v{change.seen_version} {how}"
         emit(RolledBack(change.name, outcome.message))
     except ControllerError as exc:
-        _fail(outcome, TargetError(f"smoke tests failed and the rollback failed too: {exc}"), emit)
+        _fail(outcome, TargetError(f"{why} and the rollback failed too: {exc}"), emit)
 
 
 async def restore_version(target: Target, assistant_id: str, version: int, name: str) -> AssistantState:

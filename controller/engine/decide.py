@@ -52,7 +52,8 @@ class Memory:
     first: bool = True
     #: assistant_id → fingerprint that watch brought about on the target.
     known: Mapping[str, str] = field(default_factory=dict)
-    #: assistant_id → fingerprint whose smoke tests failed (held until it changes).
+    #: assistant_id → fingerprint (and what judged it) whose smoke tests or evals failed
+    #: (held until either changes).
     failed: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -65,11 +66,13 @@ class Decision:
 
 
 def decide(plan: Plan, fingerprints: Mapping[str, str], memory: Memory, *, self_heal: bool,
-           held_on_target: Collection[str] = ()) -> Decision:
+           held_on_target: Collection[str] = (), tested: Mapping[str, str] = {}) -> Decision:
     """Sort the plan's changes into apply, drift (applied too with ``self_heal``) and held.
 
     ``held_on_target``: assistants the target's notes hold (their content failed there, or a
-    rollback holds them: engine/verdicts.py), whatever this watch remembers."""
+    rollback holds them: engine/verdicts.py), whatever this watch remembers. ``tested``: what
+    judges each change (``gating.verdict_key``): a change that failed is tried again when
+    its cases, evals or datasets change, as when its content does."""
     known, failed = dict(memory.known), dict(memory.failed)
     apply: list[Change] = []
     drift: list[Change] = []
@@ -81,7 +84,7 @@ def decide(plan: Plan, fingerprints: Mapping[str, str], memory: Memory, *, self_
             failed.pop(c.assistant_id, None)
         elif c.action == "delete":
             (apply if memory.first or c.assistant_id in known else drift).append(c)
-        elif failed.get(c.assistant_id) == fp or c.assistant_id in held_on_target:
+        elif failed.get(c.assistant_id) == _failing(fp, tested, c.assistant_id) or c.assistant_id in held_on_target:
             held.append(c)
         else:
             (apply if memory.first or known.get(c.assistant_id) != fp else drift).append(c)
@@ -91,8 +94,14 @@ def decide(plan: Plan, fingerprints: Mapping[str, str], memory: Memory, *, self_
     return Decision(tuple(apply), tuple(drift), tuple(held), Memory(first, known, failed))
 
 
-def remember(memory: Memory, fingerprints: Mapping[str, str], result: ApplyResult) -> Memory:
-    """``memory`` after a pass applied changes with ``result``."""
+def _failing(fp: str, tested: Mapping[str, str], assistant_id: str) -> str:
+    """What a failure is remembered by: the content's fingerprint and what judged it."""
+    return f"{fp}\n{tested[assistant_id]}" if tested.get(assistant_id) else fp
+
+
+def remember(memory: Memory, fingerprints: Mapping[str, str], result: ApplyResult,
+             tested: Mapping[str, str] = {}) -> Memory:
+    """``memory`` after a pass applied changes with ``result`` (``tested``: as for :func:`decide`)."""
     known, failed = dict(memory.known), dict(memory.failed)
     for o in result.outcomes:
         aid = o.change.assistant_id
@@ -103,5 +112,5 @@ def remember(memory: Memory, fingerprints: Mapping[str, str], result: ApplyResul
             else:
                 known[aid] = fingerprints.get(aid, "")
         elif o.status in ("rolled-back", "not-promoted", "failed"):  # wait for the next manifest edit
-            failed[aid] = fingerprints.get(aid, "")
+            failed[aid] = _failing(fingerprints.get(aid, ""), tested, aid)
     return Memory(memory.first and bool(result.errors), known, failed)

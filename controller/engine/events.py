@@ -20,6 +20,7 @@ from controller.smoke.runner import CaseResult
 
 if TYPE_CHECKING:
     from controller.engine.status import Status
+    from controller.evals.evaluate import EvalResult
 
 WriteAction = Literal["create", "update", "repin"]
 
@@ -70,8 +71,17 @@ class SmokeResult:
 
 
 @dataclass(frozen=True)
+class EvalFinished:
+    """An eval that gates a change finished: on the version written, or on a ``smoke: before`` candidate."""
+
+    name: str
+    result: EvalResult
+    candidate: bool = False
+
+
+@dataclass(frozen=True)
 class RolledBack:
-    """A change whose smoke tests failed was undone."""
+    """A change whose smoke tests or evals failed was undone."""
 
     name: str
     message: str
@@ -79,7 +89,7 @@ class RolledBack:
 
 @dataclass(frozen=True)
 class NotPromoted:
-    """A ``smoke: before`` candidate failed: the real assistant was never written."""
+    """A ``smoke: before`` candidate failed its cases or evals: the real assistant was never written."""
 
     name: str
     message: str
@@ -188,5 +198,5 @@ class StatusRead:
 #: How the loop stands, for its observers (health, status, notifications); never printed.
 LOOP_STATE = (PassDue, ManifestsAccepted, StatusRead)
 
-Event = (ReconcileStarted | Applied | Deleted | CleanedUp | SmokeResult | RolledBack | NotPromoted | Failed | Drift
+Event = (ReconcileStarted | Applied | Deleted | CleanedUp | SmokeResult | EvalFinished | RolledBack | NotPromoted | Failed | Drift
          | ReconcileFinished | Warned | Stopped | PassDue | ManifestsAccepted | StatusRead)

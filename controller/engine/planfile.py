@@ -25,6 +25,7 @@ from controller.core.mask import MASK
 from controller.engine.desired import Declaration
 from controller.engine.diff import change_diff
 from controller.engine.plan import Change, Plan
+from controller.evals.dataset import Home
 
 FORMAT = "assistant-controller/plan-v1"
 
@@ -88,6 +89,8 @@ class _Change(_Loose):
     content: _Body | None
     sensitive: list[list[str | int]]
     smoke: list[dict[str, Any]]
+    #: The evals, their datasets' cases inline: the apply runs what was reviewed.
+    evals: list[dict[str, Any]] = []
     after: list[str] = []
     diff: list[dict[str, Any]] | None = None
 
@@ -125,6 +128,7 @@ def dumps(plan: Plan, where: TargetRecord | None = None) -> str:
             "content": _content_out(c.content, c, salt),
             "sensitive": [list(p) for p in sorted(c.sensitive, key=str)],
             "smoke": [s.model_dump(mode="json", by_alias=True, exclude_unset=True) for s in c.smoke],
+            "evals": _evals_out(c),
             "after": list(c.after),
             "diff": change_diff(c),  # what was reviewed: apply shows it, line for line
         })
@@ -133,6 +137,18 @@ def dumps(plan: Plan, where: TargetRecord | None = None) -> str:
         "target_spec": where.model_dump() if where else None, "owner_source": plan.owner_source,
         "prune": plan.prune, "warnings": list(plan.warnings), "changes": changes,
     }, indent=2, sort_keys=True) + "\n"
+
+
+def _evals_out(change: Change) -> list[dict[str, Any]]:
+    if not change.evals:
+        return []
+    from controller.evals.dataset import DatasetMissing, inlined
+
+    try:
+        return [inlined(spec, home.file).model_dump(mode="json", by_alias=True, exclude_unset=True)
+                for spec, home in zip(change.evals, change.eval_homes, strict=True)]
+    except DatasetMissing as exc:
+        raise ControllerError(f"{change.name}: an eval's dataset cannot be read ({exc}); the plan was not saved") from None
 
 
 def save(plan: Plan, path: str, where: TargetRecord | None = None) -> None:
@@ -247,9 +263,11 @@ def _build(path: str, data: dict[str, Any], resolve: Callable[[str], Any]) -> Pl
             smoke = tuple(SmokeCase.model_validate(s) for s in c["smoke"])
         except ValidationError as exc:
             raise _invalid(path, f"{c['name']}: smoke: {exc.errors()[0]['msg'].lower()}") from None
+        evals = _evals_in(c, path)
         declared = Declaration(
             name=c["name"], assistant_id=c["assistant_id"], source=c["source"], cases=smoke,
             sensitive=sensitive, templates=templates, mirror_as=c["mirror_as"],
+            evaluations=evals, eval_homes=tuple(Home(path) for _ in evals),  # (cases inline: no dataset to find)
         )
         changes.append(Change(
             action=c["action"], declared=declared, seen_version=c["seen_version"], before=contents["before"],
@@ -260,6 +278,18 @@ def _build(path: str, data: dict[str, Any], resolve: Callable[[str], Any]) -> Pl
     return Plan(owner=data["owner"], target=data["target"], changes=tuple(changes),
                 prune=data["prune"], warnings=tuple(data["warnings"]),
                 owner_source=data.get("owner_source", ""))
+
+
+def _evals_in(change: Mapping[str, Any], path: str) -> tuple[Any, ...]:
+    """A saved change's evals, validated again (as its smoke cases are)."""
+    if not change.get("evals"):
+        return ()
+    from controller.config.manifest import EvalSpec
+
+    try:
+        return tuple(EvalSpec.model_validate(e) for e in change["evals"])
+    except ValidationError as exc:
+        raise _invalid(path, f"{change['name']}: evals: {exc.errors()[0]['msg'].lower()}") from None
 
 
 def _resolve(slot: dict, salt: str, resolve: Callable[[str], Any], name: str, path: str) -> Any:

@@ -43,6 +43,7 @@ from controller.engine.events import (
     StatusRead,
     Warned,
 )
+from controller.engine.gating import verdict_key
 from controller.engine.incremental import ManifestSet
 from controller.engine.pipeline import Scope, Workspace, compute_partial_plan, compute_plan
 from controller.engine.plan import Plan
@@ -219,11 +220,11 @@ class Reconciler:
         for warning in plan.warnings if trigger != "interval" else ():  # not again every tick
             self.emit(Warned(warning))
         desired = {d.assistant_id: d for d in self.in_force.desired}
-        holding = await verdicts.holds(target, [(c.assistant_id, desired[c.assistant_id].content,
-                                                 verdicts.cases_key(desired[c.assistant_id].smoke))
-                                                for c in plan.changes if c.writes and c.action != "delete"
-                                                and c.assistant_id in desired])
-        decision = decide(plan, fingerprints, self.memory, self_heal=self.options.self_heal, held_on_target=holding)
+        tested = {c.assistant_id: verdict_key(desired[c.assistant_id]) for c in plan.changes
+                  if c.writes and c.action != "delete" and c.assistant_id in desired}
+        holding = await verdicts.holds(target, [(aid, desired[aid].content, key) for aid, key in tested.items()])
+        decision = decide(plan, fingerprints, self.memory, self_heal=self.options.self_heal, held_on_target=holding,
+                          tested=tested)
         if decision.drift:
             self.emit(Drift(tuple(DriftedAssistant(c.name, c.assistant_id, c.action, c.seen_version,
                                                    tuple(change_diff(c))) for c in decision.drift),
@@ -231,7 +232,8 @@ class Reconciler:
         unrepaired = 0 if self.options.self_heal else len(decision.drift)
         held = tuple(c.name for c in decision.held)
         by_rollback = tuple(c.name for c in decision.held if holding.get(c.assistant_id) == verdicts.HELD_ROLLBACK)
-        options = SyncOptions.resolve(self.in_force.workspace.spec, no_smoke=self.options.no_smoke,
+        workspace = self.in_force.workspace
+        options = SyncOptions.resolve(workspace.spec, root=workspace.settings.root, no_smoke=self.options.no_smoke,
                                       max_deletes=self.options.max_deletes)
         refused = options.deletes_refused(decision.apply)
         if refused:
@@ -246,7 +248,7 @@ class Reconciler:
                                      rolled_back=by_rollback), None
         subplan = dataclasses.replace(plan, changes=decision.apply, warnings=())
         result = await apply_plan(target, subplan, options, self.emit)
-        self.memory = remember(self.memory, fingerprints, result)
+        self.memory = remember(self.memory, fingerprints, result, tested)
         retry_in = None
         if result.errors:  # the target failed some writes: retry them with backoff
             retry_in = self.fail(f"{len(result.errors)} change{'s' if len(result.errors) != 1 else ''} failed")

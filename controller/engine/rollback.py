@@ -24,6 +24,7 @@ from controller.core.suggest import did_you_mean
 from controller.engine import verdicts
 from controller.engine.apply import restore_version
 from controller.engine.desired import Desired, secrets_of
+from controller.engine.gating import verdict_key
 from controller.engine.pipeline import Workspace
 from controller.smoke.runner import SuiteResult, run_suite
 from controller.targets.base import AssistantState, Target
@@ -122,7 +123,7 @@ def cases_in_force(ws: Workspace, state: AssistantState, known: verdicts.Known, 
         return Cases((), "none: the version is gone")
     judged = known.verdict(version, entry.content)
     if current is not None and current.smoke and judged is not None \
-            and judged.cases == verdicts.cases_key(current.smoke):
+            and judged.cases in (verdicts.cases_key(current.smoke), verdict_key(current)):  # (judged with evals too)
         return Cases(current.smoke, "the manifests (the cases it was written with)")
     revision = str(entry.content.metadata.get(REVISION_KEY) or "")
     source = str(entry.content.metadata.get(SOURCE_KEY) or "")

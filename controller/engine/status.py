@@ -35,6 +35,8 @@ class StatusRow:
     revision: str
     #: The active version's verdict: passed, failed, skipped, or ``-`` (unknown).
     smoke: str = verdicts.UNKNOWN
+    #: The share of its eval runs that passed, when evals judged it.
+    pass_rate: float | None = None
     #: "rollback vN → vM" while a `controller rollback` holds the assistant (watch does not re-apply).
     held: str = ""
 
@@ -45,7 +47,7 @@ class StatusRow:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "assistant_id": self.assistant_id, "sync": self.sync, "version": self.version,
                 "revision": self.revision or None, "smoke": self.smoke, "smoke_failed": self.smoke_failed,
-                "held": self.held or None}
+                "pass_rate": self.pass_rate, "held": self.held or None}
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,11 @@ def status_rows(plan: Plan, known: Mapping[str, verdicts.Known] | None = None,
         live = change.before
         missing = change.action == "create" or live is None or change.seen_version is None
         note = (known or {}).get(change.assistant_id, verdicts.Known())
-        smoke, held = verdicts.UNKNOWN, ""
+        smoke, held, pass_rate = verdicts.UNKNOWN, "", None
         if not missing:
             assert live is not None and change.seen_version is not None
-            smoke = note.result(change.seen_version, live)
+            judged = note.verdict(change.seen_version, live)
+            smoke, pass_rate = (judged.result, judged.pass_rate) if judged is not None else (verdicts.UNKNOWN, None)
             wanted = (desired or {}).get(change.assistant_id)
             rollback = note.holds(wanted.content) if wanted is not None else None
             if rollback is not None and rollback.to_version == change.seen_version:
@@ -80,7 +83,7 @@ def status_rows(plan: Plan, known: Mapping[str, verdicts.Known] | None = None,
             name=change.name, assistant_id=change.assistant_id, sync=_STATE[change.action],
             version=None if missing else change.seen_version,
             revision="" if missing or live is None else str(live.metadata.get(REVISION_KEY) or ""),
-            smoke=smoke, held=held,
+            smoke=smoke, pass_rate=pass_rate, held=held,
         ))
     return sorted(rows, key=lambda r: (r.name, r.assistant_id))
 

@@ -34,7 +34,7 @@ from controller.core.content import LEGACY_FAILED_KEY, Content, content_hash
 from controller.targets.base import AssistantState, Target
 
 if TYPE_CHECKING:
-    from controller.config.manifest import SmokeCase
+    from controller.config.manifest import EvalSpec, SmokeCase
 
 Result = Literal["passed", "failed", "skipped"]
 PASSED: Result = "passed"
@@ -44,12 +44,20 @@ SKIPPED: Result = "skipped"
 UNKNOWN = "-"
 
 
-def cases_key(cases: Sequence[SmokeCase] | Sequence[Mapping[str, Any]]) -> str:
-    """A hash of the cases a verdict was judged with ("" for none)."""
-    if not cases:
+def cases_key(cases: Sequence[SmokeCase] | Sequence[Mapping[str, Any]],
+              evals: Sequence[EvalSpec] | Sequence[Mapping[str, Any]] = ()) -> str:
+    """A hash of what a verdict was judged with: the smoke cases, and the evals (their
+    datasets inline: engine/gating.py) when there are any ("" for neither)."""
+    if not cases and not evals:
         return ""
-    dumped = [c if isinstance(c, Mapping) else c.model_dump(mode="json", by_alias=True, exclude_unset=True) for c in cases]
+    dumped: Any = [_dumped(c) for c in cases]
+    if evals:  # (smoke cases alone keep the key they always had)
+        dumped = {"smoke": dumped, "evals": [_dumped(e) for e in evals]}
     return hashlib.blake2b(json.dumps(dumped, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def _dumped(item: Any) -> Any:
+    return item if isinstance(item, Mapping) else item.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 @dataclass(frozen=True)
@@ -208,7 +216,7 @@ async def clear_rollback(target: Target, assistant_id: str) -> None:
 
 
 #: Why a watch holds a change: its content failed here with these cases, or a rollback holds it.
-HELD_FAILED, HELD_ROLLBACK = "smoke tests failed", "held by a rollback"
+HELD_FAILED, HELD_ROLLBACK = "smoke tests or evals failed", "held by a rollback"
 
 
 async def holds(target: Target, writes: Iterable[tuple[str, Content, str]]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from controller.config.yamlio import Document, Path, YamlError, load_documents, read_text
-from controller.core.errors import Problem
+from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
 
 if TYPE_CHECKING:
@@ -161,3 +161,16 @@ def _validate(doc: Document, index: int, shown: str) -> tuple[EvalCase | None, l
 def _kind(value: Any) -> str:
     return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean",
             type(None): "nothing"}.get(type(value), f"a {type(value).__name__}")
+
+
+def inlined(spec: EvalSpec, home: str) -> EvalSpec:
+    """``spec`` with its dataset's cases written inline (each named as reports name it): what
+    a saved plan carries and a verdict is keyed on, so neither changes meaning when the
+    dataset file is edited later. Raises DatasetMissing, or InvalidInput for an invalid dataset."""
+    if spec.dataset is None:
+        return spec
+    cases, problems = eval_cases(spec, home)
+    if problems:
+        raise InvalidInput(problems)
+    named = [c.case.model_copy(update={"name": c.name}) for c in cases]
+    return spec.model_copy(update={"dataset": None, "cases": named})

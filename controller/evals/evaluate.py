@@ -146,9 +146,11 @@ async def evaluate(target: Target, prepared: Prepared, subject: Subject, baselin
     return conclude(prepared, results[0], results[1] if baseline is not None else None, note=note)
 
 
-def conclude(prepared: Prepared, candidate: SubjectResult, baseline: SubjectResult | None, *, note: str = "") -> EvalResult:
-    """The verdict on ``candidate``'s runs (against ``baseline``'s)."""
-    no_baseline = "no active version to compare with" if candidate.subject.candidate else "evaluated the active version itself"
+def conclude(prepared: Prepared, candidate: SubjectResult, baseline: SubjectResult | None, *, note: str = "",
+             no_baseline: str | None = None) -> EvalResult:
+    """The verdict on ``candidate``'s runs (against ``baseline``'s; ``no_baseline`` says why there is none)."""
+    if no_baseline is None:
+        no_baseline = "no active version to compare with" if candidate.subject.candidate else "evaluated the active version itself"
     verdict = decide(prepared.spec.gate, candidate.sample, baseline.sample if baseline is not None else None,
                      no_baseline=no_baseline)
     return EvalResult(prepared.assistant, prepared.spec.name, prepared.cases, prepared.spec.repeat, candidate, baseline,

@@ -34,8 +34,14 @@ def _interval(low: float, high: float) -> str:
     return f"[{low:.2f}, {high:.2f}]"
 
 
-def _row_label(result: SubjectResult) -> str:
-    return "candidate" if result.subject.candidate else f"{result.subject.label} (active)"
+def _row_label(row: SubjectResult, result: EvalResult) -> str:
+    """``candidate``, ``v3 (active)``; or, for a version evaluated after it was written
+    (apply's ``smoke: after``), ``v4 (new)`` against ``v3 (before)``."""
+    if row.subject.candidate:
+        return "candidate"
+    if result.baseline is not None and not result.candidate.subject.candidate:
+        return f"{row.subject.label} ({'new' if row is result.candidate else 'before'})"
+    return f"{row.subject.label} (active)"
 
 
 def format_eval(result: EvalResult, color: bool = False) -> list[str]:
@@ -46,7 +52,7 @@ def format_eval(result: EvalResult, color: bool = False) -> list[str]:
     table = [head]
     for row in rows:
         sample, scores = row.sample, row.scores
-        table.append([_row_label(row), str(sample.runs), str(sample.passed), str(row.errors),
+        table.append([_row_label(row, result), str(sample.runs), str(sample.passed), str(row.errors),
                       _rate(sample.pass_rate), _interval(*sample.interval),
                       *(_rate(scores[label]) if label in scores else "-" for label in labels), f"{sample.p95:.2f}s"])
     if result.verdict.difference is not None:

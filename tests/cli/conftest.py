@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 
@@ -11,3 +13,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("MODEL", "SIGNATURE", "CONTROLLER_TARGET", "CONTROLLER_OWNER",
                  "LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def dev_sdk(agent_server: Any) -> Any:
+    """langgraph-sdk on the real `langgraph dev`: the independent reader of what the CLI wrote there."""
+    from langgraph_sdk import get_sync_client
+
+    return get_sync_client(url=agent_server.url, api_key=None)

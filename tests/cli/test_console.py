@@ -17,7 +17,8 @@ def test_quiet_prints_only_errors_and_the_summary(repo, capsys):
     code, out, err = run(capsys, "apply", ".", "-q", "--auto-approve")
     assert code == 0
     assert out.splitlines() == ["Plan: 5 to create, 0 to update, 0 to repin, 0 to delete.",
-                                "Apply complete: 5 created, 0 updated, 0 repinned, 0 deleted. Smoke: 3 passed, 0 failed."], out
+                                "Apply complete: 5 created, 0 updated, 0 repinned, 0 deleted. Smoke: 3 passed, 0 failed. "
+                                "Evals: 1 passed, 0 failed."], out
 
 
 @pytest.mark.parametrize("reader", ["head -1", "true"])  # true: gone before the first write, every time

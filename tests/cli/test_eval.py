@@ -244,15 +244,8 @@ def remote(tmp_path: Path, owner: str, agent_server: Any, monkeypatch: pytest.Mo
     return root
 
 
-@pytest.fixture
-def sdk(agent_server: Any) -> Any:
-    from langgraph_sdk import get_sync_client
-
-    return get_sync_client(url=agent_server.url, api_key=None)
-
-
 @pytest.mark.server
-def test_on_langgraph_dev_the_active_version_passes_and_a_worse_candidate_is_refused(remote, owner, sdk, capsys):
+def test_on_langgraph_dev_the_active_version_passes_and_a_worse_candidate_is_refused(remote, owner, dev_sdk, capsys):
     code, out, err = run(capsys, "eval")
     assert code == 0, out + err
     assert "gate: passed: pass rate 1.00 ≥ 0.9" in out
@@ -260,10 +253,10 @@ def test_on_langgraph_dev_the_active_version_passes_and_a_worse_candidate_is_ref
     code, out, err = run(capsys, "eval", "--candidate")
     assert code == 3, out + err
     assert "gate: FAILED" in out and "more than the 0.1 allowed" in out and "judge faq-grader: score" in out
-    mine = search_all(sdk, metadata={"controller/owner": owner})
+    mine = search_all(dev_sdk, metadata={"controller/owner": owner})
     assert len(mine) == 5 and [a for a in mine if a["metadata"].get("controller/candidate")] == []
     faq_id = assistant_id_for(owner, "faq-bot")
-    assert [v["version"] for v in sdk.assistants.get_versions(faq_id)] == [1]  # the real assistant was never written
+    assert [v["version"] for v in dev_sdk.assistants.get_versions(faq_id)] == [1]  # the real assistant was never written
 
 
 @pytest.mark.server

@@ -37,7 +37,7 @@ def test_rollback_never_restores_content_that_failed_its_smoke_tests(repo, capsy
     code, out, _ = run(capsys, "history", "blog-writer", "-o", "json")
     assert [(v["version"], v["smoke"]) for v in json.loads(out)["versions"]] == [(2, "failed"), (1, "passed")]
     code, out, _ = run(capsys, "history", "blog-writer")
-    assert "SMOKE" in out and [line.split()[0] for line in out.splitlines() if "failed" in line] == ["2"]
+    assert "VERDICT" in out and [line.split()[0] for line in out.splitlines() if "failed" in line] == ["2"]
 
     code, _, err = run(capsys, "rollback", "blog-writer")  # v2 failed, v1 is what is active
     assert code == 1 and "no version before v1 differs from it and passed its smoke tests" in err

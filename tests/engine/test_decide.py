@@ -75,3 +75,11 @@ def test_remember(status: str, known: dict, failed: dict, first: bool) -> None:
 def test_an_applied_delete_is_forgotten() -> None:
     result = ApplyResult([Outcome(change("delete"), status="applied")])
     assert remember(Memory(first=False, known={A: FP}), {}, result).known == {}
+
+
+def test_a_failure_is_held_until_the_content_or_what_judges_it_changes() -> None:
+    failed = ApplyResult([Outcome(change("update"), status="rolled-back")])  # type: ignore[arg-type]
+    memory = remember(Memory(first=False), {A: FP}, failed, {A: "cases-1"})
+    assert decide(plan(change("update")), {A: FP}, memory, self_heal=False, tested={A: "cases-1"}).held
+    retried = decide(plan(change("update")), {A: FP}, memory, self_heal=False, tested={A: "cases-2"})  # a dataset edit
+    assert retried.apply and not retried.held
