@@ -264,9 +264,10 @@ class View:
 
     def summary(self, result: ApplyResult) -> None:
         """The closing line of an apply (and its JSON summary)."""
-        self.console.emit({"event": "summary", "exit_code": result.exit_code,
-                           "outcomes": [{"name": o.change.name, "action": o.change.action, "status": o.status,
-                                         "version": o.version, "message": o.message} for o in result.outcomes]})
+        if self.console.json:  # (10,000 unchanged assistants make as many outcomes)
+            self.console.emit({"event": "summary", "exit_code": result.exit_code,
+                               "outcomes": [{"name": o.change.name, "action": o.change.action, "status": o.status,
+                                             "version": o.version, "message": o.message} for o in result.outcomes]})
         text = f"Apply complete: {_counts(result.counts)}."
         if result.cases:
             failed = sum(1 for c in result.cases if not c.passed)

@@ -18,6 +18,7 @@ changes no result.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -301,7 +302,7 @@ def _unchanged(record: SyncRecord | None, found: list[FoundFile]) -> dict[str, S
         return {}
     hits: dict[str, SyncedFile] = {}
     for f in found:
-        entry = record.files.get(os.path.abspath(f.path))
+        entry = record.files.get(_absolute(f.path))
         if entry is not None and entry.stat is not None and entry.stat == f.stat:
             hits[f.path] = entry
     return hits
@@ -309,7 +310,7 @@ def _unchanged(record: SyncRecord | None, found: list[FoundFile]) -> dict[str, S
 
 def _same_text(record: SyncRecord | None, text: FileText, options: LoadOptions) -> SyncedFile | None:
     """The file's record, when the file still has the text and dependencies it was recorded with."""
-    entry = record.files.get(os.path.abspath(text.path)) if record is not None and text.text is not None else None
+    entry = record.files.get(_absolute(text.path)) if record is not None and text.text is not None else None
     if entry is None or text.text is None or text_key(text.text) != entry.key.text_key:
         return None
     return entry if file_digest(text, entry.key.dependencies, options) == entry.key.digest else None
@@ -332,6 +333,17 @@ def _collides(hits: Iterable[SyncedFile], loaded: list[LoadedManifest]) -> bool:
     return False
 
 
+def _absolute(path: str) -> str:
+    """A file's absolute path, as the record keys it (a plan and the record after the apply
+    ask it of every file: made once per path and working directory)."""
+    return _absolute_in(os.getcwd(), path)
+
+
+@functools.cache
+def _absolute_in(cwd: str, path: str) -> str:
+    return os.path.normpath(os.path.join(cwd, path))
+
+
 def _record(memo: SyncMemo, basis: PlanBasis, versions: Mapping[str, int | None], candidates: bool | None = None) -> None:
     """Record the files of ``basis`` whose every assistant is in sync at a known version."""
     files = {}
@@ -342,9 +354,9 @@ def _record(memo: SyncMemo, basis: PlanBasis, versions: Mapping[str, int | None]
             continue
         if f.synced is not None and all(m.version == v for m, v in zip(f.synced.manifests, known, strict=True)) \
                 and f.synced.stat == f.stat:
-            files[os.path.abspath(f.path)] = f.synced  # as it was: not made (nor encoded) again
+            files[_absolute(f.path)] = f.synced  # as it was: not made (nor encoded) again
             continue
-        files[os.path.abspath(f.path)] = SyncedFile(f.key, tuple(
+        files[_absolute(f.path)] = SyncedFile(f.key, tuple(
             SyncedManifest(name, aid, claims, line, v) for (name, aid, claims, line), v in zip(f.manifests, known, strict=True)),
             f.stat)
     memo.save(SyncRecord(basis.generation, basis.graphs, basis.candidates if candidates is None else candidates, files))
