@@ -14,6 +14,7 @@ from typing import Any
 from controller.engine.events import (
     Applied,
     Deleted,
+    EvalFinished,
     Event,
     PassDue,
     ReconcileFinished,
@@ -31,7 +32,7 @@ NO_STATUS: dict[str, Any] = {"revision": None, "assistants": [], "last_pass": No
 
 
 class MetricsFeed:
-    """Counts passes, changes and smoke cases; sets the gauges from each status read."""
+    """Counts passes, changes, smoke cases and eval gates; sets the gauges from each status read."""
 
     def __init__(self, metrics: Metrics):
         self.metrics = metrics
@@ -49,6 +50,8 @@ class MetricsFeed:
             m.change("rollback")
         elif isinstance(event, SmokeResult):
             m.smoke_case(event.result.passed)
+        elif isinstance(event, EvalFinished):
+            m.eval_gate(event.result.ok)
         elif isinstance(event, ReconcileFinished):
             duration = time.monotonic() - self._started if self._started is not None else 0.0
             m.reconcile_finished(event.trigger, event.ok, duration)

@@ -58,6 +58,10 @@ class Metrics:
         self._smoke = Counter(
             "assistant_controller_smoke_cases_total", "Smoke test cases run, by result (passed|failed).",
             ["result"], registry=r)
+        self._evals = Counter(
+            "assistant_controller_eval_gates_total",
+            "Eval gates decided on a change (a written version or a candidate), by result (passed|failed).",
+            ["result"], registry=r)
         self._managed = Gauge(
             "assistant_controller_managed_assistants", "Assistants this controller owns on the target.", registry=r)
         self._drifted = Gauge(
@@ -83,6 +87,7 @@ class Metrics:
             self._changes.labels(action=action)
         for result in ("passed", "failed"):
             self._smoke.labels(result=result)
+            self._evals.labels(result=result)
 
     def reconcile_finished(self, trigger: str, ok: bool, duration_s: float, now: float | None = None) -> None:
         """One pass ended; ``now`` (Unix seconds, default the wall clock) stamps a success."""
@@ -101,6 +106,9 @@ class Metrics:
 
     def smoke_case(self, passed: bool) -> None:
         self._smoke.labels(result="passed" if passed else "failed").inc()
+
+    def eval_gate(self, passed: bool) -> None:
+        self._evals.labels(result="passed" if passed else "failed").inc()
 
     def set_managed(self, n: int) -> None:
         self._managed.set(n)

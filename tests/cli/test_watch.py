@@ -405,7 +405,8 @@ def test_git_mode_sends_git_username_with_the_token(tmp_path, owner):
 SECRET = "hook-secret-for-tests"
 METRICS = (
     "assistant_controller_reconciles_total", "assistant_controller_changes_total",
-    "assistant_controller_smoke_cases_total", "assistant_controller_managed_assistants",
+    "assistant_controller_smoke_cases_total", "assistant_controller_eval_gates_total",
+    "assistant_controller_managed_assistants",
     "assistant_controller_drifted_assistants", "assistant_controller_last_success_timestamp_seconds",
     "assistant_controller_reconcile_duration_seconds", "assistant_controller_source_info",
 )
@@ -548,6 +549,9 @@ def test_git_webhook_status_metrics_and_notifications(served, owner, agent_serve
         assert sample(m, "assistant_controller_managed_assistants") == 5
         assert sample(m, f'assistant_controller_source_info{{revision="{good}"}}') == 1
         assert sample(m, 'assistant_controller_smoke_cases_total{result="passed"}') > 0
+        assert sample(m, 'assistant_controller_eval_gates_total{result="passed"}') == 1  # faq-bot's eval
+        faq = next(a for a in doc["assistants"] if a["name"] == "faq-bot")
+        assert (faq["smoke"], faq["pass_rate"]) == ("passed", 1.0)  # the verdict /status agrees on with history
         assert sample(m, "assistant_controller_last_success_timestamp_seconds") > 0
         assert sample(m, "assistant_controller_reconcile_duration_seconds_count") >= 2
 

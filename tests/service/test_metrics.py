@@ -13,6 +13,7 @@ METRIC_NAMES = (
     "assistant_controller_reconciles_total",
     "assistant_controller_changes_total",
     "assistant_controller_smoke_cases_total",
+    "assistant_controller_eval_gates_total",
     "assistant_controller_managed_assistants",
     "assistant_controller_drifted_assistants",
     "assistant_controller_last_success_timestamp_seconds",
@@ -47,6 +48,7 @@ def test_every_metric_is_exposed_from_the_start(service: Service) -> None:
         assert sample(text, "assistant_controller_changes_total", action=action) == 0
     for result in ("passed", "failed"):
         assert sample(text, "assistant_controller_smoke_cases_total", result=result) == 0
+        assert sample(text, "assistant_controller_eval_gates_total", result=result) == 0
     assert "_created" not in text
 
 
@@ -61,6 +63,7 @@ def test_metrics_move_after_calls(service: Service) -> None:
     m.smoke_case(True)
     m.smoke_case(False)
     m.smoke_case(False)
+    m.eval_gate(False)
     m.set_managed(7)
     m.set_drifted(2)
     m.set_revision("aaa111")
@@ -72,6 +75,8 @@ def test_metrics_move_after_calls(service: Service) -> None:
     assert sample(text, "assistant_controller_changes_total", action="rollback") == 1
     assert sample(text, "assistant_controller_smoke_cases_total", result="passed") == 1
     assert sample(text, "assistant_controller_smoke_cases_total", result="failed") == 2
+    assert sample(text, "assistant_controller_eval_gates_total", result="failed") == 1
+    assert sample(text, "assistant_controller_eval_gates_total", result="passed") == 0
     assert sample(text, "assistant_controller_managed_assistants") == 7
     assert sample(text, "assistant_controller_drifted_assistants") == 2
     # the failed pass did not move the last success
