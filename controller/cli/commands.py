@@ -290,7 +290,7 @@ async def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
                 console.result(f"Nothing to destroy: no assistant of {ws.settings.owner_label} on {ws.spec.label}.")
                 return 0
             _show_plan(plan, console)
-            if refused := options.deletes_refused(plan.changes):
+            if refused := options.deletes_refused(plan.changes, "destroy"):
                 raise ControllerError(f"{refused}; destroy --all deletes them all")
             _confirm(args.auto_approve, "destroy")
             console.line("")
@@ -473,8 +473,9 @@ async def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
                       f"again (v{done.active}), and v{to} is recorded as failed by them.")
         return 3
     console.result(f"{args.name}: v{state.version} → v{to} ({how}; {tested}).")
-    console.warn("the manifests in git now differ from the target: watch holds the assistant until its manifest "
-                 "changes, and plan shows it as drift until you commit the change or apply again.")
+    if not done.as_declared:
+        console.warn("the manifests in git now differ from the target: watch holds the assistant until its manifest "
+                     "changes, and plan shows it as drift until you commit the change or apply again.")
     return 0
 
 

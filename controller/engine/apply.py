@@ -83,12 +83,13 @@ class SyncOptions:
                    max_deletes=spec.max_deletes if max_deletes is None else max_deletes,
                    concurrency=spec.concurrency, root=root)
 
-    def deletes_refused(self, changes: Iterable[Change]) -> str | None:
-        """Why these changes' deletes may not run (more than ``max_deletes``), or None."""
+    def deletes_refused(self, changes: Iterable[Change], what: str = "--prune") -> str | None:
+        """Why these changes' deletes may not run (more than ``max_deletes``), or None;
+        ``what`` names what deletes them (``--prune``, ``destroy``)."""
         names = [c.name for c in changes if c.action == "delete"]
         if len(names) <= self.max_deletes:
             return None
-        return (f"--prune refused: {len(names)} assistants would be deleted, more than --max-deletes "
+        return (f"{what} refused: {len(names)} assistants would be deleted, more than --max-deletes "
                 f"{self.max_deletes}: {', '.join(names)}")
 
 

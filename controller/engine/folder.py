@@ -73,5 +73,5 @@ class FolderSource:
         for root in self.roots:
             rel = os.path.relpath(path, root).split(os.sep)
             if rel[0] != "..":
-                return not any(p in SKIP_DIRS or p.startswith(".") for p in rel[:-1])
+                return not any(p in SKIP_DIRS or p.startswith(".") for p in rel)  # (a __pycache__ made, too)
         return True

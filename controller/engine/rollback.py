@@ -164,6 +164,9 @@ class RollbackResult:
     active: int
     cases: Cases
     suite: SuiteResult | None = None
+    #: The manifests ask for the restored content already: git and the target agree, and no
+    #: watch holds anything.
+    as_declared: bool = False
 
     @property
     def failed(self) -> bool:
@@ -177,20 +180,21 @@ async def roll_back(ws: Workspace, target: Target, state: AssistantState, to: in
     known = await verdicts.read_one(target, state)
     current = next(iter(d for d in declared(ws, name) if d.assistant_id == state.assistant_id), None)
     cases = cases_in_force(ws, state, known, to, current)
+    entry = state.version_entry(to)
+    assert entry is not None
+    as_declared = current is not None and same_content(current.content, entry.content)
     restored = await restore_version(target, state.assistant_id, to, name)
     await verdicts.note_rollback(target, state.assistant_id, state.version, state.content, to)
     if not run_cases or not cases.cases:
-        return RollbackResult(name, state.version, to, restored.version, cases)
+        return RollbackResult(name, state.version, to, restored.version, cases, as_declared=as_declared)
     sensitive = current.sensitive if current is not None else frozenset()
     suite = await run_suite(target, [(name, state.assistant_id, list(cases.cases))], concurrency=ws.spec.concurrency,
                             secrets={name: secrets_of(sensitive, state.content, restored.content)})
-    entry = state.version_entry(to)
-    assert entry is not None
     passed = suite.ok
     await verdicts.record(target, state.assistant_id, restored.version, entry.content,
                           verdicts.PASSED if passed else verdicts.FAILED, verdicts.cases_key(cases.cases))
     if passed:
-        return RollbackResult(name, state.version, to, restored.version, cases, suite)
+        return RollbackResult(name, state.version, to, restored.version, cases, suite, as_declared)
     back = await restore_version(target, state.assistant_id, state.version, name)
     await verdicts.carry(target, state.assistant_id, state.version, back.version)
     await verdicts.clear_rollback(target, state.assistant_id)  # (nothing is rolled back any more)

@@ -26,7 +26,8 @@ def test_destroy_shows_its_plan_asks_respects_max_deletes_and_tears_down_a_previ
     assert code == 1 and "Plan: 0 to create, 0 to update, 0 to repin, 5 to delete." in out
     assert "refusing to destroy without --auto-approve" in err
     code, out, err = run(capsys, "destroy", "--owner", "pr-42", "--max-deletes", "2", "--auto-approve")
-    assert code == 1 and "more than --max-deletes 2" in err and "destroy --all" in err
+    assert code == 1 and "destroy refused: 5 assistants would be deleted, more than --max-deletes 2" in err
+    assert "destroy --all" in err and "--prune" not in err
     assert state(repo, "blog-writer", owner="pr-42") is not None
     code, out, err = run(capsys, "destroy", "--owner", "pr-42", "--max-deletes", "2", "--all", "--auto-approve")
     assert code == 0 and "5 deleted" in out, out + err

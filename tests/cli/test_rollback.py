@@ -59,3 +59,15 @@ def test_rollback_never_restores_content_that_failed_its_smoke_tests(repo, capsy
     assert state(repo, "blog-writer").content.description == "Long-form posts for the company blog"
     code, out, _ = run(capsys, "rollback", "blog-writer", "--no-smoke", "--to", "3")
     assert code == 0 and "›" not in out and "not tested (--no-smoke)" in out
+
+
+def test_a_rollback_to_what_the_manifests_declare_says_nothing_of_drift(repo, capsys):
+    assert run(capsys, "apply", ".", "--auto-approve")[0] == 0  # v1
+    edit(BLOG, "description: Long-form posts", "description: Longer posts")
+    assert run(capsys, "apply", ".", "--auto-approve", "-t", "local")[0] == 0  # v2
+    edit(BLOG, "description: Longer posts", "description: Long-form posts")  # the manifests go back to v1's content
+    code, out, err = run(capsys, "rollback", "blog-writer", "--to", "1")
+    assert code == 0 and "v2 → v1" in out
+    assert "differ" not in err and "holds" not in err  # git and the target agree: nothing to warn of
+    code, out, _ = run(capsys, "plan", ".", "--detailed-exitcode")
+    assert code == 0 and "No changes" in out
