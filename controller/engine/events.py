@@ -184,7 +184,8 @@ class StatusRead:
     the pass's ReconcileFinished: whoever sees that event finds the status up to date."""
 
     trigger: str
-    #: The pass did not fail on the target (a pass that kept the last good manifests is ok here).
+    #: The pass did not fail on the target (readiness: a pass that kept the last good manifests,
+    #: or held a change, is ok here).
     ok: bool
     #: The manifests in force read against the target (sync states, verdicts, holds);
     #: None before any manifests were accepted, or when the read failed.
@@ -193,6 +194,9 @@ class StatusRead:
     revision: str | None
     #: The source's revision now: a bad commit is checked out but not in force.
     checked_out: str | None
+    #: The pass went as the manifests ask (the ``ok`` of its ReconcileFinished: nothing failed,
+    #: rolled back or held); None: as ``ok``.
+    passed: bool | None = None
 
 
 #: How the loop stands, for its observers (health, status, notifications); never printed.

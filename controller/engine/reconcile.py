@@ -139,7 +139,7 @@ class Reconciler:
             await self.connection.close()
             self.emit(ReconcileFinished(trigger, ok=False))
             return retry_in
-        await self.read_status(trigger, ok=retry_in is None)
+        await self.read_status(trigger, ok=retry_in is None, passed=finished.ok)
         self.emit(dataclasses.replace(finished, revision=self.source.revision))
         return retry_in
 
@@ -258,7 +258,7 @@ class Reconciler:
                                                   if o.status in ("rolled-back", "not-promoted", "failed", "error")))
         return finished, retry_in
 
-    async def read_status(self, trigger: str, *, ok: bool) -> None:
+    async def read_status(self, trigger: str, *, ok: bool, passed: bool | None = None) -> None:
         """How the target stands after the pass, when asked for and the target is open."""
         target = self.connection.target
         if not self.options.status or target is None:
@@ -270,4 +270,4 @@ class Reconciler:
             except Exception as exc:
                 log.debug("status after the pass failed: %s", exc)
         revision = self.in_force.revision if self.in_force is not None else None
-        self.emit(StatusRead(trigger, ok, status, revision, checked_out=self.source.revision))
+        self.emit(StatusRead(trigger, ok, status, revision, checked_out=self.source.revision, passed=passed))

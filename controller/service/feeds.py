@@ -76,5 +76,6 @@ class StatusFeed:
                 self.health.reached_target()
             if event.status is not None:
                 doc = status_json(event.status, event.revision)
-                doc["last_pass"] = {"trigger": event.trigger, "ok": event.ok, "checked_out": event.checked_out}
+                ok = event.ok if event.passed is None else event.passed  # as reconcile-finished says
+                doc["last_pass"] = {"trigger": event.trigger, "ok": ok, "checked_out": event.checked_out}
                 self.snapshot.publish(doc)

@@ -34,9 +34,9 @@ def sample(metrics: Metrics, name: str) -> float:
 def test_the_status_document_is_the_last_read_with_the_pass_that_read_it():
     snapshot = Snapshot(NO_STATUS)
     feed = StatusFeed(Health(60.0), snapshot)
-    feed(StatusRead("git", True, PLAN, revision="good", checked_out="bad"))
+    feed(StatusRead("git", True, PLAN, revision="good", checked_out="bad", passed=False))  # a bad commit: kept out
     doc = snapshot()
-    assert doc["revision"] == "good" and doc["last_pass"] == {"trigger": "git", "ok": True, "checked_out": "bad"}
+    assert doc["revision"] == "good" and doc["last_pass"] == {"trigger": "git", "ok": False, "checked_out": "bad"}
     assert {a["name"]: a["sync"] for a in doc["assistants"]} == {"a": "Synced", "b": "OutOfSync", "c": "Missing",
                                                                  "d": "Orphan"}
     feed(StatusRead("interval", True, None, revision="good", checked_out="bad"))  # the read failed: kept
