@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from aegra import AegraServer
@@ -15,6 +16,19 @@ from server import AgentServer, ServerFailed  # tests/ is on sys.path (pyproject
 
 FIXTURE_PROJECT = Path(__file__).parent / "fixtures" / "project"
 EXAMPLE_GRAPHS = Path(__file__).parent.parent / "manifests" / "graphs"
+S = TypeVar("S", AgentServer, AegraServer)
+
+
+def _serve(server: S, end: Callable[[], None], failed: str) -> Iterator[S]:
+    """Start ``server`` for the session, ``end`` it after. Under CI a server that cannot start
+    fails the run (a skipped integration suite would look green); locally it skips."""
+    try:
+        server.start()
+    except ServerFailed as exc:
+        end()
+        unavailable(f"{failed}: {exc}")
+    yield server
+    end()
 
 
 @pytest.fixture(scope="session")
@@ -33,16 +47,10 @@ def agent_server(tmp_path_factory: pytest.TempPathFactory, test_project: Path) -
     """``langgraph dev`` serving a fresh copy of tests/fixtures/project (writer, chat, boom, slow).
 
     Tests share it and isolate by owner. Under CI a server that cannot start fails the
-    run (a skipped integration suite would look green); locally it skips.
+    run; locally it skips (``_serve``).
     """
     server = AgentServer(test_project, tmp_path_factory.mktemp("agent-server"))
-    try:
-        server.start()
-    except ServerFailed as exc:
-        server.stop()
-        unavailable(f"the Agent Server (langgraph dev) did not start: {exc}")
-    yield server
-    server.stop()
+    yield from _serve(server, server.stop, "the Agent Server (langgraph dev) did not start")
 
 
 PARITY_PROJECT = Path(__file__).parent / "fixtures" / "parity"
@@ -54,13 +62,7 @@ def parity_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentSer
     a ``.env``, a store with an index): the reference the embedded target must match.
     Same CI rule: fail under CI, skip locally."""
     server = AgentServer(PARITY_PROJECT, tmp_path_factory.mktemp("parity-server"))
-    try:
-        server.start()
-    except ServerFailed as exc:
-        server.stop()
-        unavailable(f"the Agent Server (langgraph dev) did not start for the parity project: {exc}")
-    yield server
-    server.stop()
+    yield from _serve(server, server.stop, "the Agent Server (langgraph dev) did not start for the parity project")
 
 
 @pytest.fixture(scope="session")
@@ -68,13 +70,7 @@ def aegra_server(tmp_path_factory: pytest.TempPathFactory, test_project: Path) -
     """Aegra (aegra-api in its own Python 3.12 venv) on a fresh PostgreSQL cluster, serving
     the same graphs as ``agent_server``. Same CI rule: fail under CI, skip locally."""
     server = AegraServer(test_project, tmp_path_factory.mktemp("aegra"))
-    try:
-        server.start()
-    except ServerFailed as exc:
-        server.close()
-        unavailable(f"Aegra did not start: {exc}")
-    yield server
-    server.close()
+    yield from _serve(server, server.close, "Aegra did not start")
 
 
 REMOTE_SERVERS = ["langgraph-dev", pytest.param("aegra", marks=pytest.mark.aegra)]

@@ -37,6 +37,8 @@ BLOG = Path("assistants/blog-writer.yaml")
 TWEET = Path("assistants/tweet-writer.yaml")
 SUPPORT = Path("assistants/support-bot.yaml")
 T = TypeVar("T")
+#: Who the tests' commits are by: git refuses to commit without a name and an e-mail.
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
 
 
 def example_repo(root: Path, owner: str | None = None) -> Path:
@@ -71,7 +73,7 @@ def remote_project(root: Path, owner: str, url: str, monkeypatch: pytest.MonkeyP
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    env = {**os.environ, **GIT_IDENTITY}
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
 
 

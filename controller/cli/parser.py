@@ -150,10 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run each eval of the named assistants (default: every one with evals): every case of its "
                                    "dataset, repeat times, graded by its evaluators, on the active version; with --candidate, on "
                                    "a temporary candidate with the manifests' content, compared with the active version "
-                                   "(nothing is left behind). Exit 0 when every gate passes, 3 when one fails, 1 on an error.",
-                       epilog=EPILOG)
+                                   "(nothing is left behind). Exit 0 when every gate passes, 3 when one fails, 1 on an error.")
     p.add_argument("names", nargs="*", metavar="NAME", help="assistants to evaluate (default: every one that declares evals)")
-    p.add_argument("-p", "--path", action="append", dest="paths", metavar="PATH", help="manifest files or folders (default: .)")
+    _path_option(p)
     p.add_argument("--candidate", action="store_true",
                    help="evaluate the manifests' content as temporary candidates against the active versions "
                         "(content equal to the active version: the active version is evaluated)")

@@ -273,8 +273,9 @@ class View:
             failed = sum(1 for c in result.cases if not c.passed)
             text += f" Smoke: {len(result.cases) - failed} passed, {failed} failed."
         if result.evals:
-            failed = sum(1 for e in result.evals if not e.ok)
-            text += f" Evals: {len(result.evals) - failed} passed, {failed} failed."
+            from controller.evals.report import summary
+
+            text += f" {summary(result.evals)}"
         if result.smoke_failed:
             text += " Failed changes were rolled back or not promoted."
         if result.errors:

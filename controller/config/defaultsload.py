@@ -19,9 +19,8 @@ from controller.config.interpolate import interpolate, substitute
 from controller.config.loaded import FileText, LoadOptions
 from controller.config.store import StoredDefaults
 from controller.config.yamlio import Document, Path, YamlError, load_documents
-from controller.core.content import plain_copy
 from controller.core.errors import Problem
-from controller.core.paths import dotted
+from controller.core.paths import dotted, replaced
 
 #: Text a file must hold for it to have a Defaults document (``kind: Defaults``).
 MARK = "Defaults"
@@ -108,21 +107,11 @@ def _in_spec(by_path: Mapping[Path, object]) -> dict:
 
 def _stored(d: DefaultsDoc) -> StoredDefaults:
     """What the store keeps: values from the environment as their templates."""
-    spec = plain_copy(d.spec) if d.templates else d.spec
-    for path, template in d.templates.items():
-        _put(spec, path, template)
+    spec = replaced(d.spec, d.templates)
     return StoredDefaults(d.index, d.line, d.name, dict(d.match), spec, dict(d.lines), dict(d.templates), dict(d.reads))
 
 
 def _from_store(d: StoredDefaults, file: FileText, options: LoadOptions) -> DefaultsDoc:
-    spec = plain_copy(d.spec) if d.templates else d.spec
-    for path, template in d.templates.items():
-        _put(spec, path, substitute(template, options.values, options.env, options.files)[0])
+    spec = replaced(d.spec, {p: substitute(t, options.values, options.env, options.files)[0]
+                             for p, t in d.templates.items()})
     return DefaultsDoc(d.name, file.source, file.shown, d.index, d.line, d.match, spec, d.lines, d.templates, d.reads)
-
-
-def _put(data: dict, path: Path, value: object) -> None:
-    node = data
-    for part in path[:-1]:
-        node = node[part]
-    node[path[-1]] = value

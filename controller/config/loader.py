@@ -42,7 +42,7 @@ from controller.config.yamlio import Document, Path, YamlError, load_documents, 
 from controller.core.content import plain_copy
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
-from controller.core.paths import dotted
+from controller.core.paths import dotted, replaced
 
 __all__ = ["FileKey", "FileLoads", "FileText", "LoadOptions", "LoadedManifest", "ManifestView", "display_path",
            "duplicates", "file_digest", "load_files", "load_manifests", "load_text", "load_texts", "read_files", "view_of",
@@ -320,11 +320,9 @@ def _from_store(kept: Kept[StoredManifest], text: str, file: FileText, options: 
     try:
         out = []
         for entry in kept.manifests:
-            data = entry.data
-            if entry.templates:
-                data = plain_copy(data)  # the store keeps the templates, never the values
-                for doc_path, template in entry.templates.items():
-                    _put(data, doc_path, substitute(template, options.values, options.env, options.files)[0])
+            # The store keeps the templates, never the values.
+            data = replaced(entry.data, {p: substitute(t, options.values, options.env, options.files)[0]
+                                         for p, t in entry.templates.items()})
             document = _LazyDocument(text, entry.index, entry.line)
             out.append(LoadedManifest(file.shown, file.source, document, view_of(data), data, entry.templates,
                                       kept.digest, entry.index, entry.origins, entry.files))
@@ -338,23 +336,12 @@ def _keep(store: LoadStore, text: str, deps: Iterable[Dependency], resolve: Any,
     """Keep a file that loaded without a problem, when its stored form gives the same result."""
     entries: list[StoredManifest] = []
     for index, item in found:
-        data = item.data
-        if view_of(data) != item.view:
+        if view_of(item.data) != item.view:
             return  # validation changed a value the view reads: not stored (always validated)
-        if item.templates:
-            data = plain_copy(data)
-            for doc_path, template in item.templates.items():
-                _put(data, doc_path, template)
+        data = replaced(item.data, item.templates)
         entries.append(StoredManifest(index, item.document.line, data, dict(item.templates), dict(item.origins),
                                       item.files))
     store.keep(text, deps, resolve, tuple(entries))
-
-
-def _put(data: Any, path: Path, value: Any) -> None:
-    node = data
-    for part in path[:-1]:
-        node = node[part]
-    node[path[-1]] = value
 
 
 class _LazyDocument(Document):

@@ -8,11 +8,11 @@ strips) are validated here too, before anything talks to a target.
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,6 +25,7 @@ from pydantic import (
 from controller.core.content import KEY_PREFIX, OWNER_PATTERN, RESERVED_CONFIGURABLE_KEYS, RESERVED_METADATA_KEYS
 from controller.core.durations import DURATION_PATTERN, format_duration, parse_duration
 from controller.core.paths import parse_path
+from controller.core.suggest import did_you_mean
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -127,28 +128,27 @@ def _check_context(context: dict[str, Any]) -> dict[str, Any]:
     return context
 
 
+#: A config or context as the server takes it, for an assistant (Spec) or a run (RunOverrides).
+ServerConfig = Annotated[dict[str, Any], AfterValidator(_check_config)]
+ServerContext = Annotated[dict[str, Any], AfterValidator(_check_context)]
+
+
+def _check_not_both(config: dict[str, Any], context: dict[str, Any]) -> None:
+    if config.get("configurable") and context:
+        raise ValueError("context: give config.configurable or context, not both (the Agent Server refuses both with 400)")
+
+
 class RunOverrides(Strict):
     """A run's own configuration, merged over the assistant's as the Agent Server merges a
     run's (top-level config shallowly, ``configurable`` and ``context`` key by key). Smoke
-    cases have it; evaluation cases will reuse it."""
+    and evaluation cases have it."""
 
-    config: dict[str, Any] = Field(default_factory=dict, description="This run's config, over the assistant's (e.g. configurable.model: a local stub)")
-    context: dict[str, Any] = Field(default_factory=dict, description="This run's context, over the assistant's")
-
-    @field_validator("config")
-    @classmethod
-    def _config_shape(cls, config: dict[str, Any]) -> dict[str, Any]:
-        return _check_config(config)
-
-    @field_validator("context")
-    @classmethod
-    def _context_keys(cls, context: dict[str, Any]) -> dict[str, Any]:
-        return _check_context(context)
+    config: ServerConfig = Field(default_factory=dict, description="This run's config, over the assistant's (e.g. configurable.model: a local stub)")
+    context: ServerContext = Field(default_factory=dict, description="This run's context, over the assistant's")
 
     @model_validator(mode="after")
     def _not_both(self) -> RunOverrides:
-        if self.config.get("configurable") and self.context:
-            raise ValueError("context: give config.configurable or context, not both (the Agent Server refuses both with 400)")
+        _check_not_both(self.config, self.context)
         return self
 
 
@@ -186,7 +186,6 @@ class EvalCase(RunOverrides):
     expect: list[Expect] = Field(default_factory=list, description="Matchers for this case only, on every run of it")
 
 
-TRAJECTORY_MODES = ("strict", "unordered", "subset", "superset")
 EVALUATOR_KINDS = ("expect", "exact", "trajectory", "judge", "python")
 #: ``evals/score.py:tone_ok``: a Python file under the project root and a function in it.
 PYTHON_REF = r"^[^:\s][^:]*\.py:[A-Za-z_][A-Za-z0-9_]*$"
@@ -224,9 +223,8 @@ class Evaluator(Strict):
         if isinstance(data, dict):
             for key in data:
                 if key not in (*EVALUATOR_KINDS, "minScore"):
-                    close = difflib.get_close_matches(str(key), EVALUATOR_KINDS, n=1, cutoff=0.6)
-                    hint = f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(EVALUATOR_KINDS)}"
-                    raise ValueError(f"unknown evaluator kind {key!r} ({hint})")
+                    hint = did_you_mean(str(key), EVALUATOR_KINDS) or f" (expected one of {', '.join(EVALUATOR_KINDS)})"
+                    raise ValueError(f"unknown evaluator kind {key!r}{hint}")
         return data
 
     @model_validator(mode="after")
@@ -307,8 +305,8 @@ class Spec(Strict):
     graph: str = Field(min_length=1, description="graph_id on the target")
     displayName: str | None = Field(None, min_length=1, description="The assistant's name; default metadata.name")
     description: str | None = None
-    config: dict[str, Any] = Field(default_factory=dict, description="The assistant's config (usually configurable)")
-    context: dict[str, Any] = Field(default_factory=dict, description="For graphs with a context_schema; instead of config.configurable")
+    config: ServerConfig = Field(default_factory=dict, description="The assistant's config (usually configurable)")
+    context: ServerContext = Field(default_factory=dict, description="For graphs with a context_schema; instead of config.configurable")
     metadata: dict[str, Any] = Field(default_factory=dict, description="User metadata stored on the assistant")
     activeVersion: Literal["latest"] | Annotated[int, Field(ge=1)] = Field(
         "latest", description="'latest', or a version number to pin"
@@ -335,16 +333,6 @@ class Spec(Strict):
         _unique_names(evals, "evals")
         return evals
 
-    @field_validator("config")
-    @classmethod
-    def _config_shape(cls, config: dict[str, Any]) -> dict[str, Any]:
-        return _check_config(config)
-
-    @field_validator("context")
-    @classmethod
-    def _context_keys(cls, context: dict[str, Any]) -> dict[str, Any]:
-        return _check_context(context)
-
     @field_validator("metadata")
     @classmethod
     def _metadata_keys(cls, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -360,10 +348,7 @@ class Spec(Strict):
 
     @model_validator(mode="after")
     def _configurable_or_context(self) -> Spec:
-        if self.config.get("configurable") and self.context:
-            raise ValueError(
-                "context: give config.configurable or context, not both (the Agent Server refuses both with 400)"
-            )
+        _check_not_both(self.config, self.context)
         return self
 
 

@@ -6,13 +6,13 @@ Shared by manifests and controller.yaml, so every file a user writes reports ali
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 from controller.config.yamlio import Document, Path
 from controller.core.errors import Problem
 from controller.core.paths import dotted
+from controller.core.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -26,9 +26,9 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel], doc: Documen
         kind = err["type"]
         if kind == "extra_forbidden":
             known = _field_names(model, path[:-1])
-            close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
-            message = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
-            if known and not close:
+            hint = did_you_mean(str(path[-1]), known)
+            message = "unknown field" + hint
+            if known and not hint:
                 message += f"; expected one of: {', '.join(known)}"
         elif kind == "missing":
             message = "required field missing"

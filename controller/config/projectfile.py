@@ -8,7 +8,6 @@ models (config/manifest.py) stay the one definition of what is valid and of the 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -53,7 +52,7 @@ class ProjectConfig:
         return cls(data.get("owner"), data.get("defaultTarget"), targets, data.get("notify"), tuple(data.get("plain") or ()))
 
 
-def load_config(path: str, store: LoadStore | None = None) -> ProjectConfig:
+def load_config(path: str, store: LoadStore) -> ProjectConfig:
     """The controller.yaml at ``path`` (raises InvalidInput, one problem per line)."""
     shown = display_path(path)
     try:
@@ -62,8 +61,6 @@ def load_config(path: str, store: LoadStore | None = None) -> ProjectConfig:
         raise InvalidInput([Problem(shown, exc.line, "", str(exc))]) from None
     except OSError as exc:
         raise InvalidInput([Problem(shown, 0, "", f"cannot read: {exc.strerror}")]) from None
-    if store is None:
-        store = LoadStore(os.path.join(os.path.dirname(os.path.abspath(path)), ".controller", "cache"))
     kept = store.config(text)
     if kept is not None:
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 _lock = threading.Lock()
 #: name → (the value the graph env set or None for unset, the user's value before or None)
@@ -27,13 +27,7 @@ def process_environ() -> Mapping[str, str]:
         if not _applied:
             return os.environ
         env = dict(os.environ)
-        for name, (ours, before) in _applied.items():
-            if env.get(name) != ours:
-                continue  # changed since by someone else: theirs, not the graph env's
-            if before is None:
-                env.pop(name, None)
-            else:
-                env[name] = before
+        _put_back(env)
         return env
 
 
@@ -53,11 +47,16 @@ def apply_graph_env(values: Mapping[str, str | None]) -> None:
 def restore() -> None:
     """Put back what the graph env replaced (tests; a process done with graphs)."""
     with _lock:
-        for name, (ours, before) in _applied.items():
-            if os.environ.get(name) != ours:
-                continue
-            if before is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = before
+        _put_back(os.environ)
         _applied.clear()
+
+
+def _put_back(env: MutableMapping[str, str]) -> None:
+    """Each variable the graph env set in ``env`` as the user had it (the lock held)."""
+    for name, (ours, before) in _applied.items():
+        if env.get(name) != ours:
+            continue  # changed since by someone else: theirs, not the graph env's
+        if before is None:
+            env.pop(name, None)
+        else:
+            env[name] = before

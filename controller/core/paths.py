@@ -8,7 +8,10 @@ share this module so a path a user reads in one output can be typed into another
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from controller.core.content import plain_copy
 
 Path = tuple[str | int, ...]
 
@@ -56,4 +59,18 @@ def dotted(path: Iterable[str | int]) -> str:
             out += f"[{part!r}]"
         else:
             out += f".{part}" if out else str(part)
+    return out
+
+
+def replaced(data: Any, values: Mapping[Path, Any]) -> Any:
+    """A copy of ``data`` with the value at each path of ``values`` replaced (``data`` itself when
+    there are none, so the common case copies nothing). Every path must exist in ``data``."""
+    if not values:
+        return data
+    out = plain_copy(data)
+    for path, value in values.items():
+        node = out
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
     return out

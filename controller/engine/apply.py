@@ -45,7 +45,7 @@ from controller.engine.events import (
 )
 from controller.engine.gating import Gating, Judgement, judge_names, judges_first, verdict_key
 from controller.engine.plan import Change, Plan
-from controller.engine.unique import waves
+from controller.engine.unique import SYNCING, waves
 from controller.engine.verdicts import FAILED, PASSED, SKIPPED
 from controller.smoke.runner import CaseResult
 from controller.targets.base import AssistantState, Target
@@ -103,6 +103,11 @@ class Outcome:
     judgement: Judgement | None = None
 
     @property
+    def judged_failed(self) -> bool:
+        """Its smoke cases or evals failed it: rolled back, not promoted, or kept (--keep-failed)."""
+        return self.status in ("rolled-back", "not-promoted", "failed")
+
+    @property
     def cases(self) -> tuple[CaseResult, ...]:
         return self.judgement.cases if self.judgement is not None else ()
 
@@ -122,7 +127,7 @@ class ApplyResult:
 
     @property
     def smoke_failed(self) -> bool:
-        return any(o.status in ("rolled-back", "not-promoted", "failed") for o in self.outcomes)
+        return any(o.judged_failed for o in self.outcomes)
 
     @property
     def errors(self) -> list[Outcome]:
@@ -179,7 +184,7 @@ async def apply_plan(target: Target, plan: Plan, options: SyncOptions = SyncOpti
         raise ControllerError(refused)
     outcomes = {c.assistant_id: Outcome(c) for c in plan.changes}
     limit = asyncio.Semaphore(options.concurrency)
-    syncing = [c for c in plan.changes if c.action in ("create", "update", "repin")]
+    syncing = [c for c in plan.changes if c.action in SYNCING]
     syncing_ids = {c.assistant_id for c in syncing}
     gating = Gating(target, emit, root=options.root, concurrency=options.concurrency)
     if options.smoke != "off":  # every dataset, evaluator and judge loads before the first write
@@ -399,7 +404,8 @@ def _verify(target: Target, change: Change, state: AssistantState) -> None:
 async def _roll_back(target: Target, change: Change, outcome: Outcome, keep_failed: bool, emit: Emit) -> None:
     """Undo a change whose smoke tests or evals failed: restore what was active before it (its
     verdict, ``failed``, is recorded beside it: the restore itself writes no mark)."""
-    why = outcome.judgement.why if outcome.judgement is not None else "smoke tests failed"
+    assert outcome.judgement is not None  # (judged just before)
+    why = outcome.judgement.why
     try:
         if change.action == "create":
             if keep_failed:  # not rolled back: say so plainly

@@ -111,6 +111,6 @@ def remember(memory: Memory, fingerprints: Mapping[str, str], result: ApplyResul
                 known.pop(aid, None)
             else:
                 known[aid] = fingerprints.get(aid, "")
-        elif o.status in ("rolled-back", "not-promoted", "failed"):  # wait for the next manifest edit
+        elif o.judged_failed:  # wait for the next manifest edit
             failed[aid] = _failing(fingerprints.get(aid, ""), tested, aid)
     return Memory(memory.first and bool(result.errors), known, failed)

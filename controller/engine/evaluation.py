@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from controller.core.content import same_content
 from controller.core.errors import ControllerError, InvalidInput, Problem
 from controller.engine.desired import Desired, secrets_of
+from controller.engine.gating import judge_names
 from controller.evals.candidate import candidate
 from controller.evals.evaluate import EvalResult, Prepared, Subject, evaluate, needs_baseline, prepare, total_runs
 from controller.targets.base import AssistantState, Target
@@ -71,17 +72,17 @@ async def evaluate_declared(target: Target, desired: Sequence[Desired], root: st
     if not chosen:
         return []
     by_name = {d.name: d for d in desired}
-    judge_names = sorted({e.judge.assistant for d in chosen for s in d.evals for e in s.evaluators if e.judge is not None})
-    live = await target.get_many({d.assistant_id for d in chosen} | {by_name[n].assistant_id for n in judge_names})
+    judged_by = sorted(judge_names(chosen))
+    live = await target.get_many({d.assistant_id for d in chosen} | {by_name[n].assistant_id for n in judged_by})
     plans = [_plan(d, live.get(d.assistant_id), options.candidate) for d in chosen]
     missing = [p.desired.name for p in plans if p.live is None and not p.use_candidate]
     if missing:
         raise ControllerError(f"not on {where}: {', '.join(missing)} (run controller apply first, or eval --candidate)")
-    judges, judge_candidates = _judges(judge_names, by_name, live, options.candidate, where)
+    judges, judge_candidates = _judges(judged_by, by_name, live, options.candidate, where)
     for plan in plans:  # every dataset and python evaluator loads before anything is written or run
         plan.prepared = [prepare(target, plan.desired.name, spec, home.file, root, judges)
                          for spec, home in zip(plan.desired.evals, plan.desired.eval_homes, strict=True)]
-    secrets = _secrets([*chosen, *(by_name[n] for n in judge_names)], live)
+    secrets = _secrets([*chosen, *(by_name[n] for n in judged_by)], live)
     tick = _counter(total_runs([(p, plan.baseline(p) is not None) for plan in plans for p in plan.prepared]), progress)
     results: list[EvalResult] = []
     async with AsyncExitStack() as stack:

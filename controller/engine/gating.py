@@ -86,9 +86,9 @@ def _inline(spec: EvalSpec, home: str) -> EvalSpec:
         return spec
 
 
-def judge_names(changes: Iterable[Change]) -> set[str]:
-    """The assistants that grade these changes' evals."""
-    return {e.judge.assistant for c in changes for spec in c.evals for e in spec.evaluators if e.judge is not None}
+def judge_names(declared: Iterable[Declared]) -> set[str]:
+    """The assistants that grade these changes' (or manifests') evals."""
+    return {e.judge.assistant for d in declared for spec in d.evals for e in spec.evaluators if e.judge is not None}
 
 
 def judges_first(changes: Sequence[Change], judges: Collection[str]) -> list[list[Change]]:

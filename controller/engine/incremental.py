@@ -88,8 +88,7 @@ class ManifestSet:
             return True
         return any(path in entry.reads for entry in files.values()) or any(key.startswith(path + os.sep) for key in files)
 
-    def load(self, ws: Workspace, changed: Collection[str] | None = None,
-             environ: Mapping[str, str] | None = None) -> Loaded:
+    def load(self, ws: Workspace, changed: Collection[str] | None = None) -> Loaded:
         """Every file under ``ws.paths``, re-reading only ``changed`` (absolute paths), what depends
         on them and files not seen before; ``None``: re-read all. Raises InvalidInput like a full load."""
         old = self.files if changed is not None and self.files is not None else {}
@@ -99,7 +98,7 @@ class ManifestSet:
         reread = {key for key in found if key in wanted or key not in old}
         reread |= {key for key, entry in old.items() if entry.reads & wanted and key in found}
         store = ws.open_store()
-        options = ws.load_options(environ, store=store)
+        options = ws.load_options(store=store)
         texts = read_files([found[key] for key in found if key in reread], options)
         kept = {key: old[key].defaults for key in found if key in old and key not in reread}
         by_file, defaults = _defaults(texts, kept, options)

@@ -101,18 +101,17 @@ class Workspace:
             return self.store
         return LoadStore(self.spec.cache_dir or self.settings.cache_dir)
 
-    def load_options(self, environ: Mapping[str, str] | None = None, *, unset_is_warning: bool = False,
-                     store: LoadStore | None = None) -> LoadOptions:
-        return LoadOptions(values=self.spec.values, environ=environ, root=self.settings.root,
+    def load_options(self, *, unset_is_warning: bool = False, store: LoadStore | None = None) -> LoadOptions:
+        return LoadOptions(values=self.spec.values, root=self.settings.root,
                            unset_is_warning=unset_is_warning, store=store, prompts=PromptFiles(self.settings.root))
 
-    def manifests(self, environ: Mapping[str, str] | None = None, *, require: bool = True,
-                  unset_is_warning: bool = False, store: LoadStore | None = None) -> FileLoads:
+    def manifests(self, *, require: bool = True, unset_is_warning: bool = False,
+                  store: LoadStore | None = None) -> FileLoads:
         """The valid manifests under the paths. ``require``: none at all is an error, so a
         wrong path in CI fails instead of planning "No changes". ``store``: the caller's (it
         saves it); else what this load adds is saved here."""
         into = store or self.open_store()
-        loads = load_manifests(self.paths, self.load_options(environ, unset_is_warning=unset_is_warning, store=into))
+        loads = load_manifests(self.paths, self.load_options(unset_is_warning=unset_is_warning, store=into))
         if require and not loads.manifests:
             raise InvalidInput([Problem(message=f"no manifests found under {' '.join(self.paths)}")])
         if problems := eval_problems(loads.manifests, self.settings.root):  # datasets, judges, python files
@@ -121,10 +120,9 @@ class Workspace:
             into.save()
         return loads
 
-    def desired(self, selector: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
-                *, require: bool = True) -> list[Desired]:
+    def desired(self, selector: Mapping[str, str] | None = None, *, require: bool = True) -> list[Desired]:
         store = self.open_store()
-        loaded = self.manifests(environ, require=require, store=store).manifests
+        loaded = self.manifests(require=require, store=store).manifests
         revision = git_revision(self.settings.root, [m.file for m in loaded])
         memo = store.memo(MEMO)
         items = [desired_state(m, self.settings.owner, revision, memo) for m in loaded]

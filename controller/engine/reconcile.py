@@ -255,7 +255,7 @@ class Reconciler:
         finished = ReconcileFinished(trigger, ok=not result.errors and not result.smoke_failed and valid and not held,
                                      counts=dict(result.counts), drift=unrepaired, held=held, rolled_back=by_rollback,
                                      failed=tuple(o.change.name for o in result.outcomes
-                                                  if o.status in ("rolled-back", "not-promoted", "failed", "error")))
+                                                  if o.judged_failed or o.status == "error"))
         return finished, retry_in
 
     async def read_status(self, trigger: str, *, ok: bool, passed: bool | None = None) -> None:

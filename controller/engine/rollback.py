@@ -188,7 +188,7 @@ async def roll_back(ws: Workspace, target: Target, state: AssistantState, to: in
     if not run_cases or not cases.cases:
         return RollbackResult(name, state.version, to, restored.version, cases, as_declared=as_declared)
     sensitive = current.sensitive if current is not None else frozenset()
-    suite = await run_suite(target, [(name, state.assistant_id, list(cases.cases))], concurrency=ws.spec.concurrency,
+    suite = await run_suite(target, [(name, state.assistant_id, list(cases.cases))],
                             secrets={name: secrets_of(sensitive, state.content, restored.content)})
     passed = suite.ok
     await verdicts.record(target, state.assistant_id, restored.version, entry.content,

@@ -234,8 +234,7 @@ async def plan_since(ws: Workspace, target: Target, generation: str, record_it: 
     plan = dataclasses.replace(planned, changes=tuple(changes), owner_source=ws.settings.owner_source)
     made = PlanBasis(generation, graphs_key(graphs), candidates, tuple(basis), memo)
     if record_it:
-        _record(memo, made, {c.assistant_id: c.seen_version for c in plan.changes if c.action == "noop" and not c.warnings}
-                if not plan.warnings else {})
+        _record(memo, made, _noops(plan) if not plan.warnings else {})
     return plan, made
 
 
@@ -344,6 +343,11 @@ def _absolute_in(cwd: str, path: str) -> str:
     return os.path.normpath(os.path.join(cwd, path))
 
 
+def _noops(plan: Plan) -> dict[str, int | None]:
+    """The version of each assistant ``plan`` leaves as it is (a noop without a warning)."""
+    return {c.assistant_id: c.seen_version for c in plan.changes if c.action == "noop" and not c.warnings}
+
+
 def _record(memo: SyncMemo, basis: PlanBasis, versions: Mapping[str, int | None], candidates: bool | None = None) -> None:
     """Record the files of ``basis`` whose every assistant is in sync at a known version."""
     files = {}
@@ -371,7 +375,7 @@ async def record_applied(ws: Workspace, target: Target, basis: PlanBasis | None,
     generation = await target.generation()
     if generation is None:
         return
-    versions = {c.assistant_id: c.seen_version for c in plan.changes if c.action == "noop" and not c.warnings}
+    versions = _noops(plan)
     for outcome in result.outcomes:
         if outcome.status == "applied" and outcome.change.action != "delete" and not outcome.change.warnings:
             versions[outcome.change.assistant_id] = outcome.version

@@ -111,10 +111,6 @@ class Known:
         found = self.versions.get(version)
         return found if found is not None and found.content == content_hash(content) else None
 
-    def result(self, version: int, content: Content) -> str:
-        found = self.verdict(version, content)
-        return found.result if found is not None else UNKNOWN
-
     def failed(self, content: Content, cases: str) -> Verdict | None:
         """A failure of exactly this content judged with exactly these cases (held until either changes)."""
         digest = content_hash(content)

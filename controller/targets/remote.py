@@ -49,7 +49,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Collection
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -62,6 +62,7 @@ from controller.targets.pool import ClientPool
 from controller.targets.profiles import UNKNOWN, ServerProfile, identify
 
 log = logging.getLogger(__name__)
+E = TypeVar("E", bound=Exception)
 
 RUN_MARGIN_S = 2.0  # a run's client deadline is its timeout plus this (queueing, transfer)
 #: The longest ``Retry-After`` obeyed: a proxy saying "in an hour" must not stall a plan for an hour.
@@ -324,7 +325,7 @@ class RemoteTarget:
                    f"or LANGCHAIN_API_KEY, or the target's apiKeyEnv): {answer}")
         else:
             why = f"the server rejected the API key from {self.api_key_env or 'the environment'} ({answer})"
-        return self._error(TargetError, where, why)  # type: ignore[return-value]
+        return self._error(TargetError, where, why)
 
     def _decode(self, resp: httpx.Response, where: str, expect: type, what: str) -> Any:
         """The JSON body, which must be ``expect``; otherwise one line saying what came instead."""
@@ -337,7 +338,7 @@ class RemoteTarget:
         return data
 
     def _unexpected(self, where: str, why: str) -> TargetError:
-        return self._error(TargetError, where, f"unexpected answer: {why}; is it an Agent Server URL?{self._source()}")  # type: ignore[return-value]
+        return self._error(TargetError, where, f"unexpected answer: {why}; is it an Agent Server URL?{self._source()}")
 
     def _assistant(self, resp: httpx.Response, where: str, versions: tuple[Version, ...] | None = None) -> AssistantState:
         body = self._decode(resp, where, dict, "an assistant")
@@ -349,7 +350,7 @@ class RemoteTarget:
     def _scrub(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
 
-    def _error(self, cls: type[Exception], where: str, cause: str) -> Exception:
+    def _error(self, cls: type[E], where: str, cause: str) -> E:
         return cls(self._scrub(f"{self.url}: {where}: {cause}"))
 
     async def _send(self, method: str, path: str, *, json_body: Any = None, params: dict | None = None,
@@ -408,18 +409,17 @@ class RemoteTarget:
     def _gave_up(self, where: str, cause: str, attempts: int, connecting: bool) -> TargetError:
         if connecting:
             return self._unreachable(cause, attempts)
-        return self._error(TargetError, where, f"gave up after {attempts} attempts: {cause}")  # type: ignore[return-value]
+        return self._error(TargetError, where, f"gave up after {attempts} attempts: {cause}")
 
     def _uncertain(self, where: str, cause: str, held: bool) -> UncertainWrite:
         """A write that may have landed: watched for ``settle_window`` when it timed out
         (something may hold it and deliver it late), else briefly (its fate is decided)."""
         error = self._error(UncertainWrite, where, f"{cause}; it may or may not have been applied, re-read before writing again")
-        assert isinstance(error, UncertainWrite)
         error.settle = self.settle_window if held else min(SETTLE_AFTER_ANSWER_S, self.settle_window)
         error.in_flight, error.retries = held, self._retries
         return error
 
-    def _final_answer(self, resp: httpx.Response, where: str, cause: str, write: bool) -> Exception | None:
+    def _final_answer(self, resp: httpx.Response, where: str, cause: str, write: bool) -> TargetError | None:
         """The error an unwanted answer is when sending again cannot help; None when it may."""
         if resp.status_code in (401, 403):
             return self._rejected(where, resp)
@@ -747,29 +747,26 @@ class RemoteTarget:
                 raise hopeless or self._unreachable(httpfail.describe(exc, httpx.URL(self.url).host), 1) from None
             raise self._error(TargetError, f"POST {path} (assistant {assistant_id})", httpfail.describe(exc)) from None
         try:
-            return await self._outcome(resp, raw, ref, path, assistant_id, thread_id)
+            return await self._outcome(resp, raw, ref, path, assistant_id)
         finally:
             if ref and not thread_id:
                 await self._forget_thread(ref[0])
 
     async def _outcome(self, resp: httpx.Response, raw: bytes, ref: tuple[str, str] | None, path: str,
-                       assistant_id: str, thread_id: str | None) -> RunOutcome:
-        def outcome(status: Any, output: Any = None, error: str | None = None) -> RunOutcome:
-            return RunOutcome(status, output, error)
-
+                       assistant_id: str) -> RunOutcome:
         if resp.status_code == 429 or resp.status_code >= 500:
             raise self._error(TargetError, f"POST {path} (assistant {assistant_id})",
                               f"HTTP {resp.status_code}: {self._detail(resp)}")
         if resp.status_code != 200:  # refused before it started: the run itself failed
             name = HTTP_NAMES.get(resp.status_code, f"HTTP {resp.status_code}")
-            return outcome("error", error=self._scrub(f"{name}: {self._detail(resp)}"))
+            return RunOutcome("error", error=self._scrub(f"{name}: {self._detail(resp)}"))
         try:
             values = json.loads(raw.decode("utf-8").strip())  # keepalive newlines precede the JSON
         except (ValueError, UnicodeDecodeError):
-            return outcome("error", error=f"InvalidResponse: not JSON: {raw[:200]!r}")
+            return RunOutcome("error", error=f"InvalidResponse: not JSON: {raw[:200]!r}")
         failure = values.pop("__error__", None) if isinstance(values, dict) else None
         error = hidden_error_hint(f"{failure.get('error')}: {failure.get('message')}") if isinstance(failure, dict) else None
-        status = "error" if failure else "success"
+        status: Any = "error" if failure else "success"  # (or the run's recorded status)
         if ref:
             try:
                 got = await self._run_status(*ref)
@@ -782,7 +779,7 @@ class RemoteTarget:
         if status != "success" and not error:
             error = {"timeout": "the server timed out the run", "interrupted": "the run was interrupted"}.get(
                 status, f"run ended with status {status}")
-        return outcome(status, values, error)
+        return RunOutcome(status, values, error)
 
     async def _run_status(self, thread_id: str, run_id: str) -> Any:
         """The run's recorded status. The result stream can end a moment before the worker

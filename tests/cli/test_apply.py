@@ -311,6 +311,7 @@ def test_a_saved_plan_applies_showing_exactly_the_plan_that_was_reviewed(repo, c
     edit(repo / TWEET, "style: tweet", "style: plain")
     code, shown, _ = run(capsys, "plan", ".", "--out", "change.plan")
     reviewed = shown.split("Saved the plan to")[0]
+    assert code == 0 and "~ tweet-writer: update v1 → new version" in reviewed, shown  # (else startswith proves nothing)
     code, out, err = run(capsys, "apply", "change.plan", "--no-smoke")
     assert code == 0 and out.startswith(reviewed), out + err
     assert "signature" not in out and "night shift" not in out

@@ -153,7 +153,7 @@ def test_a_judge_is_written_and_judged_before_the_assistants_it_grades(applied, 
 def test_a_saved_plan_carries_its_evals_with_the_datasets_cases(applied, capsys):
     edit(FAQ, *WORSE)
     code, out, err = run(capsys, "plan", ".", "--out", "worse.plan")
-    assert code in (0, 2), out + err
+    assert code == 0, out + err
     (saved,) = [c for c in json.loads(Path("worse.plan").read_text())["changes"] if c["name"] == "faq-bot"]
     (evaluation,) = saved["evals"]
     assert evaluation["dataset"] is None and [c["name"] for c in evaluation["cases"]][:2] == ["refund window",
@@ -194,8 +194,9 @@ def test_watch_rolls_back_a_worse_version_then_holds_it_until_the_next_edit(tmp_
                           "reference: {answer: Returns are free within 30 days.}}\n")
         again = watch.wait(lambda e: e["event"] == "eval", "the eval on the edited dataset")
         assert again["cases"] == 7 and again["runs"] == 21 and again["gate"]["ok"] is False
-    finally:
         assert watch.terminate() == 0
+    finally:
+        watch.close()
 
 
 # -- langgraph dev ----------------------------------------------------------------------------

@@ -49,6 +49,7 @@ def test_history_column_fits_a_dirty_revision(tmp_path: Path, capsys, monkeypatc
     edit(repo / "assistants" / "copy.yaml", "name: blog-writer", "name: blog-copy")  # untracked
     assert run(capsys, "apply", "--auto-approve", "--no-smoke")[0] == 0
     code, out, _ = run(capsys, "history", "blog-writer")
+    assert code == 0, out
     header, row = out.splitlines()[:2]
     (revision,) = history_revisions(out)[:1]
     assert revision.endswith("-dirty")

@@ -45,8 +45,9 @@ def test_a_prompt_file_is_written_verbatim_and_an_edit_of_it_is_planned_and_name
 
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     code, out, _ = run(capsys, "history", "blog-writer")
-    assert out.splitlines()[0].endswith("ACTIVE  PROMPTS")
-    assert all(line.rstrip().endswith("prompts/blog.md") for line in out.splitlines()[1:]), out
+    header, *versions = out.splitlines()
+    assert code == 0 and header.endswith("ACTIVE  PROMPTS")
+    assert len(versions) == 2 and all(line.rstrip().endswith("prompts/blog.md") for line in versions), out
     rows = json.loads(run(capsys, "history", "blog-writer", "-o", "json")[1])["versions"]
     assert [r["prompts"] for r in rows] == [["prompts/blog.md"], ["prompts/blog.md"]]
 

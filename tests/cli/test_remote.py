@@ -358,5 +358,6 @@ def test_a_saved_plan_applies_showing_the_reviewed_plan_on_the_server(repo, caps
     assert run(capsys, "apply", ".", "--auto-approve", "--no-smoke")[0] == 0
     edit(BLOG, "style: blog", "style: plain")
     reviewed = run(capsys, "plan", ".", "--out", "change.plan")[1].split("Saved the plan to")[0]
+    assert "~ blog-writer: update v1 → new version" in reviewed, reviewed  # (else startswith proves nothing)
     code, out, err = run(capsys, "apply", "change.plan", "--no-smoke")
     assert code == 0 and out.startswith(reviewed) and "sk-never-shown" not in out + err, out + err

@@ -13,12 +13,14 @@ from server import free_port
 
 
 def status_of(capsys, name: str) -> dict:
-    code, out, _ = run(capsys, "status", ".", "-o", "json")
+    code, out, err = run(capsys, "status", ".", "-o", "json")
+    assert code == 0, out + err
     return next(a for a in json.loads(out)["assistants"] if a["name"] == name)
 
 
 def smoke_column(capsys, name: str) -> list[tuple[int, str]]:
-    code, out, _ = run(capsys, "history", name, "-o", "json")
+    code, out, err = run(capsys, "history", name, "-o", "json")
+    assert code == 0, out + err
     return [(v["version"], v["smoke"]) for v in json.loads(out)["versions"]]
 
 

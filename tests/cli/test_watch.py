@@ -20,6 +20,8 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,9 @@ def test_watch_applies_edits_keeps_last_good_on_bad_edits_reports_drift_and_stop
         assert first["ok"] and first["created"] == 5, first
         assert {e["name"] for e in watch.seen if e["event"] == "applied"} == {
             "blog-writer", "support-bot", "tweet-writer", "faq-bot", "faq-grader"}
-        assert all(e["passed"] for e in watch.seen if e["event"] == "smoke")
+        smoke = [e for e in watch.seen if e["event"] == "smoke"]
+        assert sorted(e["name"] for e in smoke) == ["blog-writer", "support-bot", "tweet-writer"], smoke
+        assert all(e["passed"] for e in smoke), smoke
 
         # A manifest edit is applied: one new version.
         edit(repo / BLOG, "description: Long-form posts for the company blog", "description: Long-form posts, edited")
@@ -218,13 +222,24 @@ def started(watch: Watch, what: str) -> dict[str, Any]:
     return watch.wait(lambda e: e["event"] == "reconcile-started", what)
 
 
-def test_watch_replans_only_the_edited_file_and_the_interval_pass_stays_full(repo, owner):
-    many(repo, 12)
-    watch = Watch(repo, "--no-smoke", interval="1h")
+@contextmanager
+def watching(repo: Path, extra: int, *flags: str) -> Iterator[Watch]:
+    """``extra`` manifests beside the example's five, watched with no smoke tests and an hour's
+    interval (every later pass is an edit's), past its first pass: full, everything created.
+    On leaving, SIGTERM stops it, and it must exit 0."""
+    many(repo, extra)
+    watch = Watch(repo, "--no-smoke", *flags, interval="1h")
     try:
         assert started(watch, "the first reconcile")["scope"] == "full"
-        watch.finished("the first reconcile", trigger="start", created=17)
+        watch.finished("the first reconcile", trigger="start", created=5 + extra)
+        yield watch
+        assert watch.terminate() == 0
+    finally:
+        watch.close()
 
+
+def test_watch_replans_only_the_edited_file_and_the_interval_pass_stays_full(repo, owner):
+    with watching(repo, 12) as watch:
         edit(repo / "assistants" / "extra-07.yaml", "description: Extra 7", "description: Extra 7, edited")
         begun = started(watch, "the pass for the edit")
         assert begun["trigger"] == "change" and begun["scope"] == "changed" and begun["files"] == 1, begun
@@ -237,16 +252,10 @@ def test_watch_replans_only_the_edited_file_and_the_interval_pass_stays_full(rep
         begun = started(watch, "the pass for the settings")
         assert begun["scope"] == "full" and "files" not in begun, begun
         assert watch.finished("the full pass")["ok"]
-        assert watch.terminate() == 0
-    finally:
-        watch.close()
 
 
 def test_watch_with_prune_deletes_the_assistant_of_a_removed_file_on_the_incremental_pass(repo, owner):
-    many(repo, 4)
-    watch = Watch(repo, "--no-smoke", "--prune", interval="1h")
-    try:
-        watch.finished("the first reconcile", trigger="start", created=9)
+    with watching(repo, 4, "--prune") as watch:
         (repo / "assistants" / "extra-02.yaml").unlink()
         begun = started(watch, "the pass for the removal")
         assert begun["scope"] == "changed", begun
@@ -262,31 +271,19 @@ def test_watch_with_prune_deletes_the_assistant_of_a_removed_file_on_the_increme
         done = watch.finished("the pass for the rename")
         assert done.get("created") == 1 and done.get("deleted") == 1, done
         assert state(repo, owner, "extra-03") is None and state(repo, owner, "extra-33") is not None
-        assert watch.terminate() == 0
-    finally:
-        watch.close()
 
 
 def test_watch_without_prune_keeps_the_assistant_of_a_removed_file(repo, owner):
-    many(repo, 2)
-    watch = Watch(repo, "--no-smoke", interval="1h")
-    try:
-        watch.finished("the first reconcile", trigger="start", created=7)
+    with watching(repo, 2) as watch:
         (repo / "assistants" / "extra-01.yaml").unlink()
         assert started(watch, "the pass for the removal")["scope"] == "changed"
         done = watch.finished("the pass for the removal")
         assert done["ok"] and not done.get("deleted"), done
         assert state(repo, owner, "extra-01") is not None
-        assert watch.terminate() == 0
-    finally:
-        watch.close()
 
 
 def test_a_duplicate_name_introduced_by_an_edit_is_an_error_on_the_incremental_pass(repo, owner):
-    many(repo, 6)
-    watch = Watch(repo, "--no-smoke", interval="1h")
-    try:
-        watch.finished("the first reconcile", trigger="start", created=11)
+    with watching(repo, 6) as watch:
         edit(repo / "assistants" / "extra-05.yaml", "name: extra-05", "name: extra-01")
         assert started(watch, "the pass for the edit")["scope"] == "changed"
         error = watch.wait(lambda e: e["event"] == "error" and "errors" in e, "an error for the duplicate")
@@ -304,16 +301,10 @@ def test_a_duplicate_name_introduced_by_an_edit_is_an_error_on_the_incremental_p
         edit(repo / "assistants" / "extra-05.yaml", "name: extra-01", "name: extra-05")
         done = watch.finished("a good pass once the duplicate is gone", ok=True)
         assert state(repo, owner, "extra-02").content.description == "Extra 2, edited", done
-        assert watch.terminate() == 0
-    finally:
-        watch.close()
 
 
 def test_a_checkout_that_rewrites_many_files_converges_in_a_few_passes(repo, owner):
-    many(repo, 30)
-    watch = Watch(repo, "--no-smoke", interval="1h")
-    try:
-        watch.finished("the first reconcile", trigger="start", created=35)
+    with watching(repo, 30) as watch:
         for i in range(30):  # as `git checkout` does: each file replaced in turn
             path = repo / "assistants" / f"extra-{i:02d}.yaml"
             tmp = path.with_suffix(".tmp")
@@ -327,9 +318,6 @@ def test_a_checkout_that_rewrites_many_files_converges_in_a_few_passes(repo, own
             passes += 1
         assert updated == 30 and passes <= 5, (updated, passes)
         assert all(state(repo, owner, f"extra-{i:02d}").content.description == f"Checked out {i}" for i in (0, 17, 29))
-        assert watch.terminate() == 0
-    finally:
-        watch.close()
 
 
 def test_watch_refuses_to_start_while_the_state_is_locked(repo):

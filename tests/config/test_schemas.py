@@ -23,8 +23,9 @@ def test_the_example_defaults_document_validates_against_its_schema() -> None:
     import yaml
 
     schema = json.loads((SCHEMAS / "defaults.schema.json").read_text(encoding="utf-8"))
-    for path in (ROOT / "manifests").rglob("*.yaml"):
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if isinstance(doc, dict) and doc.get("kind") == "Defaults":
-                jsonschema.validate(doc, schema)
+    defaults = [doc for path in (ROOT / "manifests").rglob("*.yaml") for doc in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+                if isinstance(doc, dict) and doc.get("kind") == "Defaults"]
+    assert defaults, "the example has a Defaults document"
+    for doc in defaults:
+        jsonschema.validate(doc, schema)
     assert "activeVersion" not in schema["$defs"]["DefaultsSpec"]["properties"]  # a pin belongs to one assistant

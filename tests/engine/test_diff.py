@@ -27,6 +27,7 @@ def test_sensitive_paths_are_masked_on_both_sides_and_inside_added_subtrees():
     entries = field_diff(before, after, frozenset({("config", "configurable", "model")}))
     assert entries == [{"op": "~", "path": "config.configurable.model", "before": "(sensitive)", "after": "(sensitive)"}]
     created = field_diff(None, after, frozenset({("config", "configurable", "model")}))
+    assert {"op": "+", "path": "config.configurable.model", "before": None, "after": "(sensitive)"} in created
     assert "secret" not in repr(created)
 
 

@@ -62,6 +62,7 @@ def reads(monkeypatch) -> list[str]:
 
 def test_an_unchanged_project_is_planned_without_loading_or_reading_anything(repo, capsys, monkeypatch):
     full_text, full_json = run(capsys, "plan", "."), run(capsys, "plan", ".", "-o", "json")
+    assert full_text[0] == full_json[0] == 0 and "No changes" in full_text[1], full_text
     loaded, asked = loads(monkeypatch), reads(monkeypatch)
     assert run(capsys, "plan", ".") == full_text
     assert run(capsys, "plan", ".", "-o", "json") == full_json

@@ -121,3 +121,4 @@ def test_a_python_evaluator_cannot_change_what_the_next_one_sees(target, scorers
 def test_a_missing_function_fails_before_any_run(target, scorers: Path):
     with pytest.raises(ControllerError, match="has no function 'absent'"):
         graders([Evaluator.model_validate({"python": "evals/score.py:absent"})], Grading(target, {}, str(scorers), 1.0))
+    assert target.started == []

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import ROOT
+from helpers import GIT_IDENTITY, ROOT
 
 README = (ROOT / "README.md").read_text()
 
@@ -75,9 +75,6 @@ def test_the_readme_says_what_the_test_command_needs_before_it():
     assert '"aegra: ' in markers  # the marker the README's command deselects
 
 
-ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
-
-
 def test_your_own_project_runs_as_written(tmp_path: Path):
     """The section's files, each the block after its `name`, make a project whose commands run."""
     section = README.split("\n## Your own project\n", 1)[1].split("\n## ", 1)[0]
@@ -90,7 +87,7 @@ def test_your_own_project_runs_as_written(tmp_path: Path):
         (project / name).write_text(text)
     commands = re.search(r"<!-- readme-test: own-project -->\s*```bash\n(.*?)```", section, re.S)
     assert commands
-    env = {**os.environ, **ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
+    env = {**os.environ, **GIT_IDENTITY, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
     done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + commands.group(1)], cwd=project, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr

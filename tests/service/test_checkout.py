@@ -86,7 +86,7 @@ def test_failed_fetches_back_off_on_their_own_and_keep_the_checkout(upstream: Pa
 
 def test_the_checkout_is_the_project_root_with_caches_and_state_beside_it(upstream: Path, tmp_path: Path):
     source = checkout(upstream, tmp_path, Project(paths=("assistants",)))
-    syncs(source, ["start"])
+    assert syncs(source, ["start"]) == ["start"]  # (a failed sync is returned, not raised)
     ws = source.workspace()
     wd = tmp_path / "wd"
     assert ws.settings.root == str(wd / "checkout")

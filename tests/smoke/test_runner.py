@@ -324,7 +324,7 @@ def test_junit_from_a_real_run(tmp_path: Any) -> None:
 
 
 def test_importing_smoke_does_not_import_the_manifest_models() -> None:
-    """manifest.py validates expect paths with validate_path: the import must not be circular."""
+    """manifest.py validates expect paths with core/paths.py's parse_path: the import must not be circular."""
     import subprocess
     import sys
 

@@ -125,7 +125,7 @@ def test_the_server_merge_rules():
 
 def test_env_file_values_stay_out_of_the_users_environment_view(project, monkeypatch):
     monkeypatch.setenv("MODEL", "from-the-shell")
-    run_once(project, "react", HI)
+    assert last(run_once(project, "react", HI)).startswith("[dotenv-model]")  # the graph read the .env's MODEL
     assert environ.process_environ()["MODEL"] == "from-the-shell"  # what ${MODEL} reads
     import os
     assert os.environ["MODEL"] == "fake/dotenv-model"  # what the graphs read: .env wins, as under langgraph dev

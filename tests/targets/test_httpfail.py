@@ -423,7 +423,8 @@ def test_a_server_that_says_it_is_aegra_is_never_asked_for_a_page_it_refuses(rep
         assert code == 0, out + err
         assert "Plan: 1 to create" in out
     assert server.count("POST", "/assistants/search", 422) == 0
-    assert server.count("POST", "/assistants/search", 200) % 3 == 0  # the same listings in each command
+    listed = server.count("POST", "/assistants/search", 200)
+    assert listed >= 3 and listed % 3 == 0  # the same listings in each command
     assert server.count("GET", "/info") == 3  # each command's target asks once
 
 
