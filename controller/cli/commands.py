@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from controller.cli import planview
 from controller.cli.console import Console
+from controller.config.files import is_no_manifests
 from controller.config.settings import SMOKE_CONCURRENCY, OwnerRequired, TargetSpec
 from controller.core.content import PROMPTS_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.durations import parse_duration
@@ -253,12 +254,12 @@ async def _apply(args: argparse.Namespace, console: Console, ws: Workspace, opti
         if refused := options.deletes_refused(plan.changes):
             raise ControllerError(refused)
         if not plan.has_changes:
-            await record_applied(ws, target, basis, plan, ApplyResult([]))
+            await record_applied(target, basis, plan, ApplyResult([]))
             return 0
         _confirm(args.auto_approve or saved)  # a saved plan is the approval (as in Terraform)
         console.line("")
         result = await apply_plan(target, plan, options, view)
-        await record_applied(ws, target, basis, plan, result)
+        await record_applied(target, basis, plan, result)
     if args.junit:
         _write_junit(result.cases, args.junit)
     view.summary(result)
@@ -406,7 +407,7 @@ async def cmd_history(args: argparse.Namespace, console: Console) -> int:
                      "smoke": verdict.result if verdict else verdicts.UNKNOWN,
                      "pass_rate": verdict.pass_rate if verdict else None,
                      "prompts": _prompts(v.content.metadata.get(PROMPTS_KEY))})
-    held = known.rollback if known.rollback is not None and known.rollback.to_version == state.version else None
+    held = known.rolled_back_to(state.version)
     console.emit({"name": args.name, "assistant_id": state.assistant_id, "active": state.version, "versions": rows,
                   "held": {"from_version": held.from_version, "to_version": held.to_version} if held else None})
     if not console.json:
@@ -486,7 +487,7 @@ def _require_manifests(ws: Workspace) -> None:
     try:
         ws.manifests(unset_is_warning=True)
     except InvalidInput as exc:
-        if any(p.message.startswith("no manifests found") for p in exc.problems):
+        if any(is_no_manifests(p) for p in exc.problems):
             raise
 
 

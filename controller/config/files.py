@@ -26,6 +26,20 @@ API_VERSION = "assistant-controller/v1"
 MARKER = "assistant-controller/"
 
 
+#: Starts the one problem that means a wrong PATH rather than a bad manifest.
+_NO_MANIFESTS = "no manifests found under"
+
+
+def no_manifests(paths: Iterable[str]) -> Problem:
+    """PATHs that hold no manifest at all: a watch exits on this at once, while it waits out
+    any other problem (an edit being made)."""
+    return Problem(message=f"{_NO_MANIFESTS} {' '.join(paths)}")
+
+
+def is_no_manifests(problem: Problem) -> bool:
+    return problem.message.startswith(_NO_MANIFESTS)
+
+
 class FoundFile(NamedTuple):
     """A YAML file to load, and whether the user named it (then it must hold a manifest)."""
 

@@ -245,8 +245,8 @@ async def _rolled_back(target: Target, changes: list[Change], emit: Emit) -> set
     known = await verdicts.read(target, [c.assistant_id for c in live])
     out = set()
     for c in live:
-        rollback = known[c.assistant_id].rollback
-        if rollback is not None and rollback.to_version == c.seen_version:
+        rollback = known[c.assistant_id].rolled_back_to(c.seen_version)
+        if rollback is not None:
             emit(Warned(f"{c.name}: this apply overrides the rollback from v{rollback.from_version} to "
                         f"v{rollback.to_version} (a watch held it until the manifest changed)"))
             out.add(c.assistant_id)
@@ -390,7 +390,7 @@ def _verify(target: Target, change: Change, state: AssistantState) -> None:
     assert change.content is not None
     intended = change.content
     if change.action == "repin" and change.before is not None:  # what this target's set-active gives
-        intended = target.predict_set_active(change.content, change.before)
+        intended = target.profile.predict_set_active(change.content, change.before)
     expected, live = canonical(intended), canonical(state.content)
     if expected != live and not (change.action == "repin" and live == canonical(change.content)):
         # (a server that restores more than its profile predicts, an unrecognised one, is fine)
@@ -437,6 +437,6 @@ async def restore_version(target: Target, assistant_id: str, version: int, name:
     previous = live.version_entry(version)
     if previous is None:
         raise TargetError(f"{name}: version {version} is gone")
-    if target.predict_set_active(previous.content, live.content) == previous.content:
+    if target.profile.predict_set_active(previous.content, live.content) == previous.content:
         return await target.set_active(assistant_id, version)
     return await target.update(assistant_id, with_removals(previous.content, live.content))

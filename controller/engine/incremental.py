@@ -29,11 +29,11 @@ from typing import NamedTuple
 from controller.config.defaults import DefaultsDoc, DefaultsSet
 from controller.config.defaultsload import defaults_set, load_defaults
 from controller.config.dependencies import prompt_paths, selection_changed
-from controller.config.files import YAML_SUFFIXES, FoundFile, find_files
+from controller.config.files import YAML_SUFFIXES, FoundFile, find_files, no_manifests
 from controller.config.loaded import FileKey, FileLoads, FileText, LoadedManifest, LoadOptions
 from controller.config.loader import duplicates, load_texts, read_files
 from controller.config.settings import git_revision
-from controller.core.errors import InvalidInput, Problem
+from controller.core.errors import InvalidInput
 from controller.engine.desired import Desired, desired_state
 from controller.engine.pipeline import Workspace
 
@@ -122,7 +122,7 @@ class ManifestSet:
         loaded = [m for key in found for m in (fresh[key] if key in fresh else old[key].manifests)]
         problems = [*loads.problems, *duplicates(loaded)]
         if not loaded:
-            problems.append(Problem(message=f"no manifests found under {' '.join(ws.paths)}"))
+            problems.append(no_manifests(ws.paths))
         if problems:
             raise InvalidInput(problems)
         revision = git_revision(ws.settings.root, [m.file for items in fresh.values() for m in items])

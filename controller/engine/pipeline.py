@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from controller.config.files import no_manifests
 from controller.config.loader import (
     FileLoads,
     LoadOptions,
@@ -113,7 +114,7 @@ class Workspace:
         into = store or self.open_store()
         loads = load_manifests(self.paths, self.load_options(unset_is_warning=unset_is_warning, store=into))
         if require and not loads.manifests:
-            raise InvalidInput([Problem(message=f"no manifests found under {' '.join(self.paths)}")])
+            raise InvalidInput([no_manifests(self.paths)])
         if problems := eval_problems(loads.manifests, self.settings.root):  # datasets, judges, python files
             raise InvalidInput(problems)
         if store is None and into is not self.store:

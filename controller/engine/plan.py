@@ -9,13 +9,13 @@ target that moved since is refused instead of overwriting someone's change.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from controller.core.content import CANDIDATE_KEY, NAME_KEY, OWNER_KEY, Content, same_content, with_removals
 from controller.core.errors import InvalidInput, Problem
+from controller.core.suggest import did_you_mean
 from controller.engine.desired import Declaration, Declared, Desired, secrets_of
 from controller.engine.unique import check_unique_configs
 from controller.targets.base import AssistantState, GraphInfo
@@ -373,9 +373,7 @@ def schema_findings(values: dict[str, Any], schema: dict[str, Any]) -> tuple[lis
     if known:
         for key in values:
             if key not in known:
-                close = difflib.get_close_matches(key, sorted(known), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                notes.append(((key,), f"not in the graph's schema{hint}"))
+                notes.append(((key,), f"not in the graph's schema{did_you_mean(key, known)}"))
     if _plainly_valid(values, schema):
         return errors, notes
     import jsonschema  # imported when a manifest sets values that need it (a plain check above does not)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from controller.core.paths import Path
+from controller.core.paths import Path, replaced
 
 FOLDER = "prompts"
 #: Strings of more lines than this go to files (shorter ones read better inline).
@@ -50,9 +50,4 @@ def file_names(name: str, paths: list[Path]) -> dict[Path, str]:
 
 def reference(spec: dict[str, Any], files: dict[Path, str]) -> dict[str, Any]:
     """``spec`` with the value at each path replaced by a reference to its file."""
-    for path, file in files.items():
-        node: Any = spec
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = f"${{file:{file}}}"
-    return spec
+    return replaced(spec, {path: f"${{file:{file}}}" for path, file in files.items()})

@@ -258,7 +258,7 @@ class Reconciler:
                                                   if o.judged_failed or o.status == "error"))
         return finished, retry_in
 
-    async def read_status(self, trigger: str, *, ok: bool, passed: bool | None = None) -> None:
+    async def read_status(self, trigger: str, *, ok: bool, passed: bool) -> None:
         """How the target stands after the pass, when asked for and the target is open."""
         target = self.connection.target
         if not self.options.status or target is None:

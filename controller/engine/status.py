@@ -76,8 +76,8 @@ def status_rows(plan: Plan, known: Mapping[str, verdicts.Known] | None = None,
             judged = note.verdict(change.seen_version, live)
             smoke, pass_rate = (judged.result, judged.pass_rate) if judged is not None else (verdicts.UNKNOWN, None)
             wanted = (desired or {}).get(change.assistant_id)
-            rollback = note.holds(wanted.content) if wanted is not None else None
-            if rollback is not None and rollback.to_version == change.seen_version:
+            rollback = note.rolled_back_to(change.seen_version)
+            if rollback is not None and wanted is not None and note.holds(wanted.content) is not None:
                 held = f"rollback v{rollback.from_version} → v{rollback.to_version}"
         rows.append(StatusRow(
             name=change.name, assistant_id=change.assistant_id, sync=_STATE[change.action],

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from controller.config.defaultsload import MARK as DEFAULTS_MARK
-from controller.config.files import FoundFile, find_files
+from controller.config.files import FoundFile, find_files, no_manifests
 from controller.config.loader import (
     FileKey,
     FileLoads,
@@ -46,7 +46,7 @@ from controller.config.loader import (
 from controller.config.settings import git_revision
 from controller.config.store import Dependency, LoadStore, text_key
 from controller.core.content import CANDIDATE_KEY
-from controller.core.errors import InvalidInput, Problem
+from controller.core.errors import InvalidInput
 from controller.engine.apply import ApplyResult
 from controller.engine.desired import MEMO as DESIRED_MEMO
 from controller.engine.desired import Declaration, desired_state
@@ -196,7 +196,7 @@ class PlanBasis:
     candidates: bool
     files: tuple[BasisFile, ...]
     #: The record it was planned from, as read (an apply updates it: only what changed is written).
-    memo: SyncMemo | None = field(default=None, compare=False, repr=False)
+    memo: SyncMemo = field(compare=False, repr=False)
 
 
 async def plan_since(ws: Workspace, target: Target, generation: str, record_it: bool) -> tuple[Plan, PlanBasis]:
@@ -218,7 +218,7 @@ async def plan_since(ws: Workspace, target: Target, generation: str, record_it: 
     declared = {m.name for f in hits.values() for m in f.manifests} | {m.name for m in loaded}
     loads.problems.extend(eval_problems(loaded, ws.settings.root, declared))  # datasets, judges, python files
     if not hits and not loaded:
-        loads.problems.append(Problem(message=f"no manifests found under {' '.join(ws.paths)}"))
+        loads.problems.append(no_manifests(ws.paths))
     if loads.problems:
         raise InvalidInput(loads.problems)
     revision = git_revision(ws.settings.root, [m.file for m in loaded])
@@ -366,8 +366,7 @@ def _record(memo: SyncMemo, basis: PlanBasis, versions: Mapping[str, int | None]
     memo.save(SyncRecord(basis.generation, basis.graphs, basis.candidates if candidates is None else candidates, files))
 
 
-async def record_applied(ws: Workspace, target: Target, basis: PlanBasis | None, plan: Plan,
-                         result: ApplyResult) -> None:
+async def record_applied(target: Target, basis: PlanBasis | None, plan: Plan, result: ApplyResult) -> None:
     """After an apply that held the target's lock: record the files it left in sync, at the
     generation its writes brought the target to (no one else wrote: the lock)."""
     if basis is None:
@@ -379,6 +378,5 @@ async def record_applied(ws: Workspace, target: Target, basis: PlanBasis | None,
     for outcome in result.outcomes:
         if outcome.status == "applied" and outcome.change.action != "delete" and not outcome.change.warnings:
             versions[outcome.change.assistant_id] = outcome.version
-    memo = basis.memo or SyncMemo(ws.open_store(), ws.spec.label, ws.settings.owner)
-    _record(memo, dataclasses.replace(basis, generation=generation), versions if not plan.warnings else {},
+    _record(basis.memo, dataclasses.replace(basis, generation=generation), versions if not plan.warnings else {},
             candidates=basis.candidates and bool(result.errors))

@@ -126,6 +126,12 @@ class Known:
             return self.rollback
         return None
 
+    def rolled_back_to(self, version: int | None) -> Rollback | None:
+        """The `controller rollback` that made ``version`` active, if it is still the last one."""
+        if self.rollback is not None and self.rollback.to_version == version:
+            return self.rollback
+        return None
+
 
 def _known(notes: Mapping[str, Any]) -> Known:
     versions: dict[int, Verdict] = {}

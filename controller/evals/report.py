@@ -7,7 +7,6 @@ what a target says its runs' outputs may hold), so nothing here masks again.
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
@@ -15,15 +14,10 @@ from typing import Any
 from controller.core.ansi import DIM, GREEN, RED, paint
 from controller.evals.evaluate import EvalResult, SubjectResult
 from controller.evals.runner import RunRecord
-from controller.smoke.report import xml_safe
+from controller.smoke.report import jsonable, one_line, xml_safe
 
 #: Failing runs shown per eval in text (JSON lists them all).
 SHOWN_FAILURES = 5
-
-
-def _show(value: Any, limit: int = 200) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=repr)
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} chars)"
 
 
 def _rate(value: float) -> str:
@@ -81,9 +75,9 @@ def failing_runs(result: EvalResult, color: bool = False, limit: int = SHOWN_FAI
         lines.append(f"    {paint(RED, '✗', color)} {case.name} › run {record.repeat + 1} of {result.repeat} "
                      f"{paint(DIM, f'({record.duration_s:.2f}s)', color)}")
         lines += [f"        {reason}" for reason in record.reasons]
-        lines.append(f"        input:  {_show(case.case.input)}")
+        lines.append(f"        input:  {one_line(case.case.input)}")
         if record.status == "success":
-            lines.append(f"        output: {_show(record.output)}")
+            lines.append(f"        output: {one_line(record.output)}")
     if len(failed) > limit:
         lines.append(f"    … and {len(failed) - limit} more failing run{'s' if len(failed) - limit != 1 else ''} (-o json lists them all)")
     return lines
@@ -95,10 +89,6 @@ def summary(results: Sequence[EvalResult]) -> str:
 
 
 # -- JSON --------------------------------------------------------------------------------
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=repr))
-
 
 def _subject_json(result: SubjectResult) -> dict[str, Any]:
     sample = result.sample
@@ -112,8 +102,8 @@ def _subject_json(result: SubjectResult) -> dict[str, Any]:
 def _failure_json(result: EvalResult, record: RunRecord) -> dict[str, Any]:
     case = result.cases[record.case]
     return {"case": case.name, "run": record.repeat + 1, "status": record.status, "duration_s": round(record.duration_s, 3),
-            "reasons": record.reasons, "input": _jsonable(case.case.input),
-            "output": _jsonable(record.output) if record.status == "success" else None}
+            "reasons": record.reasons, "input": jsonable(case.case.input),
+            "output": jsonable(record.output) if record.status == "success" else None}
 
 
 def eval_json(result: EvalResult) -> dict[str, Any]:

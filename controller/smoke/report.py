@@ -11,7 +11,7 @@ from controller.core.ansi import DIM, GREEN, RED, paint
 from controller.smoke.runner import CaseResult, SuiteResult
 
 
-def _show(value: Any, limit: int = 200) -> str:
+def one_line(value: Any, limit: int = 200) -> str:
     """One line, JSON-style (strings quoted, newlines visible), cut at ``limit`` characters."""
     text = json.dumps(value, ensure_ascii=False, default=repr)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} chars)"
@@ -24,8 +24,8 @@ def _details(result: CaseResult, limit: int) -> list[str]:
     if failure.kind != "assertion":
         return lines + [failure.message]
     return lines + [f"{failure.matcher} {failure.path or '(whole output)'}: {failure.message}",
-                    f"expected: {_show(failure.expected, limit)}",
-                    f"actual:   {_show(failure.actual, limit) if failure.found else '(missing)'}"]
+                    f"expected: {one_line(failure.expected, limit)}",
+                    f"actual:   {one_line(failure.actual, limit) if failure.found else '(missing)'}"]
 
 
 def format_result(result: CaseResult, color: bool = False) -> str:
@@ -35,7 +35,8 @@ def format_result(result: CaseResult, color: bool = False) -> str:
     return "\n".join([head, *(f"      {line}" for line in _details(result, 200))])
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON can hold it (anything else by its repr), for the JSON reports."""
     return json.loads(json.dumps(value, default=repr))
 
 
@@ -45,8 +46,8 @@ def case_json(r: CaseResult) -> dict[str, Any]:
     failure = None
     if (f := r.failure) is not None:
         failure = {"kind": f.kind, "message": f.message, "step": None if r.step is None else r.step + 1,
-                   "matcher": f.matcher, "path": f.path, "expected": _jsonable(f.expected),
-                   "actual": _jsonable(f.actual) if f.found else None, "found": f.found}
+                   "matcher": f.matcher, "path": f.path, "expected": jsonable(f.expected),
+                   "actual": jsonable(f.actual) if f.found else None, "found": f.found}
     return {"assistant": r.assistant, "case": r.case, "passed": r.passed,
             "duration_s": round(r.duration_s, 3), "failure": failure}
 

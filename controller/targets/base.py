@@ -89,15 +89,6 @@ class Target(Protocol):
         """What this target can do and how it differs (targets/profiles.py): plan and apply
         consult it instead of naming servers. A server's is known once it answered a request."""
 
-    def predict_set_active(self, version: Content, live: Content) -> Content:
-        """What ``set_active`` to ``version`` will make the live content, over ``live``
-        (the profile's prediction).
-
-        The real Agent Server's set-latest keeps the live context and graph_id, so a repin
-        there is faithful only when those already match; plan and apply ask here instead
-        of encoding one server's quirk.
-        """
-
     async def graphs(self) -> dict[str, GraphInfo]:
         """The graphs this target can run, by graph_id."""
 

@@ -173,11 +173,6 @@ class EmbeddedTarget:
     #: Set-active restores whole versions; no page limits, no unique graph+config rule.
     profile = EMBEDDED
 
-    @staticmethod
-    def predict_set_active(version: Content, live: Content) -> Content:
-        """Here set-active restores the whole version, context and graph included."""
-        return EMBEDDED.predict_set_active(version, live)
-
     # -- storage -----------------------------------------------------------------
 
     def _connect(self, create: bool) -> sqlite3.Connection | None:

@@ -53,7 +53,11 @@ class ServerProfile:
     write_500_hint: str = ""
 
     def predict_set_active(self, version: Content, live: Content) -> Content:
-        """What making ``version`` active gives over the ``live`` content, on this target."""
+        """What making ``version`` active gives over the ``live`` content, on this target.
+
+        The official server's set-latest keeps the live context and graph_id, so a repin there
+        is faithful only when those already match; plan and apply ask here instead of encoding
+        one server's quirk."""
         if not self.set_active_keeps:
             return version
         return dataclasses.replace(version, **{f: getattr(live, f) for f in sorted(self.set_active_keeps)})

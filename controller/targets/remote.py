@@ -230,11 +230,6 @@ class RemoteTarget:
         :meth:`server`); the cautious :data:`UNKNOWN` until then."""
         return self._profile or UNKNOWN
 
-    def predict_set_active(self, version: Content, live: Content) -> Content:
-        """What this server's ``/latest`` gives: the official server keeps the live context and
-        graph_id (docs/servers.md, quirk 5), Aegra restores the whole version."""
-        return self.profile.predict_set_active(version, live)
-
     async def server(self) -> ServerProfile:
         """The server's profile, from ``GET /info`` before the first request (once per target):
         plan, apply and their messages then consult what the server is, never a guess.

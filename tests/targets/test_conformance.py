@@ -142,7 +142,7 @@ def test_update_repin_and_update_again(target: Target, owner: str) -> None:
         assert same_content(live.version_entry(1).content, v1)
         # the target's profile predicts what set-active gives: all of v1 (Aegra, embedded), or
         # (the Agent Server's /latest, docs/servers.md quirk 5) v1 with the context last written
-        predicted = target.predict_set_active(live.version_entry(1).content, updated.content)
+        predicted = target.profile.predict_set_active(live.version_entry(1).content, updated.content)
         assert canonical(live.content) == canonical(predicted), (live.content, predicted)
         assert {k: v for k, v in canonical(live.content).items() if k != "context"} == {
             k: v for k, v in canonical(v1).items() if k != "context"}
@@ -170,7 +170,7 @@ def test_set_active_restores_what_the_profile_says(target: Target, owner: str) -
         await target.set_active(aid, 1)
         live = await target.get(aid, versions=True)
         assert live is not None and live.version == 1
-        predicted = target.predict_set_active(live.version_entry(1).content, live.version_entry(2).content)
+        predicted = target.profile.predict_set_active(live.version_entry(1).content, live.version_entry(2).content)
         assert canonical(live.content) == canonical(predicted), (live.content, predicted)
         kept = "graph_id" in target.profile.set_active_keeps
         assert live.content.graph_id == ("boom" if kept else "writer")
