@@ -614,11 +614,7 @@ class RemoteTarget:
                             ok=(200, 202, 204, 404), write=True)
         namespace = [*NOTES, assistant_id.lower()]
         try:
-            resp = await self._request("POST", "/store/items/search",
-                                       json_body={"namespace_prefix": namespace, "limit": NOTES_PAGE}, ok=(200, 404, 405))
-            found = self._decode(resp, "POST /store/items/search", dict, "an object").get("items") or [] \
-                if resp.status_code == 200 else []
-            for item in found if isinstance(found, list) else []:
+            for item in await self._store_items(namespace) or []:
                 await self._request("DELETE", "/store/items", json_body={"namespace": namespace, "key": item.get("key")},
                                     ok=(200, 204, 404), write=True)
         except TargetError as exc:  # the assistant is gone; its notes only wait for the next one of this id
@@ -632,21 +628,28 @@ class RemoteTarget:
         if not wanted:
             return {}
         out: dict[str, dict[str, Any]] = {}
+        for item in await self._store_items(list(NOTES)) or []:  # no store API: no notes are known
+            owner_id, value = _noted(item.get("namespace")), item.get("value")
+            if isinstance(value, dict) and owner_id in wanted:
+                out.setdefault(owner_id, {})[str(item.get("key"))] = value
+        return out
+
+    async def _store_items(self, prefix: list[str]) -> list[dict[str, Any]] | None:
+        """Every store item under ``prefix``, all pages read before any is acted on (a delete
+        between pages would shift the offsets); None when the server has no store API."""
+        items: list[dict[str, Any]] = []
         offset = 0
         while True:
-            body = {"namespace_prefix": list(NOTES), "limit": NOTES_PAGE, "offset": offset}
+            body = {"namespace_prefix": prefix, "limit": NOTES_PAGE, "offset": offset}
             resp = await self._request("POST", "/store/items/search", json_body=body, ok=(200, 404, 405))
-            if resp.status_code != 200:  # a server without the store API keeps no notes: none are known
-                return out
+            if resp.status_code != 200:
+                return items or None
             found = self._decode(resp, "POST /store/items/search", dict, "an object").get("items")
-            items = found if isinstance(found, list) else []
-            for item in items:
-                owner_id, value = _noted(item.get("namespace")), item.get("value")
-                if isinstance(value, dict) and owner_id in wanted:
-                    out.setdefault(owner_id, {})[str(item.get("key"))] = value
-            if len(items) < NOTES_PAGE:
-                return out
-            offset += len(items)
+            page = found if isinstance(found, list) else []
+            items.extend(i for i in page if isinstance(i, dict))
+            if len(page) < NOTES_PAGE:
+                return items
+            offset += len(page)
 
     async def put_note(self, assistant_id: str, key: str, value: dict[str, Any]) -> None:
         body = {"namespace": [*NOTES, assistant_id.lower()], "key": key, "value": value, "index": False}

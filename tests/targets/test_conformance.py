@@ -316,6 +316,28 @@ def test_delete_is_idempotent(target: Target, owner: str) -> None:
     arun(body)
 
 
+def test_notes_are_kept_per_assistant_over_many_pages_and_go_with_it(target: Target, owner: str) -> None:
+    """Verdicts and rollback holds are notes beside an assistant (not versions of it): read back
+    for exactly the ids asked, past one page of the server's store search (100 items), and
+    deleted with their assistant, so one made again with that id starts without them."""
+    a, b = assistant_id_for(owner, "a"), assistant_id_for(owner, "b")
+    many = {f"v{i}": {"result": "passed", "content": f"h{i}"} for i in range(105)}
+
+    async def body() -> None:
+        await target.create(a, writer(owner, "a"))
+        await target.create(b, writer(owner, "b", style="tweet"))  # (Aegra: one per graph and config)
+        for key, value in many.items():
+            await target.put_note(a, key, value)
+        await target.put_note(b, "rollback", {"from_version": 2, "to_version": 1})
+        assert (await target.get(a)).version == 1  # a note is no version
+        assert await target.notes([a, b]) == {a: many, b: {"rollback": {"from_version": 2, "to_version": 1}}}
+        assert set(await target.notes([b])) == {b}
+        await target.delete(a)
+        assert await target.notes([a, b]) == {b: {"rollback": {"from_version": 2, "to_version": 1}}}
+
+    arun(body)
+
+
 def test_a_batch_that_fails_leaves_no_torn_write(target: Target, owner: str) -> None:
     """Apply groups its writes in ``batch()``: the embedded target rolls a failed batch back
     whole (one transaction); a server has none and keeps each write. Never anything between."""
