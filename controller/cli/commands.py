@@ -8,17 +8,17 @@ import dataclasses
 import os
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from controller.cli import planview
 from controller.cli.console import Console
 from controller.config.files import is_no_manifests
-from controller.config.settings import SMOKE_CONCURRENCY, OwnerRequired, TargetSpec
+from controller.config.settings import OwnerRequired, TargetSpec
 from controller.core.content import PROMPTS_KEY, REVISION_KEY, SOURCE_KEY
 from controller.core.durations import parse_duration
 from controller.core.environ import process_environ
 from controller.core.errors import ControllerError, InvalidInput, Problem
-from controller.core.suggest import did_you_mean
+from controller.core.suggest import named
 from controller.engine.pipeline import Scope, Workspace, parse_selector, plan_workspace
 from controller.engine.plan import Plan
 from controller.targets import lock as targets_lock
@@ -59,27 +59,6 @@ def state_lock(spec: TargetSpec, timeout: float) -> contextlib.AbstractContextMa
     return targets_lock.state_lock(spec, timeout) or contextlib.nullcontext()
 
 
-N = TypeVar("N", bound="_Named")
-
-
-class _Named(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-def _named(items: list[N], names: list[str]) -> list[N]:
-    """The items called ``names`` (all of them without names); an unknown name is an error."""
-    if not names:
-        return items
-    known = {i.name for i in items}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        declared = f" (declared: {', '.join(sorted(known)) or 'none'})"
-        raise InvalidInput([Problem(message=f"no manifest named {n!r}{did_you_mean(n, known) or declared}")
-                            for n in unknown])
-    return [i for i in items if i.name in names]
-
-
 def _scope(args: argparse.Namespace) -> Scope:
     return Scope(selector=parse_selector(args.selector), prune=args.prune, adopt=args.adopt)
 
@@ -115,7 +94,7 @@ def cmd_render(args: argparse.Namespace, console: Console) -> int:
     from controller.config.render import as_json, as_yaml
 
     ws = _workspace(args, paths=args.paths or ["."], require_owner=False)
-    loaded = _named(ws.manifests().manifests, args.names)
+    loaded = named(ws.manifests().manifests, args.names)
     console.emit(as_json(loaded))
     console.result(as_yaml(loaded))
     return 0
@@ -326,29 +305,13 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
 # -- test ------------------------------------------------------------------------------
 
 async def cmd_test(args: argparse.Namespace, console: Console) -> int:
-    from controller.engine import verdicts
-    from controller.engine.desired import secrets_of
+    from controller.engine.smoketest import smoke_active
     from controller.smoke.report import format_result, to_json, write_junit
-    from controller.smoke.runner import run_suite
 
     ws = _workspace(args)
-    desired = _named(ws.desired(), args.names)
-    items = [(d.name, d.assistant_id, list(d.smoke)) for d in desired if d.smoke]
+    desired = named(ws.desired(), args.names)
     async with open_target(ws.spec) as target:
-        live = {d.name: await target.get(d.assistant_id) for d in desired if d.smoke}
-        missing = [name for name, state in live.items() if state is None]
-        if missing:
-            raise ControllerError(f"not on {ws.spec.label}: {', '.join(missing)} (run controller apply first)")
-        # what runs is the live content: its values at sensitive paths are secrets too
-        secrets = {d.name: secrets_of(d.sensitive, d.content, live[d.name].content)  # type: ignore[union-attr]
-                   for d in desired if d.smoke}
-        suite = await run_suite(target, items, concurrency=min(ws.spec.concurrency, SMOKE_CONCURRENCY), secrets=secrets)
-        for d in desired:  # the active version's verdict, when these are its own cases (never others')
-            state = live.get(d.name)
-            if d.smoke and state is not None:
-                ok = all(r.passed for r in suite.results if r.assistant == d.name)
-                await verdicts.record(target, d.assistant_id, state.version, state.content,
-                                      verdicts.PASSED if ok else verdicts.FAILED, verdicts.cases_key(d.smoke))
+        suite = await smoke_active(target, desired, ws.spec.label, ws.spec.concurrency)
     for r in suite.results:
         console.line(format_result(r, color=console.color))
     if args.junit:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from controller.core.content import same_content
 from controller.core.errors import ControllerError, InvalidInput, Problem
+from controller.core.suggest import named
 from controller.engine.desired import Desired, secrets_of
 from controller.engine.gating import judge_names
 from controller.evals.candidate import candidate
@@ -54,12 +55,9 @@ def choose(desired: Sequence[Desired], names: Sequence[str]) -> list[Desired]:
     """The assistants to evaluate: those named (each must exist and declare evals), else every one with evals."""
     if not names:
         return [d for d in desired if d.evals]
-    by_name = {d.name: d for d in desired}
-    problems = [Problem(message=f"no manifest named {n!r} (declared: {', '.join(sorted(by_name)) or 'none'})")
-                for n in names if n not in by_name]
-    problems += [Problem(by_name[n].file, 0, "", f"{n}: declares no evals (spec.evals)")
-                 for n in names if n in by_name and not by_name[n].evals]
-    if problems:
+    by_name = {d.name: d for d in named(desired, names)}
+    if problems := [Problem(by_name[n].file, 0, "", f"{n}: declares no evals (spec.evals)")
+                    for n in names if not by_name[n].evals]:
         raise InvalidInput(problems)
     return [by_name[n] for n in dict.fromkeys(names)]
 

@@ -141,3 +141,16 @@ def test_a_watch_pass_whose_change_was_rolled_back_is_not_ok_and_says_what_faile
         assert watch.terminate() == 0
     finally:
         watch.close()
+
+
+def test_controller_test_gives_the_active_version_its_verdict_but_never_with_other_cases(repo, capsys):
+    assert run(capsys, "apply", ".", "--no-smoke", "--auto-approve")[0] == 0
+    assert smoke_column(capsys, "blog-writer") == [(1, "skipped")]
+    code, out, err = run(capsys, "test", "blog-writer")
+    assert code == 0 and "Smoke: 1 passed, 0 failed." in out, out + err
+    assert smoke_column(capsys, "blog-writer") == [(1, "passed")]  # its own cases passed on it
+    edit(BLOG, 'contains: "# Blog post"', 'contains: "# Blog posting"')  # new expectations, not yet applied
+    code, out, err = run(capsys, "test", "blog-writer")
+    assert code == 3 and "Smoke: 0 passed, 1 failed." in out, out + err
+    assert smoke_column(capsys, "blog-writer") == [(1, "passed")]  # not branded by cases it was not written with
+    assert status_of(capsys, "blog-writer")["smoke"] == "passed"
