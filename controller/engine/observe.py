@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from controller.core.content import CANDIDATE_KEY, NAME_KEY
 from controller.core.errors import TargetError
@@ -27,9 +27,6 @@ class Observed:
     assistants: Mapping[str, AssistantState]
     owned: list[AssistantState]
     graphs: Mapping[str, GraphInfo]
-    #: Assistants of *other* owners with the names of assistants this owner would create: a
-    #: changed owner (a renamed folder, a new ``owner:``) would duplicate them.
-    others: list[AssistantState] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -76,12 +73,14 @@ async def observe(target: Target, desired: list[Desired], owner: str,
     if missing:
         by_id.update(await target.get_many(missing, total=first.total))
     await _add_versions(target, desired, by_id)
-    return Observed(by_id, first.owned, first.graphs, await _others(target, desired, by_id, owner))
+    return Observed(by_id, first.owned, first.graphs)
 
 
-async def _others(target: Target, desired: list[Desired], by_id: Mapping[str, AssistantState],
-                  owner: str) -> list[AssistantState]:
-    """Other owners' assistants named like the ones to create (one listing, only when there are creates)."""
+async def others_named(target: Target, desired: list[Desired], by_id: Mapping[str, AssistantState],
+                       owner: str) -> list[AssistantState]:
+    """Other owners' assistants named like the ones to create (one listing, only when there are
+    creates): a changed owner (a renamed folder, a new ``owner:``) would duplicate them. Read
+    for a plan that is shown, not for status or a watch's partial pass."""
     names = {d.name for d in desired if d.assistant_id not in by_id}
     if not names:
         return []
@@ -99,7 +98,7 @@ async def observe_some(target: Target, desired: list[Desired], removed: list[str
     by_id = dict(found)
     owned = [by_id[i] for i in dict.fromkeys(removed) if i in by_id and by_id[i].content.owner == owner]
     await _add_versions(target, desired, by_id)
-    return Observed(by_id, owned, graphs, await _others(target, desired, by_id, owner))
+    return Observed(by_id, owned, graphs)
 
 
 async def _add_versions(target: Target, desired: list[Desired], by_id: dict[str, AssistantState]) -> None:

@@ -27,7 +27,7 @@ from controller.core.content import SOURCE_KEY
 from controller.core.errors import InvalidInput, Problem
 from controller.core.fs import display_path
 from controller.engine.desired import MEMO, Desired, desired_state
-from controller.engine.observe import StartupReads, observe, observe_some, startup_reads
+from controller.engine.observe import StartupReads, observe, observe_some, others_named, startup_reads
 from controller.engine.plan import Plan, make_plan
 from controller.engine.synced import PlanBasis, plan_since
 from controller.evals.checks import eval_problems
@@ -147,7 +147,7 @@ async def compute_plan(ws: Workspace, target: Target, desired: list[Desired], sc
     plan = make_plan(
         desired, seen.assistants, seen.owned, seen.graphs, owner=ws.settings.owner,
         target=ws.spec.label, profile=target.profile, prune=scope.prune, adopt=scope.adopt,
-        others=seen.others,
+        others=await others_named(target, desired, seen.assistants, ws.settings.owner),
     )
     _refuse_deleting_what_is_still_written(ws, plan)
     return dataclasses.replace(plan, owner_source=ws.settings.owner_source)

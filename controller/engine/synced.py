@@ -50,7 +50,7 @@ from controller.core.errors import InvalidInput
 from controller.engine.apply import ApplyResult
 from controller.engine.desired import MEMO as DESIRED_MEMO
 from controller.engine.desired import Declaration, desired_state
-from controller.engine.observe import observe, observe_some
+from controller.engine.observe import observe, observe_some, others_named
 from controller.engine.plan import Change, Plan, make_plan
 from controller.evals.checks import eval_problems
 from controller.targets.base import GraphInfo, Target
@@ -228,7 +228,7 @@ async def plan_since(ws: Workspace, target: Target, generation: str, record_it: 
     seen = await (observe_some(target, desired, [], owner) if record is not None else observe(target, desired, owner))
     candidates = record.candidates if record is not None else any(CANDIDATE_KEY in s.content.metadata for s in seen.owned)
     planned = make_plan(desired, seen.assistants, seen.owned, graphs, owner=owner, target=ws.spec.label,
-                        profile=target.profile, others=seen.others)
+                        profile=target.profile, others=await others_named(target, desired, seen.assistants, owner))
     marked = {t.path for t in texts if t.text is not None and DEFAULTS_MARK in t.text}
     changes, basis = _merge(found, hits, loads, desired, planned, PathNames(ws.settings.root), time.time(), marked)
     plan = dataclasses.replace(planned, changes=tuple(changes), owner_source=ws.settings.owner_source)
