@@ -64,12 +64,12 @@ def test_smoke_verdicts_are_the_same_on_the_embedded_target_and_langgraph_dev(pa
 def test_a_hidden_server_error_says_so_and_the_embedded_one_shows_the_real_error_without_the_key(
         parity, parity_server, owner, capsys):
     remote = ["--url", parity_server.url, "--owner", owner]
-    run(capsys, "apply", "--auto-approve", "--no-smoke", *remote)
+    assert run(capsys, "apply", "--auto-approve", "--no-smoke", *remote)[0] == 0
     code, out, err = run(capsys, "test", "keyed", *remote)
     assert code == 3
     assert "ProviderError: An internal error occurred (the server hid the message" in out
     assert "are in the server's log" in out
-    run(capsys, "apply", "--auto-approve", "--no-smoke")
+    assert run(capsys, "apply", "--auto-approve", "--no-smoke")[0] == 0
     code, out, err = run(capsys, "test", "keyed")
     assert code == 3
     assert "run failed: ProviderError: the provider refused key (sensitive)" in out

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -588,8 +589,8 @@ def test_git_webhook_status_metrics_and_notifications(served, owner, agent_serve
 
         assert watch.terminate() == 0
         sent: list[dict[str, Any]] = []
-        deadline = __import__("time").monotonic() + 30
-        while {"applied", "error", "drift"} - {e["event"] for e in sent} and __import__("time").monotonic() < deadline:
+        deadline = time.monotonic() + 30
+        while {"applied", "error", "drift"} - {e["event"] for e in sent} and time.monotonic() < deadline:
             try:
                 sent.append(inbox.received.get(timeout=1))
             except queue.Empty:

@@ -1,10 +1,23 @@
 """Normalisation: what the server rewrites must not look like a change."""
 
-from controller.core.content import Content, assistant_id_for, canonical, mirrored, same_content, system_assistant_id
+import uuid
+
+from controller.core.content import (
+    NAMESPACE,
+    Content,
+    assistant_id_for,
+    canonical,
+    mirrored,
+    same_content,
+    system_assistant_id,
+)
 
 
 def test_ids_are_deterministic_and_match_the_server_for_system_assistants():
     assert assistant_id_for("acme", "blog") == assistant_id_for("acme", "blog") != assistant_id_for("acme2", "blog")
+    # ids must never change: the fast path is exactly uuid5 over "owner/name"
+    for owner, name in (("acme", "blog"), ("demo-agents", "tweet-writer"), ("ü", "ñame")):
+        assert assistant_id_for(owner, name) == str(uuid.uuid5(NAMESPACE, f"{owner}/{name}"))
     assert system_assistant_id("writer") == "b4a486dd-d043-5b64-b6e1-20bae3a982fb"  # observed on the server
 
 
